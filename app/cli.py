@@ -1,0 +1,178 @@
+"""Headless command line: ``check`` (shape report), ``presets`` (list), GUI by default."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from app.core.serialization import Project
+    from app.core.shapes import ShapeReport
+
+PRESET_PREFIX = "presets:"
+
+
+class SourceError(Exception):
+    """A FILE or presets:NAME argument cannot be opened; the message says why."""
+
+
+def open_source(spec: str) -> Project:
+    """Open a project file, or build ``presets:NAME``."""
+    from app.core.serialization import Project, ProjectFileError, load
+
+    if spec.startswith(PRESET_PREFIX):
+        import presets
+
+        try:
+            p = presets.get(spec[len(PRESET_PREFIX) :])
+        except presets.UnknownPresetError as exc:
+            raise SourceError(str(exc)) from None
+        return Project(p.build(), name=p.title)
+    try:
+        return load(spec)
+    except ProjectFileError as exc:
+        raise SourceError(str(exc)) from None
+
+
+def _fmt_shape(shape: tuple[int, ...] | None) -> str:
+    from blocks import shape_text
+
+    return shape_text(shape) if shape is not None else "—"
+
+
+def report_dict(project: Project, report: ShapeReport, source: str) -> dict:
+    """The facts of a check as plain JSON-ready data."""
+    g = project.graph
+    return {
+        "source": source,
+        "ok": report.ok,
+        "input_shape": list(report.nodes[report.input_id].shape or ()) if report.input_id else None,
+        "output_shape": list(report.output_shape) if report.output_shape else None,
+        "nodes": [
+            {
+                "id": nid,
+                "block": g.nodes[nid].type_id,
+                "output_shape": list(info.shape) if info.shape is not None else None,
+                "params": info.params,
+                "macs": info.macs,
+                "memory_bytes": info.memory,
+                "receptive_field": info.receptive_field,
+                "depth": info.depth,
+            }
+            for nid, info in ((n, report.nodes[n]) for n in report.order)
+        ],
+        "totals": {
+            "params": report.total_params,
+            "macs": report.total_macs,
+            "memory_bytes": report.total_memory,
+            "layers": report.depth,
+        },
+        "errors": [_problem(p) for p in report.errors],
+        "warnings": [_problem(p) for p in report.warnings],
+    }
+
+
+def _problem(p: object) -> dict:
+    return {"node": p.node_id, "code": p.code, "message": p.message}  # type: ignore[attr-defined]
+
+
+def print_report(project: Project, report: ShapeReport, source: str, out: TextIO) -> None:
+    g = project.graph
+    blocks = g.registry
+    rows = [("name", "block", "output", "params", "MACs", "RF")]
+    for nid in report.order:
+        info = report.nodes[nid]
+        rf = info.receptive_field
+        rows.append(
+            (
+                nid,
+                blocks.get(g.nodes[nid].type_id).title,
+                _fmt_shape(info.shape),
+                f"{info.params:,}",
+                f"{info.macs:,}",
+                str(rf) if rf else "",
+            )
+        )
+    rows.append(("total", "", "", f"{report.total_params:,}", f"{report.total_macs:,}", ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    title = f"{project.name or source}"
+    print(f"{title}: {len(report.order)} nodes", file=out)
+    for i, row in enumerate(rows):
+        if i in (1, len(rows) - 1):
+            print("  ".join("-" * w for w in widths), file=out)
+        cells = [
+            c.ljust(w) if j < 3 else c.rjust(w)
+            for j, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        print("  ".join(cells).rstrip(), file=out)
+    mem = report.total_memory / 2**20
+    print(
+        f"counted layers (conv + linear): {report.depth}   activations: {mem:.2f} MiB per "
+        f"sample (float32)   GMACs: {report.total_macs / 1e9:.3f}",
+        file=out,
+    )
+    for p in report.problems:
+        print(f"{p.severity}: {p.message}", file=out)
+    verdict = "OK" if report.ok else "FAILED"
+    print(f"{verdict}: {len(report.errors)} error(s), {len(report.warnings)} warning(s)", file=out)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from app.core.shapes import check
+
+    try:
+        project = open_source(args.source)
+    except SourceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report = check(project.graph)
+    if args.json:
+        json.dump(report_dict(project, report, args.source), sys.stdout, indent=2)
+        print()
+    else:
+        print_report(project, report, args.source, sys.stdout)
+    return 0 if report.ok else 1
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    import presets
+
+    for name in presets.names():
+        p = presets.get(name)
+        print(f"{name:<24} {p.title:<28} input {p.input}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netbuilder",
+        description="Design convolutional networks, check every tensor shape, export PyTorch.",
+    )
+    sub = parser.add_subparsers(dest="command")
+    p_check = sub.add_parser("check", help="check shapes and print the per-layer summary")
+    p_check.add_argument("source", help="a project file, or presets:NAME")
+    p_check.add_argument("--json", action="store_true", help="print the facts as JSON")
+    p_check.set_defaults(func=cmd_check)
+    p_presets = sub.add_parser("presets", help="list the built-in preset architectures")
+    p_presets.set_defaults(func=cmd_presets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        # The desktop app is not built yet: show what the core does on the default preset.
+        print(
+            "NetBuilder's desktop window is not available yet; showing the headless check "
+            "of the LeNet-5 preset. Run 'python main.py --help' for the commands.\n"
+        )
+        args = parser.parse_args(["check", "presets:lenet5"])
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

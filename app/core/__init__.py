@@ -1,0 +1,1 @@
+"""Qt-free core: graph model, shape checking, compiler, serialization."""

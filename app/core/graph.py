@@ -1,0 +1,302 @@
+"""The network graph: nodes (typed blocks with params) and edges into numbered input ports.
+
+All mutations validate first and raise a typed error before changing anything; successful ones
+emit plain-Python events that views subscribe to. Topology queries come from networkx.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+
+from app.core.errors import (
+    CycleError,
+    DuplicateNodeError,
+    EdgeNotFoundError,
+    InvalidParamError,
+    NodeNotFoundError,
+    PortError,
+    PortOccupiedError,
+)
+from blocks import REGISTRY, BlockType, Registry
+
+Position = tuple[float, float]
+
+
+@dataclass
+class Node:
+    """One block instance. ``params`` is complete and validated (defaults filled in)."""
+
+    id: str
+    type_id: str
+    params: dict[str, Any]
+    position: Position = (0.0, 0.0)
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Edge:
+    """Output of ``src`` feeds input port ``port`` of ``dst``."""
+
+    src: str
+    dst: str
+    port: int = 0
+
+
+@dataclass(frozen=True)
+class GraphEvent:
+    """A change that happened. ``kind`` is one of node_added, node_removed, edge_added,
+    edge_removed, params_changed, node_moved, label_changed, node_renamed."""
+
+    kind: str
+    node_id: str = ""
+    edge: Edge | None = None
+    old: Any = None
+    new: Any = None
+
+
+Listener = Callable[[GraphEvent], None]
+_ID_SUFFIX = re.compile(r"^(.*?)_(\d+)$")
+
+
+class Graph:
+    """A directed acyclic graph of blocks. ``version`` increases with every change."""
+
+    def __init__(self, registry: Registry = REGISTRY) -> None:
+        self.registry = registry
+        self._g = nx.MultiDiGraph()
+        self._nodes: dict[str, Node] = {}
+        self._inputs: dict[str, list[str | None]] = {}
+        self._listeners: list[Listener] = []
+        self.version = 0
+
+    def __repr__(self) -> str:
+        return f"Graph({len(self._nodes)} nodes, {sum(1 for _ in self.edges())} edges)"
+
+    # ----------------------------------------------------------------- queries
+    @property
+    def nodes(self) -> Mapping[str, Node]:
+        return self._nodes
+
+    def node(self, node_id: str) -> Node:
+        try:
+            return self._nodes[node_id]
+        except KeyError:
+            raise NodeNotFoundError(node_id) from None
+
+    def block(self, node_id: str) -> BlockType:
+        return self.registry.get(self.node(node_id).type_id)
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self._nodes
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def edges(self) -> Iterator[Edge]:
+        for dst, sources in self._inputs.items():
+            for port, src in enumerate(sources):
+                if src is not None:
+                    yield Edge(src, dst, port)
+
+    def inputs_of(self, node_id: str) -> list[str | None]:
+        """Source node per input port (None where unconnected)."""
+        self.node(node_id)
+        return list(self._inputs[node_id])
+
+    def successors(self, node_id: str) -> list[str]:
+        return list(dict.fromkeys(self._g.successors(node_id)))
+
+    def out_edges(self, node_id: str) -> list[Edge]:
+        return [Edge(node_id, dst, port) for _, dst, port in self._g.out_edges(node_id, keys=True)]
+
+    def topological_order(self) -> list[str]:
+        return list(nx.topological_sort(self._g))
+
+    def upstream(self, node_id: str) -> set[str]:
+        return nx.ancestors(self._g, node_id)
+
+    def downstream(self, node_id: str) -> set[str]:
+        return nx.descendants(self._g, node_id)
+
+    def layers(self) -> list[list[str]]:
+        """Topological generations (for layered auto-layout)."""
+        return [sorted(gen) for gen in nx.topological_generations(self._g)]
+
+    @property
+    def nx_graph(self) -> nx.MultiDiGraph:
+        """Read-only view of the underlying networkx graph."""
+        return self._g.copy(as_view=True)
+
+    def new_id(self, type_id: str) -> str:
+        """A fresh node id such as ``conv2d_3``."""
+        base = self.registry.canonical(type_id)
+        n = 1
+        while f"{base}_{n}" in self._nodes:
+            n += 1
+        return f"{base}_{n}"
+
+    # -------------------------------------------------------------- listeners
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Listener) -> None:
+        self._listeners.remove(listener)
+
+    def _emit(self, event: GraphEvent) -> None:
+        self.version += 1
+        for listener in list(self._listeners):
+            listener(event)
+
+    # -------------------------------------------------------------- mutations
+    def add_node(
+        self,
+        type_id: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        node_id: str | None = None,
+        position: Position = (0.0, 0.0),
+        label: str = "",
+    ) -> Node:
+        block = self.registry.get(type_id)
+        if node_id is None:
+            node_id = self.new_id(block.type_id)
+        self._check_new_id(node_id)
+        values = block.validate(params or {})
+        node = Node(node_id, block.type_id, values, _position(position), str(label))
+        self._nodes[node_id] = node
+        self._inputs[node_id] = [None] * block.num_inputs(values)
+        self._g.add_node(node_id)
+        self._emit(GraphEvent("node_added", node_id))
+        return node
+
+    def _check_new_id(self, node_id: str) -> None:
+        if not isinstance(node_id, str) or not node_id.isidentifier() or keyword.iskeyword(node_id):
+            raise DuplicateNodeError(
+                f"node id {node_id!r} is not a valid Python identifier (letters, digits, _)"
+            )
+        if node_id in self._nodes:
+            raise DuplicateNodeError(f"node id {node_id!r} is already used")
+
+    def remove_node(self, node_id: str) -> list[Edge]:
+        """Remove a node and its edges; returns the removed edges (for undo)."""
+        self.node(node_id)
+        removed = [e for e in self.edges() if node_id in (e.src, e.dst)]
+        for edge in removed:
+            self.disconnect(edge)
+        del self._nodes[node_id]
+        del self._inputs[node_id]
+        self._g.remove_node(node_id)
+        self._emit(GraphEvent("node_removed", node_id))
+        return removed
+
+    def connect(self, src: str, dst: str, port: int | None = None) -> Edge:
+        """Connect ``src``'s output to ``dst``'s input ``port`` (first free port if None)."""
+        self.node(src)
+        ports = self._inputs[self.node(dst).id]
+        if not ports:
+            raise PortError(f"{dst} has no input ports")
+        if port is None:
+            free = [i for i, s in enumerate(ports) if s is None]
+            if not free:
+                raise PortOccupiedError(f"all {len(ports)} input ports of {dst} are connected")
+            port = free[0]
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < len(ports):
+            raise PortError(f"{dst} has input ports 0…{len(ports) - 1}, not {port!r}")
+        if ports[port] is not None:
+            raise PortOccupiedError(f"input port {port} of {dst} is already fed by {ports[port]}")
+        if src == dst or nx.has_path(self._g, dst, src):
+            raise CycleError(f"connecting {src} → {dst} would create a cycle")
+        ports[port] = src
+        self._g.add_edge(src, dst, key=port)
+        edge = Edge(src, dst, port)
+        self._emit(GraphEvent("edge_added", dst, edge=edge))
+        return edge
+
+    def disconnect(self, edge: Edge) -> None:
+        ports = self._inputs.get(edge.dst)
+        if ports is None or not 0 <= edge.port < len(ports) or ports[edge.port] != edge.src:
+            raise EdgeNotFoundError(f"no edge {edge.src} → {edge.dst}[{edge.port}]")
+        ports[edge.port] = None
+        self._g.remove_edge(edge.src, edge.dst, key=edge.port)
+        self._emit(GraphEvent("edge_removed", edge.dst, edge=edge))
+
+    def set_params(self, node_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Change some params; returns the previous values of the changed ones (for undo)."""
+        node = self.node(node_id)
+        block = self.registry.get(node.type_id)
+        clean = block.validate(changes, partial=True)
+        new = {**node.params, **clean}
+        n_ports = block.num_inputs(new)
+        connected = [i for i, s in enumerate(self._inputs[node_id]) if s is not None]
+        if connected and connected[-1] >= n_ports:
+            raise InvalidParamError(
+                "inputs", f"port {connected[-1]} is connected; disconnect it first"
+            )
+        old = {k: node.params[k] for k in clean}
+        node.params = new
+        ports = self._inputs[node_id]
+        self._inputs[node_id] = (ports + [None] * n_ports)[:n_ports]
+        self._emit(GraphEvent("params_changed", node_id, old=old, new=clean))
+        return old
+
+    def move_node(self, node_id: str, position: Position) -> None:
+        node = self.node(node_id)
+        old, node.position = node.position, _position(position)
+        self._emit(GraphEvent("node_moved", node_id, old=old, new=node.position))
+
+    def set_label(self, node_id: str, label: str) -> None:
+        node = self.node(node_id)
+        old, node.label = node.label, str(label)
+        self._emit(GraphEvent("label_changed", node_id, old=old, new=node.label))
+
+    def rename_node(self, node_id: str, new_id: str) -> None:
+        """Give a node a new id (the module name in compiled and exported code)."""
+        node = self.node(node_id)
+        if new_id == node_id:
+            return
+        self._check_new_id(new_id)
+        self._nodes = {(new_id if k == node_id else k): v for k, v in self._nodes.items()}
+        self._inputs = {(new_id if k == node_id else k): v for k, v in self._inputs.items()}
+        for ports in self._inputs.values():
+            for i, src in enumerate(ports):
+                if src == node_id:
+                    ports[i] = new_id
+        nx.relabel_nodes(self._g, {node_id: new_id}, copy=False)
+        node.id = new_id
+        self._emit(GraphEvent("node_renamed", new_id, old=node_id, new=new_id))
+
+    # ------------------------------------------------------------------ misc
+    def copy(self) -> Graph:
+        """A deep copy without listeners."""
+        other = Graph(self.registry)
+        for node in self._nodes.values():
+            other.add_node(
+                node.type_id, node.params, node_id=node.id, position=node.position, label=node.label
+            )
+        for edge in self.edges():
+            other.connect(edge.src, edge.dst, edge.port)
+        return other
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Graph):
+            return NotImplemented
+        return self._nodes == other._nodes and sorted(self.edges(), key=_edge_key) == sorted(
+            other.edges(), key=_edge_key
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _edge_key(e: Edge) -> tuple[str, str, int]:
+    return (e.dst, e.src, e.port)
+
+
+def _position(pos: Position) -> Position:
+    x, y = pos
+    return (float(x), float(y))

@@ -1,0 +1,316 @@
+"""Versioned JSON project files.
+
+Loading validates everything and reports every problem with its JSON path; it never returns a
+half-built graph. Saving is atomic (write a temporary file, fsync, rename) and deterministic, so
+save → load → save is byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from app.core.graph import Graph
+from blocks import REGISTRY, InvalidParamError, Registry
+
+FORMAT = "netbuilder-project"
+VERSION = 1
+
+
+class ProjectFileError(ValueError):
+    """A project file cannot be read. ``problems`` lists every problem as 'path: message'."""
+
+    def __init__(self, problems: list[str], source: str = "") -> None:
+        self.problems = problems
+        self.source = source
+        head = f"{source}: " if source else ""
+        body = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{head}cannot open project ({len(problems)} problem(s)):\n{body}")
+
+
+@dataclass
+class Project:
+    """A document: the graph plus the settings saved beside it.
+
+    ``training`` and ``view`` are JSON objects owned by the training panel and the canvas.
+    """
+
+    graph: Graph
+    name: str = ""
+    training: dict[str, Any] = field(default_factory=dict)
+    view: dict[str, Any] = field(default_factory=dict)
+
+
+def to_json(project: Project) -> str:
+    """Deterministic JSON text for a project (node order as inserted, params in spec order)."""
+    g = project.graph
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": project.name,
+        "nodes": [
+            {
+                "id": n.id,
+                "type": n.type_id,
+                "params": n.params,
+                "position": list(n.position),
+                **({"label": n.label} if n.label else {}),
+            }
+            for n in g.nodes.values()
+        ],
+        "edges": [
+            {"src": e.src, "dst": e.dst, "port": e.port}
+            for e in sorted(g.edges(), key=lambda e: (list(g.nodes).index(e.dst), e.port))
+        ],
+        "training": project.training,
+        "view": project.view,
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def save(project: Project, path: str | os.PathLike[str]) -> None:
+    """Write atomically: the previous file stays intact if anything fails midway."""
+    path = Path(path)
+    text = to_json(project).encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: str | os.PathLike[str], registry: Registry = REGISTRY) -> Project:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ProjectFileError(["file not found"], str(path)) from None
+    except IsADirectoryError:
+        raise ProjectFileError(["this is a folder, not a project file"], str(path)) from None
+    except OSError as exc:
+        raise ProjectFileError([f"cannot read: {exc.strerror}"], str(path)) from None
+    return loads(data, registry, source=str(path))
+
+
+def loads(data: bytes | str, registry: Registry = REGISTRY, source: str = "") -> Project:
+    """Parse and validate project text; raises ProjectFileError listing every problem."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProjectFileError(
+                [f"not UTF-8 text (bad byte at offset {exc.start}): is this a project file?"],
+                source,
+            ) from None
+    if not data.strip():
+        raise ProjectFileError(["the file is empty"], source)
+    try:
+        doc = json.loads(data, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        text = data.rstrip()
+        truncated = text.startswith("{") and not text.endswith("}")
+        cut = " (the file looks truncated)" if truncated else ""
+        raise ProjectFileError(
+            [f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}{cut}"], source
+        ) from None
+    except RecursionError:
+        raise ProjectFileError(["the JSON is nested too deeply"], source) from None
+    except ValueError as exc:
+        raise ProjectFileError([str(exc)], source) from None
+    reader = _Reader(registry)
+    project = reader.read(doc)
+    if reader.problems or project is None:
+        raise ProjectFileError(reader.problems, source)
+    return project
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in a project file")
+
+
+@dataclass
+class _Reader:
+    registry: Registry
+    problems: list[str] = field(default_factory=list)
+    #: ids of nodes present in the file, including ones rejected for other reasons
+    seen_ids: set[str] = field(default_factory=set)
+
+    def err(self, path: str, message: str) -> None:
+        self.problems.append(f"{path}: {message}")
+
+    def read(self, doc: Any) -> Project | None:
+        if not isinstance(doc, dict):
+            self.err("$", f"expected a JSON object, got {_kind(doc)}")
+            return None
+        if doc.get("format") != FORMAT:
+            self.err(
+                "$.format",
+                f"expected {FORMAT!r}, got {doc.get('format')!r}: not a NetBuilder project",
+            )
+            return None
+        version = doc.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            self.err("$.version", f"expected a positive whole number, got {version!r}")
+        elif version > VERSION:
+            self.err(
+                "$.version",
+                f"written by a newer NetBuilder (format {version}; this "
+                f"version reads up to {VERSION}): please update",
+            )
+        known = {"format", "version", "name", "nodes", "edges", "training", "view"}
+        for key in doc:
+            if key not in known:
+                self.err(f"$.{key}", "unknown field")
+        name = doc.get("name", "")
+        if not isinstance(name, str):
+            self.err("$.name", f"expected text, got {_kind(name)}")
+        extra = {}
+        for key in ("training", "view"):
+            value = doc.get(key, {})
+            if not isinstance(value, dict):
+                self.err(f"$.{key}", f"expected an object, got {_kind(value)}")
+            extra[key] = value
+        nodes = self._nodes(doc.get("nodes"))
+        edges = self._edges(doc.get("edges"), nodes)
+        if self.problems:
+            return None
+        graph = Graph(self.registry)
+        for nid, (type_id, params, pos, label) in nodes.items():
+            graph.add_node(type_id, params, node_id=nid, position=pos, label=label)
+        for src, dst, port in edges:
+            graph.connect(src, dst, port)
+        return Project(graph, name, extra["training"], extra["view"])
+
+    def _nodes(self, raw: Any) -> dict[str, tuple[str, dict, tuple[float, float], str]]:
+        out: dict[str, tuple[str, dict, tuple[float, float], str]] = {}
+        if not isinstance(raw, list):
+            self.err("$.nodes", f"expected a list of nodes, got {_kind(raw)}")
+            return out
+        for i, item in enumerate(raw):
+            path = f"$.nodes[{i}]"
+            if not isinstance(item, dict):
+                self.err(path, f"expected an object, got {_kind(item)}")
+                continue
+            for key in item:
+                if key not in ("id", "type", "params", "position", "label"):
+                    self.err(f"{path}.{key}", "unknown field")
+            nid = item.get("id")
+            if not isinstance(nid, str) or not nid.isidentifier():
+                self.err(f"{path}.id", f"expected a Python identifier, got {nid!r}")
+                continue
+            if nid in self.seen_ids:
+                self.err(f"{path}.id", f"duplicate node id {nid!r}")
+                continue
+            self.seen_ids.add(nid)
+            type_id = item.get("type")
+            if not isinstance(type_id, str) or type_id not in self.registry:
+                self.err(f"{path}.type", f"unknown block type {type_id!r}")
+                continue
+            block = self.registry.get(type_id)
+            params = item.get("params", {})
+            clean: dict[str, Any] = {}
+            if not isinstance(params, dict):
+                self.err(f"{path}.params", f"expected an object, got {_kind(params)}")
+            else:
+                ok = True
+                for key, value in params.items():
+                    try:
+                        clean.update(block.validate({key: value}, partial=True))
+                    except InvalidParamError as exc:
+                        self.err(f"{path}.params.{key}", exc.reason)
+                        ok = False
+                if ok:
+                    clean = block.validate(clean)
+            pos = item.get("position", [0.0, 0.0])
+            if (
+                not isinstance(pos, list)
+                or len(pos) != 2
+                or not all(_finite_number(v) for v in pos)
+            ):
+                self.err(f"{path}.position", f"expected [x, y] numbers, got {pos!r}")
+                pos = [0.0, 0.0]
+            label = item.get("label", "")
+            if not isinstance(label, str):
+                self.err(f"{path}.label", f"expected text, got {_kind(label)}")
+                label = ""
+            out[nid] = (block.type_id, clean, (float(pos[0]), float(pos[1])), label)
+        return out
+
+    def _edges(self, raw: Any, nodes: dict) -> list[tuple[str, str, int]]:
+        out: list[tuple[str, str, int]] = []
+        if not isinstance(raw, list):
+            self.err("$.edges", f"expected a list of edges, got {_kind(raw)}")
+            return out
+        taken: dict[tuple[str, int], int] = {}
+        dag = nx.DiGraph()
+        for i, item in enumerate(raw):
+            path = f"$.edges[{i}]"
+            if not isinstance(item, dict):
+                self.err(path, f"expected an object, got {_kind(item)}")
+                continue
+            src, dst, port = item.get("src"), item.get("dst"), item.get("port", 0)
+            bad = False
+            for key, value in (("src", src), ("dst", dst)):
+                if value not in nodes:
+                    if value not in self.seen_ids:  # else the node's own problem is reported
+                        self.err(f"{path}.{key}", f"no node named {value!r} (dangling edge)")
+                    bad = True
+            if isinstance(port, bool) or not isinstance(port, int) or port < 0:
+                self.err(f"{path}.port", f"expected a port number ≥ 0, got {port!r}")
+                bad = True
+            if bad:
+                continue
+            block = self.registry.get(nodes[dst][0])
+            n_ports = block.num_inputs({**block.defaults(), **nodes[dst][1]})
+            if port >= n_ports:
+                self.err(f"{path}.port", f"{dst} has {n_ports} input port(s), not port {port}")
+                continue
+            if (dst, port) in taken:
+                self.err(
+                    path,
+                    f"input port {port} of {dst} is already fed by $.edges[{taken[dst, port]}]",
+                )
+                continue
+            taken[dst, port] = i
+            dag.add_edge(src, dst)
+            out.append((src, dst, port))
+        if not nx.is_directed_acyclic_graph(dag):
+            cycle = nx.find_cycle(dag)
+            self.err(
+                "$.edges",
+                "the edges form a cycle: "
+                + " → ".join(str(e[0]) for e in cycle)
+                + f" → {cycle[0][0]}",
+            )
+        return out
+
+
+def _finite_number(v: Any) -> bool:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    try:
+        return math.isfinite(float(v)) and abs(float(v)) < 1e12
+    except OverflowError:
+        return False
+
+
+def _kind(value: Any) -> str:
+    return {
+        dict: "an object",
+        list: "a list",
+        str: "text",
+        bool: "true/false",
+        type(None): "null",
+    }.get(type(value), "a number")

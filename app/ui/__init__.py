@@ -1,0 +1,1 @@
+"""PySide6 views and controllers. Nothing below app.ui imports this package."""

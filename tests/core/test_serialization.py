@@ -1,0 +1,167 @@
+"""Project files: byte-identical round trips, atomic saves, every problem reported."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+import presets
+from app.core import serialization
+from app.core.serialization import Project, ProjectFileError, load, loads, save, to_json
+from tests.helpers import chain, image
+
+
+@pytest.mark.parametrize("name", presets.names())
+def test_round_trip_is_byte_identical(tmp_path, name):
+    g = presets.get(name).build()
+    g.set_label(next(iter(g.nodes)), "images in")
+    project = Project(g, name, training={"epochs": 3}, view={"zoom": 1.5})
+    path = tmp_path / "p.json"
+    save(project, path)
+    first = path.read_bytes()
+    again = load(path)
+    assert again.graph == g
+    assert (again.name, again.training, again.view) == (name, {"epochs": 3}, {"zoom": 1.5})
+    save(again, path)
+    assert path.read_bytes() == first
+
+
+def test_file_is_readable_json():
+    g = chain(image(), ("conv2d", {"padding": "same"}))
+    doc = json.loads(to_json(Project(g)))
+    assert doc["format"] == "netbuilder-project" and doc["version"] == 1
+    assert doc["nodes"][1]["params"]["padding"] == "same"
+    assert doc["edges"] == [{"src": "input_1", "dst": "conv2d_1", "port": 0}]
+
+
+def test_save_is_atomic_when_rename_fails(tmp_path, monkeypatch):
+    path = tmp_path / "p.json"
+    save(Project(chain(image())), path)
+    before = path.read_bytes()
+
+    def boom(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(serialization.os, "replace", boom)
+    with pytest.raises(OSError):
+        save(Project(chain(image(), ("relu", {}))), path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["p.json"]  # no temporary file left behind
+
+
+def test_save_is_atomic_when_write_fails(tmp_path, monkeypatch):
+    path = tmp_path / "p.json"
+    save(Project(chain(image())), path)
+    before = path.read_bytes()
+    monkeypatch.setattr(serialization.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(5)))
+    with pytest.raises(OSError):
+        save(Project(chain(image(), ("relu", {}))), path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["p.json"]
+
+
+def problems_of(text: str | bytes) -> list[str]:
+    with pytest.raises(ProjectFileError) as info:
+        loads(text)
+    return info.value.problems
+
+
+def good_doc() -> dict:
+    return json.loads(to_json(Project(chain(image(), ("conv2d", {}), ("relu", {})))))
+
+
+def test_reports_every_problem_with_its_path():
+    doc = good_doc()
+    doc["nodes"][1]["params"]["kernel_h"] = 0
+    doc["nodes"][1]["params"]["stride"] = "fast"
+    doc["nodes"][2]["type"] = "warp_drive"
+    doc["edges"].append({"src": "input_1", "dst": "nowhere", "port": 0})
+    doc["edges"][0]["port"] = 5
+    problems = problems_of(json.dumps(doc))
+    assert problems == [
+        "$.nodes[1].params.kernel_h: 0 is below the minimum 1",
+        "$.nodes[1].params.stride: expected a whole number, got 'fast'",
+        "$.nodes[2].type: unknown block type 'warp_drive'",
+        "$.edges[0].port: conv2d_1 has 1 input port(s), not port 5",
+        "$.edges[2].dst: no node named 'nowhere' (dangling edge)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d["nodes"].append(dict(d["nodes"][0])), "$.nodes[3].id: duplicate node id"),
+        (
+            lambda d: d["edges"].append({"src": "relu_1", "dst": "conv2d_1", "port": 0}),
+            "already fed by $.edges[0]",
+        ),
+        (lambda d: d.update(version=99), "written by a newer NetBuilder"),
+        (lambda d: d.update(format="other"), "not a NetBuilder project"),
+        (lambda d: d.update(nodes={}), "$.nodes: expected a list of nodes, got an object"),
+        (lambda d: d["nodes"][0].update(position=[1, "x"]), "$.nodes[0].position"),
+        (lambda d: d["nodes"][0].update(position=[1e300, 0]), "$.nodes[0].position"),
+        (lambda d: d["nodes"][0].update(id="a b"), "$.nodes[0].id: expected a Python identifier"),
+        (lambda d: d["nodes"][1]["params"].update(out_channels=10**30), "above the maximum"),
+        (lambda d: d["nodes"][1]["params"].update(padding=-1), "below the minimum"),
+        (lambda d: d.update(training=[]), "$.training: expected an object"),
+        (lambda d: d.update(extra=1), "$.extra: unknown field"),
+    ],
+)
+def test_invalid_documents(mutate, expected):
+    doc = good_doc()
+    mutate(doc)
+    assert any(expected in p for p in problems_of(json.dumps(doc))), problems_of(json.dumps(doc))
+
+
+def test_cycle_in_file_is_refused():
+    doc = good_doc()
+    doc["nodes"].append({"id": "add_1", "type": "add", "params": {}, "position": [0, 0]})
+    doc["edges"] = [
+        {"src": "input_1", "dst": "add_1", "port": 0},
+        {"src": "add_1", "dst": "conv2d_1", "port": 0},
+        {"src": "conv2d_1", "dst": "relu_1", "port": 0},
+        {"src": "relu_1", "dst": "add_1", "port": 1},
+    ]
+    (problem,) = problems_of(json.dumps(doc))
+    assert problem.startswith("$.edges: the edges form a cycle")
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"", "the file is empty"),
+        (b"\xff\xfe\x00garbage", "not UTF-8 text"),
+        (b"[1, 2]", "$: expected a JSON object, got a list"),
+        (b'{"format": "netbuilder-project", "nodes": [', "the file looks truncated"),
+        (b'{"a": NaN}', "NaN is not allowed"),
+        (b"[" * 100_000, "nested too deeply"),
+    ],
+)
+def test_unreadable_files(data, expected):
+    (problem,) = problems_of(data)
+    assert expected in problem
+
+
+def test_truncated_real_file_never_half_loads(tmp_path):
+    text = to_json(Project(presets.get("resnet18_cifar").build()))
+    for cut in range(0, len(text) - 2, max(1, len(text) // 60)):
+        with pytest.raises(ProjectFileError):
+            loads(text[:cut])
+
+
+def test_load_missing_and_folder(tmp_path):
+    with pytest.raises(ProjectFileError, match="file not found"):
+        load(tmp_path / "missing.json")
+    with pytest.raises(ProjectFileError, match="folder"):
+        load(tmp_path)
+
+
+def test_block_alias_loads_as_canonical_type():
+    from blocks import REGISTRY
+
+    doc = good_doc()
+    assert REGISTRY.canonical("relu") == "relu"
+    project = loads(json.dumps(doc))
+    assert project.graph.node("relu_1").type_id == "relu"

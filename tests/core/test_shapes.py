@@ -1,0 +1,225 @@
+"""The shape pass: every error the issue names, the course's lints, and per-node statistics."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.core.graph import Graph
+from app.core.shapes import check
+from tests.helpers import chain, image
+
+
+def codes(report, severity="error"):
+    return [p.code for p in report.problems if p.severity == severity]
+
+
+def only_error(report, code):
+    errors = report.errors
+    assert [p.code for p in errors] == [code], [p.message for p in errors]
+    return errors[0]
+
+
+def test_kernel_larger_than_padded_input():
+    g = chain(image(3, 3, 3), ("conv2d", {"kernel_h": 5, "kernel_w": 5}))
+    err = only_error(check(g), "shape")
+    assert err.node_id == "conv2d_1"
+    assert err.message.startswith("conv2d_1 (Conv2d): H: kernel 5 > padded input 3")
+    assert "use padding ≥ 1 or a kernel ≤ 3" in err.message
+
+
+def test_output_size_not_positive_in_pooling():
+    g = chain(
+        image(3, 4, 4),
+        ("maxpool2d", {"kernel_size": 3, "stride": 2}),
+        ("maxpool2d", {"kernel_size": 3, "stride": 2}),
+    )
+    err = only_error(check(g), "shape")
+    assert err.node_id == "maxpool2d_2" and "≤ 0" in err.message
+
+
+def test_channel_mismatch_at_add():
+    g = chain(image(), ("conv2d", {"out_channels": 64}))
+    g.add_node("conv2d", {"out_channels": 128}, node_id="branch")
+    g.connect("input_1", "branch")
+    g.add_node("add")
+    g.connect("conv2d_1", "add_1")
+    g.connect("branch", "add_1")
+    err = only_error(check(g), "shape")
+    assert err.node_id == "add_1"
+    assert "channel mismatch: input 0 has 64, input 1 has 128" in err.message
+    assert "1×1 convolution" in err.message
+
+
+def test_spatial_mismatch_at_concat():
+    g = chain(image(), ("conv2d", {"out_channels": 8, "padding": 1}))
+    g.add_node("conv2d", {"out_channels": 8, "kernel_h": 5, "kernel_w": 5}, node_id="b5")
+    g.connect("input_1", "b5")
+    g.add_node("concat")
+    g.connect("conv2d_1", "concat_1")
+    g.connect("b5", "concat_1")
+    err = only_error(check(g), "shape")
+    assert "spatial mismatch: input 0 is 8×32×32, input 1 is 8×28×28" in err.message
+    g.set_params("b5", {"padding": 2})
+    report = check(g)
+    assert report.ok and report.nodes["concat_1"].shape == (16, 32, 32)
+
+
+def test_4d_into_linear_without_flatten():
+    g = chain(image(16, 5, 5), ("linear", {"out_features": 10}))
+    err = only_error(check(g), "shape")
+    assert "Linear needs a flat vector, got 16×5×5: insert Flatten (→ 400 features)" in err.message
+
+
+def test_unconnected_input_port_and_no_cascade():
+    g = chain(image(), ("conv2d", {}))
+    g.add_node("add")
+    g.connect("conv2d_1", "add_1")
+    g.add_node("relu")
+    g.connect("add_1", "relu_1")
+    report = check(g)
+    err = only_error(report, "unconnected")
+    assert err.node_id == "add_1" and "input port 1" in err.message
+    assert report.nodes["relu_1"].shape is None  # no second error downstream
+
+
+def test_unreachable_from_input():
+    g = chain(image(), ("relu", {}))
+    g.add_node("conv2d", node_id="orphan")
+    g.add_node("add")
+    g.connect("relu_1", "add_1")
+    g.connect("orphan", "add_1")
+    report = check(g)
+    assert "unreachable" in codes(report)
+    assert any(p.node_id == "orphan" and "not reachable" in p.message for p in report.errors)
+
+
+def test_cycle_is_reported():
+    g = chain(image(), ("relu", {}), ("tanh", {}))
+    g._g.add_edge("tanh_1", "relu_1", key=1)  # only a corrupt graph can hold a cycle
+    report = check(g)
+    assert codes(report) == ["cycle"]
+    assert "relu_1" in report.errors[0].message and "tanh_1" in report.errors[0].message
+
+
+def test_more_than_one_output():
+    g = chain(image(), ("relu", {}))
+    g.add_node("tanh")
+    g.connect("input_1", "tanh_1")
+    err = only_error(check(g), "many_outputs")
+    assert "more than one output (relu_1, tanh_1)" in err.message
+    out = g.add_node("output")
+    g.connect("relu_1", out.id)
+    err = only_error(check(g), "many_outputs")
+    assert err.node_id == "tanh_1" and "never used" in err.message
+    g.add_node("output")
+    g.connect("tanh_1", "output_2")
+    assert codes(check(g)) == ["many_outputs"]
+
+
+def test_missing_and_extra_input_nodes():
+    g = Graph()
+    g.add_node("relu")
+    assert "no_input" in codes(check(g))
+    g = chain(image())
+    g.add_node("input")
+    assert codes(check(g)) == ["many_inputs"]
+
+
+def test_output_class_count():
+    g = chain(
+        image(1, 28, 28),
+        ("flatten", {}),
+        ("linear", {"out_features": 12}),
+        ("output", {"classes": 10}),
+    )
+    err = only_error(check(g), "shape")
+    assert "set the last Linear layer's out_features to 10" in err.message
+
+
+# --------------------------------------------------------------------------- lints
+def warning_codes(g):
+    return codes(check(g), "warning")
+
+
+def test_lint_pixels_dropped_when_formula_is_not_integer():
+    g = chain(image(3, 32, 32), ("conv2d", {"kernel_h": 4, "kernel_w": 4, "stride": 3}))
+    report = check(g)
+    (w,) = report.warnings
+    assert w.code == "pixels_dropped"
+    assert "(32 − 4 + 2·0) / 3 = 9.33333" in w.message and "along H and W" in w.message
+    # padding covers the remainder: only padding is skipped, no warning
+    g2 = chain(image(3, 32, 32), ("conv2d", {"stride": 2, "padding": 1}))
+    assert warning_codes(g2) == []
+    # ceil_mode never drops
+    g3 = chain(image(3, 32, 32), ("maxpool2d", {"kernel_size": 3, "stride": 2, "ceil_mode": True}))
+    assert warning_codes(g3) == []
+
+
+def test_lint_bias_before_batchnorm():
+    g = chain(image(), ("conv2d", {"bias": True}), ("batchnorm2d", {}))
+    assert warning_codes(g) == ["bias_before_bn"]
+    g.set_params("conv2d_1", {"bias": False})
+    assert warning_codes(g) == []
+
+
+def test_lint_dropout_after_batchnorm():
+    g = chain(image(), ("conv2d", {"bias": False}), ("batchnorm2d", {}), ("dropout", {}))
+    assert warning_codes(g) == ["dropout_after_bn"]
+
+
+def test_lint_linear_layers_hold_most_parameters():
+    import presets
+
+    report = check(presets.get("lenet5").build())
+    (w,) = report.warnings
+    assert w.code == "linear_heavy" and w.node_id == "linear_1"
+    assert "96% of the 61,706 parameters" in w.message
+
+
+def test_lint_softmax_at_output():
+    g = chain(image(1, 4, 4), ("flatten", {}), ("linear", {}), ("softmax", {}))
+    assert warning_codes(g) == ["softmax_output"]
+
+
+# --------------------------------------------------------------------------- stats
+def test_lenet_statistics():
+    import presets
+
+    report = check(presets.get("lenet5").build())
+    assert report.ok
+    info = report.nodes["conv2d_1"]
+    assert info.shape == (6, 28, 28) and info.params == 156 and info.macs == 117_600
+    assert str(info.formulas[0]) == "H_out = floor((28 − 5 + 2·2) / 1) + 1 = 28"
+    assert info.memory == 4 * 6 * 28 * 28
+    assert report.nodes["avgpool2d_1"].receptive_field == 6
+    assert report.nodes["conv2d_2"].receptive_field == 14
+    assert report.nodes["avgpool2d_2"].receptive_field == 16
+    assert report.nodes["flatten_1"].receptive_field is None
+    assert report.total_params == 61_706
+    assert report.total_macs == 117_600 + 240_000 + 48_000 + 10_080 + 840
+    assert report.depth == 5
+    assert report.output_shape == (10,)
+
+
+def test_depth_counts_longest_path_only():
+    """A projection shortcut beside two convs adds no depth (the course's count)."""
+    g = chain(
+        image(), ("conv2d", {"stride": 2, "padding": 1}), ("relu", {}), ("conv2d", {"padding": 1})
+    )
+    g.add_node("conv2d", {"kernel_h": 1, "kernel_w": 1, "stride": 2}, node_id="proj")
+    g.connect("input_1", "proj")
+    add = g.add_node("add")
+    g.connect("conv2d_2", add.id)
+    g.connect("proj", add.id)
+    report = check(g)
+    assert report.ok, report.problems
+    assert report.depth == 2
+
+
+@pytest.mark.parametrize(
+    ("params", "layers"),
+    [({"kind": "basic"}, 2), ({"kind": "bottleneck", "channels": 16}, 3)],
+)
+def test_composite_layer_counts(params, layers):
+    g = chain(image(64, 8, 8), ("residual", params))
+    assert check(g).depth == layers

@@ -1,0 +1,91 @@
+"""Headless CLI: ``python main.py check FILE|presets:NAME [--json]``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.cli import main
+from app.core.serialization import Project, save
+from tests.helpers import chain, image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_check_preset_prints_table_and_totals(capsys):
+    assert main(["check", "presets:resnet18_cifar"]) == 0
+    out = capsys.readouterr().out
+    assert "residual_3        ResidualBlock  128×16×16" in out
+    assert "11,173,962" in out
+    assert "counted layers (conv + linear): 18" in out
+    assert out.rstrip().endswith("OK: 0 error(s), 0 warning(s)")
+
+
+def test_check_json(capsys):
+    assert main(["check", "presets:lenet5", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is True
+    assert data["totals"]["params"] == 61_706 and data["totals"]["layers"] == 5
+    assert data["input_shape"] == [1, 28, 28] and data["output_shape"] == [10]
+    first = data["nodes"][1]
+    assert first == {
+        "id": "conv2d_1",
+        "block": "conv2d",
+        "output_shape": [6, 28, 28],
+        "params": 156,
+        "macs": 117_600,
+        "memory_bytes": 18_816,
+        "receptive_field": 5,
+        "depth": 1,
+    }
+    assert [w["code"] for w in data["warnings"]] == ["linear_heavy"]
+
+
+def test_check_file_with_errors_exits_1(tmp_path, capsys):
+    path = tmp_path / "bad.json"
+    save(Project(chain(image(3, 3, 3), ("conv2d", {"kernel_h": 5, "kernel_w": 5}))), path)
+    assert main(["check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "error: conv2d_1 (Conv2d): H: kernel 5 > padded input 3" in out
+    assert "FAILED: 1 error(s)" in out
+    assert main(["check", str(path), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is False and data["errors"][0]["node"] == "conv2d_1"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "file not found"),
+        (b"{not json", "not valid JSON"),
+        (b"\x00\x01\xff", "not UTF-8"),
+        ("presets:nope", "no preset named 'nope'"),
+    ],
+)
+def test_bad_sources_give_messages_not_tracebacks(tmp_path, content, expected):
+    if isinstance(content, str):
+        spec = content
+    else:
+        spec = str(tmp_path / "x.json")
+        if content is not None:
+            Path(spec).write_bytes(content)
+    proc = subprocess.run(
+        [sys.executable, "main.py", "check", spec],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert expected in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_presets_command_lists_names(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert "lenet5" in out and "resnet18_cifar" in out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from torch import nn
 
@@ -35,8 +35,7 @@ class UnknownBlockError(KeyError):
         return f"unknown block type {self.type_id!r}"
 
 
-@dataclass(frozen=True)
-class Formula:
+class Formula(NamedTuple):
     """One application of the output-size formula ``floor((W - F + 2P) / S) + 1`` on one axis.
 
     ``kernel`` is the effective kernel ``dilation * (F - 1) + 1``; ``ceil`` marks pooling with
@@ -76,8 +75,7 @@ class Formula:
         return text
 
 
-@dataclass(frozen=True)
-class Inference:
+class Inference(NamedTuple):
     """What a block's ``infer`` returns: output shape and per-node statistics.
 
     ``params`` and ``macs`` count trainable parameters and multiply-accumulates of conv and

@@ -109,6 +109,11 @@ class Graph:
         self.node(node_id)
         return list(self._inputs[node_id])
 
+    def port_table(self) -> Mapping[str, list[str | None]]:
+        """Source per input port for every node, in insertion order. Read-only: the shape pass
+        walks this directly because it is much faster than networkx for whole-graph passes."""
+        return self._inputs
+
     def successors(self, node_id: str) -> list[str]:
         return list(dict.fromkeys(self._g.successors(node_id)))
 

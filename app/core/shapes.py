@@ -8,13 +8,14 @@ convolutions and linear layers); activation memory assumes float32.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import networkx as nx
 
 from app.core.graph import Graph
-from blocks import Formula, Inference, Shape, ShapeError
+from blocks import BlockType, Formula, Inference, Shape, ShapeError
 
 Severity = Literal["error", "warning"]
 
@@ -32,8 +33,7 @@ class Problem:
         return f"{self.severity}: {self.message}"
 
 
-@dataclass(frozen=True)
-class NodeInfo:
+class NodeInfo(NamedTuple):
     """Everything the shape pass knows about one node. ``shape`` is None when the node has an
     error or an upstream error. ``depth`` counts conv/linear layers on the longest path from the
     input to this node, inclusive."""
@@ -102,77 +102,120 @@ class ShapeReport:
         return [p for p in self.problems if p.node_id == node_id]
 
 
+def topological_sort(ports: Mapping[str, list[str | None]]) -> tuple[list[str], dict]:
+    """Kahn's algorithm over the port table: (order, successors). Nodes on a cycle are left
+    out of ``order``; ties keep insertion order so reports are stable."""
+    succ: dict[str, list[str]] = {n: [] for n in ports}
+    indegree = dict.fromkeys(ports, 0)
+    for dst, sources in ports.items():
+        for src in sources:
+            if src is not None:
+                succ[src].append(dst)
+                indegree[dst] += 1
+    order = [n for n, d in indegree.items() if d == 0]
+    i = 0
+    while i < len(order):
+        for nxt in succ[order[i]]:
+            indegree[nxt] -= 1
+            if indegree[nxt] == 0:
+                order.append(nxt)
+        i += 1
+    return order, succ
+
+
+_MEMO: dict[tuple, Inference | ShapeError] = {}
+_MEMO_LIMIT = 100_000
+
+
+def _infer(block: BlockType, params: Mapping, shapes: list[Shape]) -> Inference | ShapeError:
+    """``block.infer``, memoised by content: it is a pure function of the block type, the param
+    values and the input shapes, and networks repeat identical layers."""
+    key = (block.type_id, *params.values(), *shapes)
+    hit = _MEMO.get(key)
+    if hit is None:
+        try:
+            hit = block.infer(params, shapes)
+        except ShapeError as exc:
+            hit = exc
+        if len(_MEMO) >= _MEMO_LIMIT:
+            _MEMO.clear()
+        _MEMO[key] = hit
+    return hit
+
+
+def clear_cache() -> None:
+    """Forget memoised inferences (for benchmarks of a cold pass)."""
+    _MEMO.clear()
+
+
 def check(graph: Graph) -> ShapeReport:
-    """Run the shape pass over the whole graph."""
+    """Run the shape pass over the whole graph (topological sort included)."""
     problems: list[Problem] = []
     registry = graph.registry
-    try:
-        order = graph.topological_order()
-    except nx.NetworkXUnfeasible:
+    nodes = graph.nodes
+    ports = graph.port_table()
+    order, succ = topological_sort(ports)
+    if len(order) < len(nodes):
         cycle = nx.find_cycle(graph.nx_graph)
         path = " → ".join(str(e[0]) for e in cycle) + f" → {cycle[0][0]}"
         return ShapeReport(
             (), {}, (Problem("error", "cycle", f"the graph has a cycle: {path}", cycle[0][0]),)
         )
 
-    nodes = graph.nodes
     inputs = [n for n in order if nodes[n].type_id == "input"]
     input_id = inputs[0] if inputs else None
     if not inputs:
         problems.append(Problem("error", "no_input", "the network has no Input node: add one"))
     for extra in inputs[1:]:
         problems.append(
-            Problem(
-                "error",
-                "many_inputs",
-                f"{extra}: more than one Input node (first is {input_id})",
-                extra,
-            )
+            Problem("error", "many_inputs",
+                    f"{extra}: more than one Input node (first is {input_id})", extra)
         )
-    reachable = (graph.downstream(input_id) | {input_id}) if input_id else set()
 
     infos: dict[str, NodeInfo] = {}
+    reachable: set[str] = {input_id} if input_id else set()
+    block_of: dict[str, BlockType] = {}
     for nid in order:
         node = nodes[nid]
-        block = registry.get(node.type_id)
-        sources = graph.inputs_of(nid)
-        if nid not in reachable and node.type_id != "input" and input_id:
+        block = block_of[nid] = registry.get(node.type_id)
+        sources = ports[nid]
+        connected = [s for s in sources if s is not None]
+        if any(s in reachable for s in connected):
+            reachable.add(nid)
+        elif input_id and nid not in reachable and node.type_id != "input":
             problems.append(
-                Problem(
-                    "error",
-                    "unreachable",
-                    f"{nid} ({block.title}): not reachable from the input "
-                    f"{input_id}: connect it or delete it",
-                    nid,
-                )
+                Problem("error", "unreachable",
+                        f"{nid} ({block.title}): not reachable from the input {input_id}: "
+                        "connect it or delete it", nid)
             )
-        missing = [i for i, s in enumerate(sources) if s is None]
-        if missing:
-            which = ", ".join(map(str, missing))
+        if len(connected) < len(sources):
+            which = ", ".join(str(i) for i, s in enumerate(sources) if s is None)
             problems.append(
-                Problem(
-                    "error",
-                    "unconnected",
-                    f"{nid} ({block.title}): input port {which} is not connected",
-                    nid,
-                )
+                Problem("error", "unconnected",
+                        f"{nid} ({block.title}): input port {which} is not connected", nid)
             )
             infos[nid] = NodeInfo(nid, node.type_id)
             continue
-        ups = [infos[s] for s in sources]  # type: ignore[index]
+        ups = [infos[s] for s in connected]
         in_shapes = [u.shape for u in ups]
-        if any(s is None for s in in_shapes):
+        if None in in_shapes:
             infos[nid] = NodeInfo(nid, node.type_id)
             continue
-        try:
-            inf: Inference = block.infer(node.params, in_shapes)  # type: ignore[arg-type]
-        except ShapeError as exc:
-            problems.append(Problem("error", "shape", f"{nid} ({block.title}): {exc}", nid))
+        inf = _infer(block, node.params, in_shapes)  # type: ignore[arg-type]
+        if isinstance(inf, ShapeError):
+            problems.append(Problem("error", "shape", f"{nid} ({block.title}): {inf}", nid))
             infos[nid] = NodeInfo(nid, node.type_id, tuple(in_shapes))  # type: ignore[arg-type]
             continue
-        rf_in = max((u.receptive_field or 1 for u in ups), default=1)
-        jump_in = max((u.jump for u in ups), default=1)
-        spatial = len(inf.shape) > 1
+        if len(ups) == 1:
+            up = ups[0]
+            rf_in, jump_in, depth_in = up.receptive_field or 1, up.jump, up.depth
+        elif ups:
+            rf_in = max(u.receptive_field or 1 for u in ups)
+            jump_in = max(u.jump for u in ups)
+            depth_in = max(u.depth for u in ups)
+        else:
+            rf_in = jump_in = 1
+            depth_in = 0
         infos[nid] = NodeInfo(
             nid,
             node.type_id,
@@ -181,19 +224,23 @@ def check(graph: Graph) -> ShapeReport:
             inf.params,
             inf.macs,
             inf.formulas,
-            rf_in + (inf.rf_kernel - 1) * jump_in if spatial else None,
+            rf_in + (inf.rf_kernel - 1) * jump_in if len(inf.shape) > 1 else None,
             jump_in * inf.rf_stride,
             inf.layers,
-            inf.layers + max((u.depth for u in ups), default=0),
+            inf.layers + depth_in,
         )
 
-    output_id = _find_output(graph, order, reachable, problems)
-    problems.extend(_lints(graph, infos))
+    output_id = _find_output(graph, order, succ, reachable, problems)
+    problems.extend(_lints(graph, infos, succ, block_of))
     return ShapeReport(tuple(order), infos, tuple(problems), input_id, output_id)
 
 
 def _find_output(
-    graph: Graph, order: list[str], reachable: set[str], problems: list[Problem]
+    graph: Graph,
+    order: list[str],
+    succ: dict[str, list[str]],
+    reachable: set[str],
+    problems: list[Problem],
 ) -> str | None:
     nodes = graph.nodes
     outputs = [n for n in order if nodes[n].type_id == "output"]
@@ -206,7 +253,7 @@ def _find_output(
                 extra,
             )
         )
-    sinks = [n for n in order if n in reachable and not graph.successors(n)]
+    sinks = [n for n in order if n in reachable and not succ[n]]
     if outputs:
         for sink in sinks:
             if sink not in outputs:
@@ -233,14 +280,20 @@ def _find_output(
     return sinks[-1] if sinks else None
 
 
-def _lints(graph: Graph, infos: dict[str, NodeInfo]) -> list[Problem]:
+def _lints(
+    graph: Graph,
+    infos: dict[str, NodeInfo],
+    successors: dict[str, list[str]],
+    block_of: dict[str, BlockType],
+) -> list[Problem]:
     out: list[Problem] = []
     nodes = graph.nodes
+    ports = graph.port_table()
     for nid, info in infos.items():
         node = nodes[nid]
-        if graph.registry.get(node.type_id).category != "Composite":
+        if info.formulas and block_of[nid].category != "Composite":
             out.extend(_dropped_pixels(nid, info.formulas))
-        succ = graph.successors(nid)
+        succ = successors[nid]
         kinds = {nodes[s].type_id for s in succ}
         if node.params.get("bias") and succ and kinds <= {"batchnorm1d", "batchnorm2d"}:
             out.append(
@@ -253,7 +306,7 @@ def _lints(graph: Graph, infos: dict[str, NodeInfo]) -> list[Problem]:
                 )
             )
         if node.type_id in ("dropout", "dropout2d"):
-            src = graph.inputs_of(nid)[0]
+            src = ports[nid][0]
             if src and nodes[src].type_id in ("batchnorm1d", "batchnorm2d"):
                 out.append(
                     Problem(

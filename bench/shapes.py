@@ -1,0 +1,95 @@
+"""Time the full shape pass and the module build on a ResNet-152 drawn layer by layer.
+
+Prints medians and ratios measured side by side in one run (the machines are noisy):
+- the full shape pass (topological sort included) vs a bare formula walk with a sort, goal
+  ≤ 2 ms median so every edit re-checks the whole graph synchronously;
+- building the compiled module vs torchvision's resnet152(), goal ≤ 1 s on CPU.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import networkx as nx  # noqa: E402
+import torch  # noqa: E402
+
+from app.core.compiler import compile_graph  # noqa: E402
+from app.core.shapes import check, clear_cache  # noqa: E402
+from presets.drawn import drawn_resnet  # noqa: E402
+
+
+def bare_walk(graph) -> None:
+    """The floor: a topological sort and one formula per conv node, nothing else."""
+    h = {}
+    for nid in nx.topological_sort(graph.nx_graph):
+        node = graph.nodes[nid]
+        srcs = graph.inputs_of(nid)
+        size = h[srcs[0]] if srcs else node.params.get("height", 0)
+        if node.type_id == "conv2d":
+            p = node.params
+            size = (size - p["kernel_h"] + 2 * p["padding"]) // p["stride"] + 1
+        h[nid] = size
+
+
+def timed(fn, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    graph = drawn_resnet(152)
+    edges = sum(1 for _ in graph.edges())
+    report = check(graph)
+    assert report.ok, report.errors
+    print(f"graph: ResNet-152 drawn layer by layer, {len(graph)} nodes, {edges} edges, "
+          f"{report.total_params:,} parameters")
+
+    def cold() -> None:
+        clear_cache()
+        check(graph)
+
+    node = next(n for n in graph.nodes.values() if n.type_id == "conv2d" and n.params[
+        "out_channels"] == 256)
+    flip = [node.params["bias"]]
+
+    def edit_then_check() -> None:  # what every edit costs: one param changes, full re-check
+        flip[0] = not flip[0]
+        graph.set_params(node.id, {"bias": flip[0]})
+        check(graph)
+
+    cold_t, warm_t, walk_t = [], [], []
+    for _ in range(30):  # interleave so all see the same machine state
+        cold_t += timed(cold, 5)
+        warm_t += timed(edit_then_check, 5)
+        walk_t += timed(lambda: bare_walk(graph), 5)
+    mw = statistics.median(walk_t)
+    for name, ts in (("full pass, cold cache ", cold_t), ("edit + full re-check", warm_t)):
+        m = statistics.median(ts)
+        p95 = sorted(ts)[int(0.95 * len(ts))]
+        print(f"{name}:  median {m * 1e3:.2f} ms   p95 {p95 * 1e3:.2f} ms   "
+              f"{m / mw:.1f}× bare walk   (goal ≤ 2 ms)")
+    print(f"bare formula walk (sort + conv formula only): median {mw * 1e3:.2f} ms")
+
+    import torchvision
+
+    build_t, tv_t = [], []
+    for _ in range(3):
+        build_t += timed(lambda: compile_graph(graph, report), 1)
+        tv_t += timed(lambda: torchvision.models.resnet152(), 1)
+    mb, mt = statistics.median(build_t), statistics.median(tv_t)
+    print(f"module build:      median {mb:.3f} s (goal ≤ 1 s)   torchvision resnet152() "
+          f"{mt:.3f} s   ratio {mb / mt:.2f}×")
+
+
+if __name__ == "__main__":
+    main()

@@ -15,12 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import networkx as nx  # noqa: E402
-import torch  # noqa: E402
+import networkx as nx
+import torch
 
-from app.core.compiler import compile_graph  # noqa: E402
-from app.core.shapes import check, clear_cache  # noqa: E402
-from presets.drawn import drawn_resnet  # noqa: E402
+from app.core.compiler import compile_graph
+from app.core.shapes import check, clear_cache
+from presets.drawn import drawn_resnet
 
 
 def bare_walk(graph) -> None:
@@ -51,15 +51,18 @@ def main() -> None:
     edges = sum(1 for _ in graph.edges())
     report = check(graph)
     assert report.ok, report.errors
-    print(f"graph: ResNet-152 drawn layer by layer, {len(graph)} nodes, {edges} edges, "
-          f"{report.total_params:,} parameters")
+    print(
+        f"graph: ResNet-152 drawn layer by layer, {len(graph)} nodes, {edges} edges, "
+        f"{report.total_params:,} parameters"
+    )
 
     def cold() -> None:
         clear_cache()
         check(graph)
 
-    node = next(n for n in graph.nodes.values() if n.type_id == "conv2d" and n.params[
-        "out_channels"] == 256)
+    node = next(
+        n for n in graph.nodes.values() if n.type_id == "conv2d" and n.params["out_channels"] == 256
+    )
     flip = [node.params["bias"]]
 
     def edit_then_check() -> None:  # what every edit costs: one param changes, full re-check
@@ -76,8 +79,10 @@ def main() -> None:
     for name, ts in (("full pass, cold cache ", cold_t), ("edit + full re-check", warm_t)):
         m = statistics.median(ts)
         p95 = sorted(ts)[int(0.95 * len(ts))]
-        print(f"{name}:  median {m * 1e3:.2f} ms   p95 {p95 * 1e3:.2f} ms   "
-              f"{m / mw:.1f}× bare walk   (goal ≤ 2 ms)")
+        print(
+            f"{name}:  median {m * 1e3:.2f} ms   p95 {p95 * 1e3:.2f} ms   "
+            f"{m / mw:.1f}× bare walk   (goal ≤ 2 ms)"
+        )
     print(f"bare formula walk (sort + conv formula only): median {mw * 1e3:.2f} ms")
 
     import torchvision
@@ -87,8 +92,10 @@ def main() -> None:
         build_t += timed(lambda: compile_graph(graph, report), 1)
         tv_t += timed(lambda: torchvision.models.resnet152(), 1)
     mb, mt = statistics.median(build_t), statistics.median(tv_t)
-    print(f"module build:      median {mb:.3f} s (goal ≤ 1 s)   torchvision resnet152() "
-          f"{mt:.3f} s   ratio {mb / mt:.2f}×")
+    print(
+        f"module build:      median {mb:.3f} s (goal ≤ 1 s)   torchvision resnet152() "
+        f"{mt:.3f} s   ratio {mb / mt:.2f}×"
+    )
 
 
 if __name__ == "__main__":

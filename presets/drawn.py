@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from app.core.graph import Graph
 
-DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3),
-          152: (3, 8, 36, 3)}
+DEPTHS = {
+    18: (2, 2, 2, 2),
+    34: (3, 4, 6, 3),
+    50: (3, 4, 6, 3),
+    101: (3, 4, 23, 3),
+    152: (3, 8, 36, 3),
+}
 
 
 def drawn_resnet(depth: int = 152, classes: int = 1000, size: int = 224) -> Graph:
@@ -27,8 +32,16 @@ def drawn_resnet(depth: int = 152, classes: int = 1000, size: int = 224) -> Grap
         return node.id
 
     def conv_bn(src: str, cout: int, k: int, s: int = 1, relu: bool = True) -> str:
-        c = add("conv2d", src, out_channels=cout, kernel_h=k, kernel_w=k, stride=s,
-                padding=k // 2, bias=False)
+        c = add(
+            "conv2d",
+            src,
+            out_channels=cout,
+            kernel_h=k,
+            kernel_w=k,
+            stride=s,
+            padding=k // 2,
+            bias=False,
+        )
         b = add("batchnorm2d", c)
         return add("relu", b) if relu else b
 

@@ -168,31 +168,51 @@ def check(graph: Graph) -> ShapeReport:
         problems.append(Problem("error", "no_input", "the network has no Input node: add one"))
     for extra in inputs[1:]:
         problems.append(
-            Problem("error", "many_inputs",
-                    f"{extra}: more than one Input node (first is {input_id})", extra)
+            Problem(
+                "error",
+                "many_inputs",
+                f"{extra}: more than one Input node (first is {input_id})",
+                extra,
+            )
         )
 
     infos: dict[str, NodeInfo] = {}
     reachable: set[str] = {input_id} if input_id else set()
     block_of: dict[str, BlockType] = {}
+    types: dict[str, BlockType] = {}
     for nid in order:
         node = nodes[nid]
-        block = block_of[nid] = registry.get(node.type_id)
+        block = types.get(node.type_id)
+        if block is None:
+            block = types[node.type_id] = registry.get(node.type_id)
+        block_of[nid] = block
         sources = ports[nid]
-        connected = [s for s in sources if s is not None]
-        if any(s in reachable for s in connected):
+        connected = [s for s in sources if s is not None] if None in sources else sources
+        if (
+            (connected[0] in reachable)
+            if len(connected) == 1
+            else any(s in reachable for s in connected)
+        ):
             reachable.add(nid)
         elif input_id and nid not in reachable and node.type_id != "input":
             problems.append(
-                Problem("error", "unreachable",
-                        f"{nid} ({block.title}): not reachable from the input {input_id}: "
-                        "connect it or delete it", nid)
+                Problem(
+                    "error",
+                    "unreachable",
+                    f"{nid} ({block.title}): not reachable from the input {input_id}: "
+                    "connect it or delete it",
+                    nid,
+                )
             )
         if len(connected) < len(sources):
             which = ", ".join(str(i) for i, s in enumerate(sources) if s is None)
             problems.append(
-                Problem("error", "unconnected",
-                        f"{nid} ({block.title}): input port {which} is not connected", nid)
+                Problem(
+                    "error",
+                    "unconnected",
+                    f"{nid} ({block.title}): input port {which} is not connected",
+                    nid,
+                )
             )
             infos[nid] = NodeInfo(nid, node.type_id)
             continue
@@ -280,6 +300,10 @@ def _find_output(
     return sinks[-1] if sinks else None
 
 
+#: block types that the per-node lints below look at
+_LINTED = frozenset({"conv1d", "conv2d", "conv3d", "linear", "dropout", "dropout2d", "softmax"})
+
+
 def _lints(
     graph: Graph,
     infos: dict[str, NodeInfo],
@@ -291,9 +315,16 @@ def _lints(
     ports = graph.port_table()
     for nid, info in infos.items():
         node = nodes[nid]
-        if info.formulas and block_of[nid].category != "Composite":
-            out.extend(_dropped_pixels(nid, info.formulas))
+        formulas = info.formulas
+        if (
+            formulas
+            and not all(f.exact for f in formulas)
+            and block_of[nid].category != ("Composite")
+        ):
+            out.extend(_dropped_pixels(nid, formulas))
         succ = successors[nid]
+        if node.type_id not in _LINTED:
+            continue
         kinds = {nodes[s].type_id for s in succ}
         if node.params.get("bias") and succ and kinds <= {"batchnorm1d", "batchnorm2d"}:
             out.append(

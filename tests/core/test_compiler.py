@@ -9,7 +9,7 @@ from torch import fx
 import presets
 from app.core.compiler import CompileError, compile_graph, meta_shapes, verify
 from app.core.graph import Graph
-from app.core.shapes import check
+from app.core.shapes import check, clear_cache
 from tests.helpers import chain, image
 
 
@@ -147,7 +147,12 @@ def test_verify_reports_a_lying_formula(monkeypatch):
     g = chain(image(1, 8, 8), ("conv2d", {"out_channels": 4}))
     block = REGISTRY.get("conv2d")
     monkeypatch.setattr(type(block), "infer", lambda self, p, s: Inference((4, 99, 99)))
-    (mismatch,) = verify(g)
+    clear_cache()  # inference is memoised as a pure function; the patch changes it
+    try:
+        (mismatch,) = verify(g)
+    finally:
+        monkeypatch.undo()
+        clear_cache()
     assert mismatch.node_id == "conv2d_1"
     assert mismatch.predicted == (4, 99, 99) and mismatch.actual == (4, 6, 6)
 

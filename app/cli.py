@@ -108,9 +108,11 @@ def print_report(project: Project, report: ShapeReport, source: str, out: TextIO
         ]
         print("  ".join(cells).rstrip(), file=out)
     mem = report.total_memory / 2**20
+    macs = report.total_macs
+    work = f"GMACs: {macs / 1e9:.3f}" if macs >= 1e8 else f"MMACs: {macs / 1e6:.3f}"
     print(
         f"counted layers (conv + linear): {report.depth}   activations: {mem:.2f} MiB per "
-        f"sample (float32)   GMACs: {report.total_macs / 1e9:.3f}",
+        f"sample (float32)   {work}",
         file=out,
     )
     for p in report.problems:

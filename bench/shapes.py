@@ -15,20 +15,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import networkx as nx
 import torch
 
 from app.core.compiler import compile_graph
-from app.core.shapes import check, clear_cache
+from app.core.shapes import check, clear_cache, topological_sort
 from presets.drawn import drawn_resnet
 
 
 def bare_walk(graph) -> None:
-    """The floor: a topological sort and one formula per conv node, nothing else."""
+    """The floor: the same topological sort and one formula per conv node, nothing else."""
+    ports = graph.port_table()
+    order, _ = topological_sort(ports)
     h = {}
-    for nid in nx.topological_sort(graph.nx_graph):
+    for nid in order:
         node = graph.nodes[nid]
-        srcs = graph.inputs_of(nid)
+        srcs = ports[nid]
         size = h[srcs[0]] if srcs else node.params.get("height", 0)
         if node.type_id == "conv2d":
             p = node.params

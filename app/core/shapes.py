@@ -127,7 +127,7 @@ _MEMO: dict[tuple, Inference | ShapeError] = {}
 _MEMO_LIMIT = 100_000
 
 
-def _infer(block: BlockType, params: Mapping, shapes: list[Shape]) -> Inference | ShapeError:
+def _infer(block: BlockType, params: Mapping, shapes: tuple[Shape, ...]) -> Inference | ShapeError:
     """``block.infer``, memoised by content: it is a pure function of the block type, the param
     values and the input shapes, and networks repeat identical layers."""
     key = (block.type_id, *params.values(), *shapes)
@@ -178,68 +178,59 @@ def check(graph: Graph) -> ShapeReport:
 
     infos: dict[str, NodeInfo] = {}
     reachable: set[str] = {input_id} if input_id else set()
-    block_of: dict[str, BlockType] = {}
     types: dict[str, BlockType] = {}
     for nid in order:
         node = nodes[nid]
-        block = types.get(node.type_id)
-        if block is None:
-            block = types[node.type_id] = registry.get(node.type_id)
-        block_of[nid] = block
+        type_id = node.type_id
+        block = types.get(type_id) or types.setdefault(type_id, registry.get(type_id))
         sources = ports[nid]
-        connected = [s for s in sources if s is not None] if None in sources else sources
-        if (
-            (connected[0] in reachable)
-            if len(connected) == 1
-            else any(s in reachable for s in connected)
-        ):
-            reachable.add(nid)
-        elif input_id and nid not in reachable and node.type_id != "input":
-            problems.append(
-                Problem(
-                    "error",
-                    "unreachable",
-                    f"{nid} ({block.title}): not reachable from the input {input_id}: "
-                    "connect it or delete it",
-                    nid,
+        if len(sources) == 1 and sources[0] is not None:  # the common case: one input
+            src = sources[0]
+            if src in reachable:
+                reachable.add(nid)
+            elif input_id:
+                problems.append(_unreachable(nid, block, input_id))
+            up = infos[src]
+            if up.shape is None:
+                infos[nid] = NodeInfo(nid, type_id)
+                continue
+            in_shapes: tuple[Shape, ...] = (up.shape,)
+            rf_in, jump_in, depth_in = up.receptive_field or 1, up.jump, up.depth
+        else:
+            connected = [s for s in sources if s is not None]
+            if any(s in reachable for s in connected):
+                reachable.add(nid)
+            elif input_id and nid not in reachable and type_id != "input":
+                problems.append(_unreachable(nid, block, input_id))
+            if len(connected) < len(sources):
+                which = ", ".join(str(i) for i, s in enumerate(sources) if s is None)
+                problems.append(
+                    Problem(
+                        "error",
+                        "unconnected",
+                        f"{nid} ({block.title}): input port {which} is not connected",
+                        nid,
+                    )
                 )
-            )
-        if len(connected) < len(sources):
-            which = ", ".join(str(i) for i, s in enumerate(sources) if s is None)
-            problems.append(
-                Problem(
-                    "error",
-                    "unconnected",
-                    f"{nid} ({block.title}): input port {which} is not connected",
-                    nid,
-                )
-            )
-            infos[nid] = NodeInfo(nid, node.type_id)
-            continue
-        ups = [infos[s] for s in connected]
-        in_shapes = [u.shape for u in ups]
-        if None in in_shapes:
-            infos[nid] = NodeInfo(nid, node.type_id)
-            continue
-        inf = _infer(block, node.params, in_shapes)  # type: ignore[arg-type]
+                infos[nid] = NodeInfo(nid, type_id)
+                continue
+            ups = [infos[s] for s in connected]
+            if any(u.shape is None for u in ups):
+                infos[nid] = NodeInfo(nid, type_id)
+                continue
+            in_shapes = tuple(u.shape for u in ups)  # type: ignore[misc]
+            rf_in = max((u.receptive_field or 1 for u in ups), default=1)
+            jump_in = max((u.jump for u in ups), default=1)
+            depth_in = max((u.depth for u in ups), default=0)
+        inf = _infer(block, node.params, in_shapes)
         if isinstance(inf, ShapeError):
             problems.append(Problem("error", "shape", f"{nid} ({block.title}): {inf}", nid))
-            infos[nid] = NodeInfo(nid, node.type_id, tuple(in_shapes))  # type: ignore[arg-type]
+            infos[nid] = NodeInfo(nid, type_id, in_shapes)
             continue
-        if len(ups) == 1:
-            up = ups[0]
-            rf_in, jump_in, depth_in = up.receptive_field or 1, up.jump, up.depth
-        elif ups:
-            rf_in = max(u.receptive_field or 1 for u in ups)
-            jump_in = max(u.jump for u in ups)
-            depth_in = max(u.depth for u in ups)
-        else:
-            rf_in = jump_in = 1
-            depth_in = 0
         infos[nid] = NodeInfo(
             nid,
-            node.type_id,
-            tuple(in_shapes),  # type: ignore[arg-type]
+            type_id,
+            in_shapes,
             inf.shape,
             inf.params,
             inf.macs,
@@ -251,8 +242,17 @@ def check(graph: Graph) -> ShapeReport:
         )
 
     output_id = _find_output(graph, order, succ, reachable, problems)
-    problems.extend(_lints(graph, infos, succ, block_of))
+    problems.extend(_lints(graph, infos, succ, types))
     return ShapeReport(tuple(order), infos, tuple(problems), input_id, output_id)
+
+
+def _unreachable(nid: str, block: BlockType, input_id: str) -> Problem:
+    return Problem(
+        "error",
+        "unreachable",
+        f"{nid} ({block.title}): not reachable from the input {input_id}: connect it or delete it",
+        nid,
+    )
 
 
 def _find_output(
@@ -308,7 +308,7 @@ def _lints(
     graph: Graph,
     infos: dict[str, NodeInfo],
     successors: dict[str, list[str]],
-    block_of: dict[str, BlockType],
+    types: dict[str, BlockType],
 ) -> list[Problem]:
     out: list[Problem] = []
     nodes = graph.nodes
@@ -319,7 +319,7 @@ def _lints(
         if (
             formulas
             and not all(f.exact for f in formulas)
-            and block_of[nid].category != ("Composite")
+            and types[node.type_id].category != "Composite"
         ):
             out.extend(_dropped_pixels(nid, formulas))
         succ = successors[nid]

@@ -1,0 +1,55 @@
+"""Every preset: checks clean, compiles, runs forward+backward, round-trips, agrees with meta."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import presets
+from app.core.compiler import compile_graph, verify
+from app.core.serialization import Project, loads, to_json
+from app.core.shapes import check
+from presets.drawn import drawn_resnet
+
+
+@pytest.mark.parametrize("name", presets.names())
+def test_preset_is_sound(name):
+    p = presets.get(name)
+    assert p.title and p.description and p.input
+    g = p.build()
+    report = check(g)
+    assert report.ok, report.errors
+    assert verify(g, report) == []
+    model = compile_graph(g, report).train()
+    x = torch.randn(2, *report.nodes[report.input_id].shape)
+    y = model(x)
+    assert tuple(y.shape[1:]) == report.output_shape
+    y.logsumexp(1).mean().backward()
+    assert sum(p.numel() for p in model.parameters()) == report.total_params
+    text = to_json(Project(g, name))
+    assert loads(text).graph == g
+    assert to_json(loads(text)) == text
+
+
+def test_preset_registry_refuses_duplicates_and_unknown_names():
+    with pytest.raises(ValueError, match="already registered"):
+        presets.preset("lenet5", "x", "x", "x")(lambda: None)
+    with pytest.raises(presets.UnknownPresetError, match="no preset named 'nope'"):
+        presets.get("nope")
+
+
+@pytest.mark.parametrize(
+    ("depth", "params", "gmacs"),
+    [
+        (18, 11_689_512, 1.814),
+        (34, 21_797_672, 3.664),
+        (50, 25_557_032, 4.089),
+        (152, 60_192_808, 11.514),
+    ],
+)
+def test_drawn_resnets_match_torchvision_reference_numbers(depth, params, gmacs):
+    """Primitive blocks reproduce DESIGN.md's torchvision table (parameters and GMACs)."""
+    report = check(drawn_resnet(depth))
+    assert report.ok, report.errors
+    assert report.total_params == params
+    assert round(report.total_macs / 1e9, 3) == pytest.approx(gmacs, abs=0.002)

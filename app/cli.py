@@ -36,6 +36,14 @@ def open_source(spec: str) -> Project:
         raise SourceError(str(exc)) from None
 
 
+def human(n: float) -> str:
+    """1234567 → '1.23 M' (K, M, G units), for MAC counts."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}" if n / scale < 100 else f"{n / scale:.0f} {unit}"
+    return str(int(n))
+
+
 def _fmt_shape(shape: tuple[int, ...] | None) -> str:
     from blocks import shape_text
 
@@ -108,8 +116,7 @@ def print_report(project: Project, report: ShapeReport, source: str, out: TextIO
         ]
         print("  ".join(cells).rstrip(), file=out)
     mem = report.total_memory / 2**20
-    macs = report.total_macs
-    work = f"GMACs: {macs / 1e9:.3f}" if macs >= 1e8 else f"MMACs: {macs / 1e6:.3f}"
+    work = f"MACs: {human(report.total_macs)}"
     print(
         f"counted layers (conv + linear): {report.depth}   activations: {mem:.2f} MiB per "
         f"sample (float32)   {work}",
@@ -140,10 +147,48 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_presets(args: argparse.Namespace) -> int:
     import presets
+    from app.core.shapes import check
 
-    for name in presets.names():
-        p = presets.get(name)
-        print(f"{name:<24} {p.title:<28} input {p.input}")
+    if args.save:
+        return _save_preset(args.save, args.name)
+    found, problems = presets.all_presets()
+    rows = [("name", "title", "input", "params", "MACs", "tags")]
+    for p in found:
+        report = check(p.build())
+        rows.append(
+            (
+                p.name,
+                p.title,
+                p.input,
+                f"{report.total_params:,}",
+                human(report.total_macs),
+                ", ".join(p.tags),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [
+            c.rjust(w) if j in (3, 4) else c.ljust(w)
+            for j, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        print("  ".join(cells).rstrip())
+    for problem in problems:
+        print(f"warning: user preset skipped: {problem}", file=sys.stderr)
+    return 0
+
+
+def _save_preset(source: str, name: str | None) -> int:
+    from presets.user import UserPresetError, save_user_preset
+
+    if not name:
+        print("error: --save needs --name NAME", file=sys.stderr)
+        return 2
+    try:
+        path = save_user_preset(open_source(source), name)
+    except (SourceError, UserPresetError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"saved user preset {name!r} to {path}; open it as presets:{name}")
     return 0
 
 
@@ -157,7 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_check.add_argument("source", help="a project file, or presets:NAME")
     p_check.add_argument("--json", action="store_true", help="print the facts as JSON")
     p_check.set_defaults(func=cmd_check)
-    p_presets = sub.add_parser("presets", help="list the built-in preset architectures")
+    p_presets = sub.add_parser(
+        "presets", help="list the preset architectures (built-in and yours), or save one"
+    )
+    p_presets.add_argument("--save", metavar="SOURCE", help="save a project file as a preset")
+    p_presets.add_argument("--name", help="name for --save (lower-case letters, digits, _)")
     p_presets.set_defaults(func=cmd_presets)
     return parser
 

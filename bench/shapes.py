@@ -99,5 +99,50 @@ def main() -> None:
     )
 
 
+def presets_section() -> None:
+    """Every preset: build the graph, load it from JSON, check it (cold); module build of the
+    two largest (most nodes / most parameters)."""
+    import presets
+    from app.core.serialization import Project, loads, to_json
+
+    rows = []
+    for name in presets.names():
+        graph = presets.get(name).build()
+        text = to_json(Project(graph, name))
+
+        def cold(graph=graph) -> None:
+            clear_cache()
+            check(graph)
+
+        build = statistics.median(timed(lambda name=name: presets.get(name).build(), 5))
+        load = statistics.median(timed(lambda text=text: loads(text), 5))
+        chk = statistics.median(timed(cold, 5))
+        rows.append((name, len(graph), build, load, chk, check(graph).total_params))
+    worst = max(rows, key=lambda r: r[4])
+    print(
+        f"presets: {len(rows)}; slowest shape check {worst[0]} ({worst[1]} nodes): "
+        f"{worst[4] * 1e3:.2f} ms cold (goal ≤ 2 ms)"
+    )
+    print(
+        f"slowest graph build: {max(r[2] for r in rows) * 1e3:.1f} ms; slowest JSON load: "
+        f"{max(r[3] for r in rows) * 1e3:.1f} ms"
+    )
+    import torchvision
+
+    name = max(rows, key=lambda r: r[5])[0]
+    graph = presets.get(name).build()
+    report = check(graph)
+    ours, theirs = [], []
+    for _ in range(3):  # interleaved: weight initialisation dominates both
+        ours += timed(lambda: compile_graph(graph, report), 1)
+        theirs += timed(lambda: getattr(torchvision.models, name)(), 1)
+    mo, mt = statistics.median(ours), statistics.median(theirs)
+    print(
+        f"module build of the largest preset, {name} ({report.total_params:,} parameters): "
+        f"{mo:.3f} s   torchvision {mt:.3f} s   ratio {mo / mt:.2f}×"
+    )
+
+
 if __name__ == "__main__":
     main()
+    presets_section()

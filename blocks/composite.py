@@ -343,32 +343,54 @@ class FireBlock(CompositeBlock):
 class NiNBlockType(CompositeBlock):
     type_id = "nin_block"
     title = "NiNBlock"
-    help = "Network-in-network block: a k×k conv then two 1×1 convs, each followed by ReLU."
+    help = (
+        "Network-in-network block: a k×k conv then two 1×1 convs (a small MLP at every "
+        "pixel), each followed by ReLU."
+    )
     module_classes = ("NiNBlock",)
     params = (
-        Param("out_channels", "int", 96, "Filters of all three convs.", 1, 65536),
+        Param("channels", "int", 96, "Filters of the k×k conv.", 1, 65536),
         Param("kernel_size", "int", 3, "Kernel of the first conv.", 1, 1024),
         Param("stride", "int", 1, "Stride of the first conv.", 1, 64),
         Param("padding", "int", 1, "Padding of the first conv.", 0, 1024),
+        Param(
+            "mid_channels",
+            "int",
+            0,
+            "Filters of the first 1×1 conv (0: same as channels).",
+            0,
+            65536,
+        ),
+        Param(
+            "out_channels",
+            "int",
+            0,
+            "Filters of the last 1×1 conv (0: same as channels).",
+            0,
+            65536,
+        ),
     )
 
     def infer(self, params: Params, inputs: list[Shape]) -> Inference:
         hw = spatial_input(self.title, inputs[0], 2)
-        c, k = params["out_channels"], params["kernel_size"]
+        c, k = params["channels"], params["kernel_size"]
+        mid = params["mid_channels"] or c
+        out = params["out_channels"] or c
         t = Tally()
         hw = t.conv(
             inputs[0][0], c, k, hw, stride=params["stride"], padding=params["padding"], bias=True
         )
-        t.conv(c, c, 1, hw, bias=True)
-        t.conv(c, c, 1, hw, bias=True)
-        return Inference((c, *hw), t.params, t.macs, tuple(t.formulas), k, params["stride"], 3)
+        t.conv(c, mid, 1, hw, bias=True)
+        t.conv(mid, out, 1, hw, bias=True)
+        return Inference((out, *hw), t.params, t.macs, tuple(t.formulas), k, params["stride"], 3)
 
     def ctor(self, params: Params, inputs: list[Shape]) -> tuple[str, list, dict]:
-        kwargs = {
-            n: params[n] for n in ("stride", "padding") if params[n] != (1 if n == "stride" else 0)
-        }
-        return "NiNBlock", [inputs[0][0], params["out_channels"], params["kernel_size"]], kwargs
+        defaults = {"stride": 1, "padding": 0, "mid_channels": 0, "out_channels": 0}
+        kwargs = {n: params[n] for n, d in defaults.items() if params[n] != d}
+        return "NiNBlock", [inputs[0][0], params["channels"], params["kernel_size"]], kwargs
 
     def summary(self, params: Params) -> str:
         k = params["kernel_size"]
-        return f"{k}×{k}, {params['out_channels']}, s{params['stride']}"
+        widths = [params["channels"], params["mid_channels"], params["out_channels"]]
+        text = "-".join(str(w or widths[0]) for w in widths) if any(widths[1:]) else str(widths[0])
+        return f"{k}×{k}, {text}, s{params['stride']}"

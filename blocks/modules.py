@@ -272,20 +272,27 @@ class Fire(nn.Module):
 
 
 class NiNBlock(nn.Module):
-    """Network-in-network block: a k×k conv followed by two 1×1 convs, each with ReLU."""
+    """Network-in-network block: a k×k conv followed by two 1×1 convs, each with ReLU.
+
+    The 1×1 convs have ``mid_channels`` and ``out_channels`` filters (both default to the k×k
+    conv's ``channels``), as in NiN for CIFAR-10 (192 → 160 → 96).
+    """
 
     def __init__(
         self,
         in_channels: int,
-        out_channels: int,
+        channels: int,
         kernel_size: int,
         stride: int = 1,
         padding: int = 0,
+        mid_channels: int = 0,
+        out_channels: int = 0,
     ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 1)
-        self.conv3 = nn.Conv2d(out_channels, out_channels, 1)
+        mid = mid_channels or channels
+        self.conv1 = nn.Conv2d(in_channels, channels, kernel_size, stride, padding)
+        self.conv2 = nn.Conv2d(channels, mid, 1)
+        self.conv3 = nn.Conv2d(mid, out_channels or channels, 1)
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

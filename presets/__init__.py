@@ -1,6 +1,6 @@
 """Preset architectures, registered on import. No Qt."""
 
-from presets import course  # noqa: F401  (registers presets)
-from presets.registry import Preset, UnknownPresetError, get, names, preset
+from presets import course, imagenet  # noqa: F401  (registers presets)
+from presets.registry import Preset, UnknownPresetError, all_presets, get, names, preset
 
-__all__ = ["Preset", "UnknownPresetError", "get", "names", "preset"]
+__all__ = ["Preset", "UnknownPresetError", "all_presets", "get", "names", "preset"]

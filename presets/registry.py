@@ -18,6 +18,8 @@ class Preset:
     input: str
     tags: tuple[str, ...]
     builder: Builder
+    #: torchvision.models function with the same architecture and weights layout, if any
+    torchvision: str | None = None
 
     def build(self) -> Graph:
         return self.builder()
@@ -27,14 +29,20 @@ _PRESETS: dict[str, Preset] = {}
 
 
 def preset(
-    name: str, title: str, description: str, input: str, tags: tuple[str, ...] = ()
+    name: str,
+    title: str,
+    description: str,
+    input: str,
+    tags: tuple[str, ...] = (),
+    *,
+    torchvision: str | None = None,
 ) -> Callable[[Builder], Builder]:
     """Decorator registering a graph builder under ``name``; duplicate names are errors."""
 
     def wrap(fn: Builder) -> Builder:
         if name in _PRESETS:
             raise ValueError(f"preset {name!r} is already registered")
-        _PRESETS[name] = Preset(name, title, description, input, tags, fn)
+        _PRESETS[name] = Preset(name, title, description, input, tags, fn, torchvision)
         return fn
 
     return wrap
@@ -46,15 +54,36 @@ class UnknownPresetError(KeyError):
         self.name = name
 
     def __str__(self) -> str:
-        return f"no preset named {self.name!r} (known: {', '.join(sorted(_PRESETS))})"
+        return (
+            f"no preset named {self.name!r}: 'python main.py presets' lists them "
+            f"(built-in: {', '.join(_PRESETS)})"
+        )
+
+
+def is_builtin(name: str) -> bool:
+    return name in _PRESETS
 
 
 def get(name: str) -> Preset:
-    try:
+    """A built-in preset, else a user preset of that name."""
+    if name in _PRESETS:
         return _PRESETS[name]
-    except KeyError:
-        raise UnknownPresetError(name) from None
+    from presets.user import user_presets
+
+    for p in user_presets()[0]:
+        if p.name == name:
+            return p
+    raise UnknownPresetError(name)
 
 
 def names() -> list[str]:
+    """Names of the built-in presets, in registration order."""
     return list(_PRESETS)
+
+
+def all_presets() -> tuple[list[Preset], list[str]]:
+    """Built-in presets followed by the user's, and problems with unreadable user files."""
+    from presets.user import user_presets
+
+    user, problems = user_presets()
+    return [*_PRESETS.values(), *user], problems

@@ -85,7 +85,20 @@ def test_bad_sources_give_messages_not_tracebacks(tmp_path, content, expected):
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
-def test_presets_command_lists_names(capsys):
+def test_presets_command_lists_every_preset_with_input_params_and_macs(capsys):
+    import presets
+
     assert main(["presets"]) == 0
     out = capsys.readouterr().out
-    assert "lenet5" in out and "resnet18_cifar" in out
+    for name in presets.names():
+        assert f"\n{name} " in out
+    assert (
+        "resnet50               ResNet-50                         3×224×224   25,557,032  4.09 G"
+        in out
+    )
+
+
+@pytest.mark.parametrize("name", __import__("presets").names())
+def test_check_works_on_every_preset(name, capsys):
+    assert main(["check", f"presets:{name}", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True

@@ -46,6 +46,7 @@ class Project:
     name: str = ""
     training: dict[str, Any] = field(default_factory=dict)
     view: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
 
 
 def to_json(project: Project) -> str:
@@ -55,6 +56,7 @@ def to_json(project: Project) -> str:
         "format": FORMAT,
         "version": VERSION,
         "name": project.name,
+        **({"description": project.description} if project.description else {}),
         "nodes": [
             {
                 "id": n.id,
@@ -169,13 +171,15 @@ class _Reader:
                 f"written by a newer NetBuilder (format {version}; this "
                 f"version reads up to {VERSION}): please update",
             )
-        known = {"format", "version", "name", "nodes", "edges", "training", "view"}
+        known = {"format", "version", "name", "description", "nodes", "edges", "training", "view"}
         for key in doc:
             if key not in known:
                 self.err(f"$.{key}", "unknown field")
-        name = doc.get("name", "")
-        if not isinstance(name, str):
-            self.err("$.name", f"expected text, got {_kind(name)}")
+        texts = {}
+        for key in ("name", "description"):
+            texts[key] = doc.get(key, "")
+            if not isinstance(texts[key], str):
+                self.err(f"$.{key}", f"expected text, got {_kind(texts[key])}")
         extra = {}
         for key in ("training", "view"):
             value = doc.get(key, {})
@@ -191,7 +195,7 @@ class _Reader:
             graph.add_node(type_id, params, node_id=nid, position=pos, label=label)
         for src, dst, port in edges:
             graph.connect(src, dst, port)
-        return Project(graph, name, extra["training"], extra["view"])
+        return Project(graph, texts["name"], extra["training"], extra["view"], texts["description"])
 
     def _nodes(self, raw: Any) -> dict[str, tuple[str, dict, tuple[float, float], str]]:
         out: dict[str, tuple[str, dict, tuple[float, float], str]] = {}

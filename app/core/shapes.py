@@ -360,7 +360,10 @@ def _lints(
             )
     total = sum(i.params for i in infos.values())
     linear = {n: i.params for n, i in infos.items() if nodes[n].type_id == "linear"}
-    if total and sum(linear.values()) > total / 2 and total > 10_000:
+    convolutional = any(
+        types[nodes[n].type_id].category in ("Convolution", "Composite") for n in infos
+    )
+    if convolutional and total and sum(linear.values()) > total / 2 and total > 10_000:
         big = max(linear, key=linear.__getitem__)
         share = 100 * sum(linear.values()) / total
         out.append(

@@ -179,8 +179,12 @@ CASES: dict[str, list[Case]] = {
     ],
     "fire": [({"squeeze": 4, "expand1x1": 8, "expand3x3": 8}, [(16, 6, 6)]), ({}, [(16,)])],
     "nin_block": [
-        ({"out_channels": 8, "kernel_size": 5, "stride": 2, "padding": 2}, [(3, 11, 11)]),
-        ({"out_channels": 8, "kernel_size": 11, "stride": 4, "padding": 0}, [(3, 8, 8)]),
+        ({"channels": 8, "kernel_size": 5, "stride": 2, "padding": 2}, [(3, 11, 11)]),
+        (
+            {"channels": 12, "kernel_size": 5, "padding": 2, "mid_channels": 10, "out_channels": 6},
+            [(3, 8, 8)],
+        ),
+        ({"channels": 8, "kernel_size": 11, "stride": 4, "padding": 0}, [(3, 8, 8)]),
     ],
 }
 

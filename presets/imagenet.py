@@ -1,0 +1,231 @@
+"""ImageNet presets (3×224×224, 1000 classes), layer for layer as in torchvision.
+
+Parameter counts equal torchvision's exactly, and ``presets.weights`` maps torchvision's
+``state_dict`` onto the compiled presets.
+"""
+
+from __future__ import annotations
+
+from app.core.graph import Graph
+from presets.builder import Chain
+from presets.parts import (
+    RESNET_LAYERS,
+    SQUEEZENET_FIRES,
+    VGG_CFGS,
+    conv_relu,
+    inception,
+    resnet_stages,
+    squeezenet_body,
+    vgg_features,
+)
+from presets.registry import preset
+
+IMAGENET = "3×224×224"
+
+
+def _classifier(c: Chain, features: int, hidden: int, *, dropout_first: bool) -> None:
+    """AlexNet (dropout → linear → ReLU) or VGG (linear → ReLU → dropout) head."""
+    for _ in range(2):
+        if dropout_first:
+            c.add("dropout", p=0.5)
+        c.add("linear", out_features=hidden)
+        c.add("relu")
+        if not dropout_first:
+            c.add("dropout", p=0.5)
+    c.add("linear", out_features=features)
+    c.add("output", classes=features)
+
+
+@preset(
+    "alexnet",
+    "AlexNet",
+    "Krizhevsky, Sutskever and Hinton, 2012, 'ImageNet classification with deep convolutional "
+    "neural networks', in torchvision's single-GPU form (no LRN, no two-GPU split): five "
+    "convolutions with overlapping max-pooling (f=3, s=2), then three fully connected layers "
+    "with dropout. Started the deep learning era on GPUs.",
+    IMAGENET,
+    ("alexnet", "imagenet"),
+    torchvision="alexnet",
+)
+def alexnet() -> Graph:
+    c = Chain()
+    c.input(3, 224, 224)
+    conv_relu(c, 64, 11, 4, 2)
+    c.add("maxpool2d", kernel_size=3, stride=2)
+    conv_relu(c, 192, 5, 1, 2)
+    c.add("maxpool2d", kernel_size=3, stride=2)
+    conv_relu(c, 384, 3, 1, 1)
+    conv_relu(c, 256, 3, 1, 1)
+    conv_relu(c, 256, 3, 1, 1)
+    c.add("maxpool2d", kernel_size=3, stride=2)
+    c.add("adaptive_avgpool2d", output_h=6, output_w=6)
+    c.add("flatten")
+    _classifier(c, 1000, 4096, dropout_first=True)
+    return c.graph
+
+
+def _vgg(depth: int, bn: bool) -> Graph:
+    c = Chain()
+    c.input(3, 224, 224)
+    vgg_features(c, VGG_CFGS[depth], bn)
+    c.add("adaptive_avgpool2d", output_h=7, output_w=7)
+    c.add("flatten")
+    _classifier(c, 1000, 4096, dropout_first=False)
+    return c.graph
+
+
+def _register_vgg(depth: int, bn: bool) -> None:
+    name = f"vgg{depth}" + ("_bn" if bn else "")
+    convs = sum(1 for v in VGG_CFGS[depth] if v != "M")
+    preset(
+        name,
+        f"VGG-{depth}" + (" (BN)" if bn else ""),
+        "Simonyan and Zisserman, 2015, 'Very deep convolutional networks for large-scale image "
+        f"recognition': {convs} stacked 3×3 convolutions (padding 1) in five stages separated by "
+        "2×2 max-pooling, then three fully connected layers. "
+        + (
+            "With batch normalisation after every convolution (torchvision keeps the conv "
+            "biases, which BN makes redundant). "
+            if bn
+            else ""
+        )
+        + "Shows that depth with small kernels beats large kernels.",
+        IMAGENET,
+        ("vgg", "imagenet") + (("batchnorm",) if bn else ()),
+        torchvision=name,
+    )(lambda: _vgg(depth, bn))
+
+
+for _depth in (11, 13, 16, 19):
+    for _bn in (False, True):
+        _register_vgg(_depth, _bn)
+
+
+@preset(
+    "googlenet",
+    "GoogLeNet",
+    "Szegedy et al., 2015, 'Going deeper with convolutions' (Inception v1), as torchvision "
+    "builds it: batch-normalised convolutions, nine inception modules whose four branches "
+    "(1×1, 1×1→3×3, 1×1→3×3, pool→1×1) are concatenated, max-pooling with ceil_mode, global "
+    "average pooling and one linear layer. No auxiliary classifiers. torchvision uses a 3×3 "
+    "kernel where the paper's third branch has 5×5.",
+    IMAGENET,
+    ("googlenet", "inception", "imagenet"),
+    torchvision="googlenet",
+)
+def googlenet() -> Graph:
+    c = Chain()
+    c.input(3, 224, 224)
+    c.add("conv_bn_relu", out_channels=64, kernel_size=7, stride=2, padding=3, bn_eps=1e-3)
+    c.add("maxpool2d", kernel_size=3, stride=2, ceil_mode=True)
+    c.add("conv_bn_relu", out_channels=64, kernel_size=1, padding=0, bn_eps=1e-3)
+    c.add("conv_bn_relu", out_channels=192, kernel_size=3, padding=1, bn_eps=1e-3)
+    c.add("maxpool2d", kernel_size=3, stride=2, ceil_mode=True)
+    for name in ("3a", "3b"):
+        inception(c, name, 3)
+    c.add("maxpool2d", kernel_size=3, stride=2, ceil_mode=True)
+    for name in ("4a", "4b", "4c", "4d", "4e"):
+        inception(c, name, 3)
+    c.add("maxpool2d", kernel_size=2, stride=2, ceil_mode=True)
+    for name in ("5a", "5b"):
+        inception(c, name, 3)
+    c.add("global_avgpool")
+    c.add("dropout", p=0.2)
+    c.add("linear", out_features=1000)
+    c.add("output", classes=1000)
+    return c.graph
+
+
+def _resnet(depth: int, groups: int = 1, base_width: int = 64) -> Graph:
+    kind = "bottleneck" if depth >= 50 else "basic"
+    c = Chain()
+    c.input(3, 224, 224)
+    c.add("conv_bn_relu", out_channels=64, kernel_size=7, stride=2, padding=3)
+    c.add("maxpool2d", kernel_size=3, stride=2, padding=1)
+    resnet_stages(
+        c, RESNET_LAYERS[depth], kind=kind, version="v1.5", groups=groups, base_width=base_width
+    )
+    c.add("global_avgpool")
+    c.add("linear", out_features=1000)
+    c.add("output", classes=1000)
+    return c.graph
+
+
+_RESNET_PAPER = "He et al., 2016, 'Deep residual learning for image recognition'"
+
+
+def _register_resnet(depth: int) -> None:
+    kind = "bottleneck (1×1 → 3×3 → 1×1)" if depth >= 50 else "basic (two 3×3)"
+    preset(
+        f"resnet{depth}",
+        f"ResNet-{depth}",
+        f"{_RESNET_PAPER}: a 7×7 stem and max-pool, four stages of {sum(RESNET_LAYERS[depth])} "
+        f"{kind} residual blocks, global average pooling and one linear layer. Version 1.5 as "
+        "in torchvision: downsampling blocks put the stride on the 3×3 convolution.",
+        IMAGENET,
+        ("resnet", "imagenet"),
+        torchvision=f"resnet{depth}",
+    )(lambda: _resnet(depth))
+
+
+for _d in RESNET_LAYERS:
+    _register_resnet(_d)
+
+
+@preset(
+    "resnext50_32x4d",
+    "ResNeXt-50 (32×4d)",
+    "Xie et al., 2017, 'Aggregated residual transformations for deep neural networks': "
+    "ResNet-50 whose 3×3 convolutions are split into 32 groups of width 4 (cardinality 32), "
+    "the split-transform-merge idea of Inception in a single grouped convolution.",
+    IMAGENET,
+    ("resnext", "resnet", "imagenet"),
+    torchvision="resnext50_32x4d",
+)
+def resnext50_32x4d() -> Graph:
+    return _resnet(50, groups=32, base_width=4)
+
+
+@preset(
+    "wide_resnet50_2",
+    "Wide ResNet-50-2",
+    "Zagoruyko and Komodakis, 2016, 'Wide residual networks', torchvision's ImageNet form: "
+    "ResNet-50 with the bottleneck's inner 3×3 convolutions twice as wide.",
+    IMAGENET,
+    ("wide-resnet", "resnet", "imagenet"),
+    torchvision="wide_resnet50_2",
+)
+def wide_resnet50_2() -> Graph:
+    return _resnet(50, base_width=128)
+
+
+def _squeezenet(version: str) -> Graph:
+    c = Chain()
+    c.input(3, 224, 224)
+    if version == "1_0":
+        conv_relu(c, 96, 7, 2)
+    else:
+        conv_relu(c, 64, 3, 2)
+    c.add("maxpool2d", kernel_size=3, stride=2, ceil_mode=True)
+    squeezenet_body(c, SQUEEZENET_FIRES[version], 1000)
+    return c.graph
+
+
+for _v, _extra in (
+    ("1_0", "the original architecture"),
+    (
+        "1_1",
+        "version 1.1: a 3×3 stem with 64 filters and earlier pooling, 2.4× "
+        "less computation for the same accuracy",
+    ),
+):
+    preset(
+        f"squeezenet{_v}",
+        f"SqueezeNet {_v.replace('_', '.')}",
+        "Iandola et al., 2016, 'SqueezeNet: AlexNet-level accuracy with 50x fewer parameters': "
+        "fire modules (1×1 squeeze, then parallel 1×1 and 3×3 expands), no fully connected "
+        f"layer (a 1×1 conv to 1000 class maps and global average pooling); {_extra}.",
+        IMAGENET,
+        ("squeezenet", "fire", "imagenet"),
+        torchvision=f"squeezenet{_v}",
+    )((lambda v: lambda: _squeezenet(v))(_v))

@@ -7,14 +7,7 @@ benchmarks and to cross-check the composite ResidualBlock against its primitives
 from __future__ import annotations
 
 from app.core.graph import Graph
-
-DEPTHS = {
-    18: (2, 2, 2, 2),
-    34: (3, 4, 6, 3),
-    50: (3, 4, 6, 3),
-    101: (3, 4, 23, 3),
-    152: (3, 8, 36, 3),
-}
+from presets.parts import RESNET_LAYERS
 
 
 def drawn_resnet(depth: int = 152, classes: int = 1000, size: int = 224) -> Graph:
@@ -49,7 +42,7 @@ def drawn_resnet(depth: int = 152, classes: int = 1000, size: int = 224) -> Grap
     x = conv_bn(x, 64, 7, 2)
     x = add("maxpool2d", x, kernel_size=3, stride=2, padding=1)
     cin = 64
-    for stage, count in enumerate(DEPTHS[depth]):
+    for stage, count in enumerate(RESNET_LAYERS[depth]):
         planes = 64 * 2**stage
         cout = planes * (4 if bottleneck else 1)
         for i in range(count):

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
+from app.core.graph import Graph
 from app.core.serialization import Project, ProjectFileError, load, save
 from app.core.shapes import check
 from blocks import shape_text
@@ -51,8 +53,8 @@ def save_user_preset(project: Project, name: str) -> Path:
     return path
 
 
-def _loader(path: Path):
-    def build():
+def _loader(path: Path) -> Callable[[], Graph]:
+    def build() -> Graph:
         return load(path).graph
 
     return build

@@ -67,10 +67,7 @@ def to_json(project: Project) -> str:
             }
             for n in g.nodes.values()
         ],
-        "edges": [
-            {"src": e.src, "dst": e.dst, "port": e.port}
-            for e in sorted(g.edges(), key=lambda e: (list(g.nodes).index(e.dst), e.port))
-        ],
+        "edges": [{"src": e.src, "dst": e.dst, "port": e.port} for e in g.edges()],
         "training": project.training,
         "view": project.view,
     }

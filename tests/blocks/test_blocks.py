@@ -198,3 +198,47 @@ def test_every_param_has_help_and_valid_default():
             assert p.validate(p.default) == p.default
             if p.kind in ("int", "float", "padding"):
                 assert p.maximum is not None, (block.type_id, p.name)
+
+
+SHAPE_AGNOSTIC = [
+    "flatten",
+    "dropout",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "gelu",
+    "silu",
+    "tanh",
+    "sigmoid",
+    "softmax",
+]
+
+
+@pytest.mark.parametrize("type_id", SHAPE_AGNOSTIC)
+def test_shape_agnostic_blocks_report_graph_errors(type_id):
+    """Blocks that accept every shape still get errors: an unconnected input names them, and an
+    upstream error leaves them without a shape instead of a second, confusing error."""
+    from app.core.graph import Graph
+    from app.core.shapes import check
+
+    g = Graph()
+    g.add_node("input", {"channels": 3, "height": 4, "width": 4})
+    node = g.add_node(type_id)
+    report = check(g)
+    assert any(p.code == "unconnected" and p.node_id == node.id for p in report.errors)
+    bad = g.add_node("conv2d", {"kernel_h": 9, "kernel_w": 9})
+    g.connect("input_1", bad.id)
+    g.connect(bad.id, node.id)
+    report = check(g)
+    assert [p.node_id for p in report.errors] == [bad.id]
+    assert report.nodes[node.id].shape is None
+
+
+def test_second_input_block_is_an_error():
+    from app.core.graph import Graph
+    from app.core.shapes import check
+
+    g = Graph()
+    g.add_node("input")
+    g.add_node("input")
+    assert [p.code for p in check(g).errors] == ["many_inputs"]

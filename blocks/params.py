@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-ParamKind = Literal["int", "float", "bool", "choice", "padding"]
+ParamKind = Literal["int", "float", "bool", "choice", "padding", "ints", "text"]
 
 
 class InvalidParamError(ValueError):
@@ -23,8 +23,9 @@ class InvalidParamError(ValueError):
 class Param:
     """One parameter of a block type.
 
-    ``kind`` is ``int``, ``float``, ``bool``, ``choice`` (one of ``choices``) or ``padding``
-    (a non-negative int or the string ``"same"``). Numeric bounds are inclusive unless
+    ``kind`` is ``int``, ``float``, ``bool``, ``choice`` (one of ``choices``), ``padding``
+    (a non-negative int or the string ``"same"``) or ``ints`` (a list of whole numbers, each
+    within the bounds, stored as a tuple) or ``text``. Numeric bounds are inclusive unless
     ``max_exclusive`` is set (dropout's ``p`` lies in [0, 1)).
     """
 
@@ -51,6 +52,17 @@ class Param:
             )
         if self.kind == "padding" and value == "same":
             return value
+        if self.kind == "text":
+            if not isinstance(value, str) or len(value) > 4096:
+                raise InvalidParamError(self.name, f"expected text, got {value!r}")
+            return value
+        if self.kind == "ints":
+            if not isinstance(value, list | tuple):
+                raise InvalidParamError(
+                    self.name, f"expected a list of whole numbers, got {value!r}"
+                )
+            item = Param(self.name, "int", 0, self.help, self.minimum, self.maximum)
+            return tuple(item.validate(v) for v in value)
         if self.kind in ("int", "padding"):
             if isinstance(value, bool) or not isinstance(value, int):
                 if isinstance(value, float) and value.is_integer():

@@ -1,0 +1,67 @@
+"""The built-in offline dataset: ten kinds of shapes, made by the program, deterministic by seed.
+
+Each image shows one shape (disk, square, diamond, ring, horizontal bar, vertical bar, plus,
+X, triangle, frame) of random size, position and colour on a random background, with Gaussian
+noise. Generated in batches with tensor ops: 12,000 images take well under a second.
+"""
+
+from __future__ import annotations
+
+import torch
+
+CLASSES = ("disk", "square", "diamond", "ring", "h-bar", "v-bar", "plus", "x", "triangle", "frame")
+
+
+def _masks(x: torch.Tensor, y: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """(N, 10, H, W) masks of every shape centred at 0 with half-size r, on coordinates x, y."""
+    ax, ay = x.abs(), y.abs()
+    cheb = torch.maximum(ax, ay)
+    dist = torch.sqrt(x * x + y * y)
+    thin = r / 3
+    return torch.stack(
+        [
+            dist <= r,
+            cheb <= r,
+            ax + ay <= r * 1.3,
+            (dist <= r) & (dist >= r * 0.55),
+            (ay <= thin) & (ax <= r),
+            (ax <= thin) & (ay <= r),
+            ((ax <= thin * 0.8) & (ay <= r)) | ((ay <= thin * 0.8) & (ax <= r)),
+            ((ax - ay).abs() <= thin * 0.9) & (cheb <= r),
+            (y >= -r) & (y <= r) & (ax <= (y + r) / 2),
+            (cheb <= r) & (cheb >= r * 0.6),
+        ],
+        dim=1,
+    )
+
+
+def make_shapes(
+    n: int, size: int = 32, channels: int = 3, seed: int = 0, noise: float = 0.08
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` images (N, C, size, size) in [0, 1] and labels (N,), balanced over the classes."""
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % len(CLASSES)
+    labels = labels[torch.randperm(n, generator=gen)]
+    images = torch.empty(n, channels, size, size)
+    coords = torch.arange(size, dtype=torch.float32)
+    chunk = 2048
+    for start in range(0, n, chunk):
+        lab = labels[start : start + chunk]
+        m = lab.numel()
+        r = size * (0.16 + 0.2 * torch.rand(m, 1, 1, generator=gen))
+        margin = r + 1
+        cx = margin + (size - 2 * margin) * torch.rand(m, 1, 1, generator=gen)
+        cy = margin + (size - 2 * margin) * torch.rand(m, 1, 1, generator=gen)
+        x = coords.view(1, 1, size) - cx
+        y = coords.view(1, size, 1) - cy
+        masks = _masks(x, y, r)
+        mask = masks[torch.arange(m), lab].unsqueeze(1).float()
+        fg = torch.rand(m, channels, 1, 1, generator=gen)
+        bg = torch.rand(m, channels, 1, 1, generator=gen)
+        # keep enough contrast between shape and background
+        flip = (fg - bg).abs().mean(1, keepdim=True) < 0.35
+        bg = torch.where(flip, (fg + 0.5) % 1.0, bg)
+        img = bg + (fg - bg) * mask
+        img += noise * torch.randn(img.shape, generator=gen)
+        images[start : start + m] = img.clamp_(0, 1)
+    return images, labels

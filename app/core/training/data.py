@@ -1,0 +1,317 @@
+"""Datasets for training: the built-in shapes, torchvision's downloadable sets, and folders of
+the user's own images.
+
+Small datasets live on the training device as uint8 tensors and are batched there (no
+DataLoader, no per-sample Python); an image folder streams through a DataLoader with workers
+and pinned memory. Every source reports its input shape, class names and normalisation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from app.core.training.config import TrainConfig
+from app.core.training.synthetic import CLASSES, make_shapes
+
+#: channel mean/std of the training sets, for normalisation
+STATS = {
+    "mnist": ((0.1307,), (0.3081,)),
+    "fashion_mnist": ((0.2860,), (0.3530,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "svhn": ((0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)),
+}
+TITLES = {
+    "mnist": "MNIST",
+    "fashion_mnist": "FashionMNIST",
+    "cifar10": "CIFAR-10",
+    "cifar100": "CIFAR-100",
+    "svhn": "SVHN",
+}
+
+
+class DatasetError(Exception):
+    """A dataset cannot be loaded; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    shape: tuple[int, int, int]
+    classes: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    train_size: int
+    val_size: int
+
+
+class Split:
+    """One side of a dataset (train or validation) that yields batches of (uint8 images on the
+    device, int64 labels on the device)."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        generator: torch.Generator | None = None,
+        drop_last: bool = False,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        raise NotImplementedError
+
+    def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
+        n = len(self)
+        return n // batch_size if drop_last else math.ceil(n / batch_size)
+
+
+class TensorSplit(Split):
+    """Images and labels held on the device; batches are index slices."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        assert images.dtype == torch.uint8 and images.ndim == 4
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return self.labels.numel()
+
+    def to(self, device: torch.device) -> TensorSplit:
+        return TensorSplit(self.images.to(device), self.labels.to(device))
+
+    def batches(self, batch_size, *, shuffle, generator=None, drop_last=False):
+        n = len(self)
+        order = torch.randperm(n, generator=generator).to(self.labels.device) if shuffle else None
+        stop = n - n % batch_size if drop_last else n
+        for start in range(0, stop, batch_size):
+            if order is None:
+                yield (
+                    self.images[start : start + batch_size],
+                    self.labels[start : start + batch_size],
+                )
+            else:
+                idx = order[start : start + batch_size]
+                yield self.images[idx], self.labels[idx]
+
+
+class LoaderSplit(Split):
+    """A torch Dataset of uint8 CHW tensors streamed by a DataLoader (workers, pinned memory)."""
+
+    def __init__(
+        self, dataset: torch.utils.data.Dataset, device: torch.device, workers: int
+    ) -> None:
+        self.dataset, self.device, self.workers = dataset, device, workers
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def batches(self, batch_size, *, shuffle, generator=None, drop_last=False):
+        loader = torch.utils.data.DataLoader(
+            self.dataset,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            generator=generator,
+            drop_last=drop_last,
+            num_workers=self.workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
+        for images, labels in loader:
+            yield (
+                images.to(self.device, non_blocking=True),
+                labels.to(self.device, non_blocking=True),
+            )
+
+
+@dataclass
+class Data:
+    info: DatasetInfo
+    train: Split
+    val: Split
+
+
+def default_root() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("NetBuilder", appauthor=False)) / "datasets"
+
+
+def load_data(
+    config: TrainConfig, device: torch.device, image_size: tuple[int, int] | None = None
+) -> Data:
+    """Load the configured dataset onto ``device``. ``image_size`` (H, W) sets the size of the
+    built-in images and of resized folder images (normally the graph's input size)."""
+    name = config.dataset
+    if name in ("shapes", "shapes_gray"):
+        return _shapes(config, device, image_size)
+    if name == "image_folder":
+        return _image_folder(config, device, image_size)
+    return _torchvision(config, device)
+
+
+def _to_uint8(x: torch.Tensor) -> torch.Tensor:
+    return (x * 255).round_().to(torch.uint8)
+
+
+def _shapes(config: TrainConfig, device: torch.device, image_size: tuple[int, int] | None) -> Data:
+    gray = config.dataset == "shapes_gray"
+    size = image_size[0] if image_size else (28 if gray else 32)
+    if size < 8 or (image_size and image_size[0] != image_size[1]):
+        raise DatasetError(
+            f"the built-in shapes are square images of at least 8×8; the network "
+            f"expects {image_size}"
+        )
+    channels = 1 if gray else 3
+    xtr, ytr = make_shapes(config.train_size, size, channels, seed=config.seed * 2 + 1)
+    xva, yva = make_shapes(config.val_size, size, channels, seed=config.seed * 2 + 2)
+    mean = tuple(xtr.mean((0, 2, 3)).tolist())
+    std = tuple(xtr.std((0, 2, 3)).tolist())
+    info = DatasetInfo(
+        name=f"Shapes {size}×{size}×{channels}",
+        shape=(channels, size, size),
+        classes=CLASSES,
+        mean=mean,
+        std=std,
+        train_size=len(ytr),
+        val_size=len(yva),
+    )
+    return Data(
+        info,
+        TensorSplit(_to_uint8(xtr), ytr).to(device),
+        TensorSplit(_to_uint8(xva), yva).to(device),
+    )
+
+
+def _torchvision(config: TrainConfig, device: torch.device) -> Data:
+    import torchvision
+
+    name = config.dataset
+    root = Path(config.data_dir) if config.data_dir else default_root() / name
+    cls = {
+        "mnist": torchvision.datasets.MNIST,
+        "fashion_mnist": torchvision.datasets.FashionMNIST,
+        "cifar10": torchvision.datasets.CIFAR10,
+        "cifar100": torchvision.datasets.CIFAR100,
+        "svhn": torchvision.datasets.SVHN,
+    }[name]
+
+    def get(train: bool):
+        kwargs = {"split": "train" if train else "test"} if name == "svhn" else {"train": train}
+        try:
+            return cls(str(root), download=False, **kwargs)
+        except (RuntimeError, FileNotFoundError):
+            pass  # not downloaded yet
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            return cls(str(root), download=True, **kwargs)
+        except Exception as exc:  # URLError, socket errors, HTTP errors, bad checksums
+            raise DatasetError(
+                f"could not download {TITLES[name]} into {root}: {_reason(exc)}. Check the "
+                "internet connection, or download it on another machine and copy the files into "
+                "that folder; the built-in 'shapes' dataset works offline."
+            ) from None
+
+    splits = []
+    for train in (True, False):
+        ds = get(train)
+        images = torch.as_tensor(ds.data)
+        labels = torch.as_tensor(ds.labels if name == "svhn" else ds.targets, dtype=torch.long)
+        if images.ndim == 3:  # MNIST: N×H×W
+            images = images.unsqueeze(1)
+        elif images.shape[-1] == 3:  # CIFAR: N×H×W×C
+            images = images.permute(0, 3, 1, 2).contiguous()
+        splits.append(TensorSplit(images.to(torch.uint8), labels).to(device))
+    ds = get(True)
+    classes = tuple(getattr(ds, "classes", None) or (str(i) for i in range(10)))
+    mean, std = STATS[name]
+    shape = tuple(splits[0].images.shape[1:])
+    info = DatasetInfo(
+        TITLES[name],
+        shape,
+        classes,
+        mean,
+        std,  # type: ignore[arg-type]
+        len(splits[0]),
+        len(splits[1]),
+    )
+    return Data(info, splits[0], splits[1])
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "reason", "") or exc) or type(exc).__name__
+    return text.splitlines()[0][:200].rstrip(" :.")
+
+
+class _FolderDataset(torch.utils.data.Dataset):
+    def __init__(
+        self, samples: list[tuple[str, int]], size: tuple[int, int], channels: int
+    ) -> None:
+        self.samples, self.size, self.channels = samples, size, channels
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        from PIL import Image
+        from torchvision.transforms.functional import pil_to_tensor
+
+        path, label = self.samples[i]
+        with Image.open(path) as img:
+            img = img.convert("L" if self.channels == 1 else "RGB").resize(
+                (self.size[1], self.size[0])
+            )
+            return pil_to_tensor(img), label
+
+
+def _image_folder(
+    config: TrainConfig, device: torch.device, image_size: tuple[int, int] | None
+) -> Data:
+    from torchvision.datasets import ImageFolder
+
+    root = Path(config.data_dir)
+    if not config.data_dir or not root.is_dir():
+        raise DatasetError(
+            f"image folder {str(root)!r} does not exist: choose a folder with one "
+            "sub-folder per class (or train/ and val/ folders of those)"
+        )
+    size = image_size or (224, 224)
+    try:
+        if (root / "train").is_dir() and (root / "val").is_dir():
+            train = ImageFolder(str(root / "train"))
+            val = ImageFolder(str(root / "val"))
+            if train.classes != val.classes:
+                raise DatasetError("train/ and val/ have different class folders")
+            tr_samples, va_samples = train.samples, val.samples
+            classes = train.classes
+        else:
+            full = ImageFolder(str(root))
+            gen = torch.Generator().manual_seed(config.seed)
+            order = torch.randperm(len(full.samples), generator=gen).tolist()
+            n_val = max(1, round(len(order) * config.val_split))
+            va_samples = [full.samples[i] for i in order[:n_val]]
+            tr_samples = [full.samples[i] for i in order[n_val:]]
+            classes = full.classes
+    except (FileNotFoundError, OSError) as exc:
+        raise DatasetError(f"cannot read images in {root}: {exc}") from None
+    channels = 3
+    info = DatasetInfo(
+        root.name,
+        (channels, *size),
+        tuple(classes),
+        (0.485, 0.456, 0.406),
+        (0.229, 0.224, 0.225),
+        len(tr_samples),
+        len(va_samples),
+    )
+    workers = config.workers
+    return Data(
+        info,
+        LoaderSplit(_FolderDataset(tr_samples, size, channels), device, workers),
+        LoaderSplit(_FolderDataset(va_samples, size, channels), device, workers),
+    )

@@ -1,0 +1,526 @@
+"""The training loop: one iterator of immutable events, consumed alike by the GUI's worker
+thread, the CLI and tests.
+
+Data order is a pure function of (seed, epoch) and the augmentation generator is saved in every
+checkpoint, so a stopped run resumes exactly where it stopped. Metrics stay on the device until
+a reporting tick, which makes one host sync. Failures never escape as exceptions: they end the
+stream with a RunFailed record, and the run directory keeps the last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from app.core.compiler import compile_graph
+from app.core.graph import Graph
+from app.core.serialization import Project
+from app.core.shapes import check
+from app.core.training.augment import Augmenter
+from app.core.training.config import TrainConfig
+from app.core.training.data import Data, DatasetError, load_data
+from app.core.training.evaluate import evaluate, first_nonfinite_layer
+from app.core.training.events import (
+    EpochReport,
+    Event,
+    LayerStat,
+    Paused,
+    Resumed,
+    RunControl,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StepReport,
+)
+from app.core.training.init import initialise
+from app.core.training.optim import build_optimizer, set_lr
+from app.core.training.rundir import RunDir, default_runs_root, new_run_dir
+from app.core.training.schedules import build_schedule, cycle_ends
+
+
+class TrainingFailure(Exception):
+    """Internal: ends the run with a RunFailed record."""
+
+    def __init__(self, kind: str, message: str, node_id: str | None = None) -> None:
+        super().__init__(message)
+        self.kind, self.node_id = kind, node_id
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA, then MPS, then CPU; an unavailable explicit choice is an error."""
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
+        raise TrainingFailure(
+            "error", f"device {name!r} is not available on this machine: choose 'auto' or 'cpu'"
+        )
+    return torch.device(name)
+
+
+class Trainer:
+    """Trains ``graph`` with ``config``. Iterate :meth:`run` to drive it.
+
+    ``run_dir`` resumes the run stored there (from its last checkpoint); otherwise a new run
+    directory is made under ``runs_root``.
+    """
+
+    def __init__(
+        self,
+        graph: Graph,
+        config: TrainConfig,
+        *,
+        name: str = "run",
+        runs_root: Path | None = None,
+        run_dir: Path | None = None,
+        control: RunControl | None = None,
+        data: Data | None = None,
+    ) -> None:
+        self.graph, self.config, self.name = graph, config, name
+        self.control = control or RunControl()
+        self._runs_root = runs_root
+        self._resume_dir = run_dir
+        self._data = data
+        self.model: nn.Module | None = None
+        self.run_dir: RunDir | None = None
+        self.history: list[EpochReport] = []
+
+    # ------------------------------------------------------------------ public
+    def run(self) -> Iterator[Event]:
+        try:
+            yield from self._run()
+        except TrainingFailure as exc:
+            yield self._failed(exc.kind, str(exc), exc.node_id)
+        except torch.OutOfMemoryError:
+            bs = self.config.batch_size
+            yield self._failed(
+                "oom",
+                f"out of memory at batch size {bs}: try batch size "
+                f"{max(1, bs // 2)}, mixed precision (amp=bf16) or a "
+                "smaller network",
+            )
+        except Exception as exc:  # never crash the caller: report and keep the run directory
+            if self.run_dir:
+                self.run_dir.log(traceback.format_exc())
+            yield self._failed("error", f"{type(exc).__name__}: {exc}")
+
+    def _failed(self, kind: str, message: str, node_id: str | None = None) -> RunFailed:
+        event = RunFailed(
+            kind,
+            message,
+            getattr(self, "_step", 0),
+            str(self.run_dir.path) if self.run_dir else "",
+            node_id,
+        )
+        if self.run_dir:
+            self.run_dir.log(f"FAILED ({kind}): {message}")
+            self.run_dir.log_event(event)
+        return event
+
+    # ------------------------------------------------------------------- setup
+    def _setup(self) -> None:
+        c = self.config
+        self.device = resolve_device(c.device)
+        report = check(self.graph)
+        if not report.ok:
+            raise TrainingFailure(
+                "graph",
+                "the network has errors: " + "; ".join(p.message for p in report.errors[:3]),
+                report.errors[0].node_id,
+            )
+        in_shape = report.nodes[report.input_id].shape  # type: ignore[index]
+        image_size = in_shape[1:] if in_shape and len(in_shape) == 3 else None
+        try:
+            self.data = self._data or load_data(c, self.device, image_size)
+        except DatasetError as exc:
+            raise TrainingFailure("data", str(exc)) from None
+        info = self.data.info
+        if tuple(info.shape) != tuple(in_shape or ()):
+            raise TrainingFailure(
+                "data",
+                f"the network's input is {_txt(in_shape)} but {info.name} images are "
+                f"{_txt(info.shape)}: set the Input node to {_txt(info.shape)}",
+                report.input_id,
+            )
+        classes = len(info.classes)
+        if report.output_shape != (classes,):
+            raise TrainingFailure(
+                "data",
+                f"the network outputs {_txt(report.output_shape)} but {info.name} has "
+                f"{classes} classes: make the last layer output {classes} features",
+                report.output_id,
+            )
+        torch.manual_seed(c.seed)
+        model = compile_graph(self.graph, report).to(self.device)
+        initialise(model, c)
+        if c.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.forward = torch.compile(model) if c.compile else model
+        self.opt = build_optimizer(model, c)
+        self.batch_size = c.batch_size
+        self.drop_last = len(self.data.train) > c.batch_size
+        self.spe = self.data.train.num_batches(c.batch_size, self.drop_last)
+        self.total = c.epochs * self.spe
+        self.schedule = build_schedule(c, self.spe)
+        self.snapshot_steps = set(cycle_ends(c, self.spe)) if c.schedule == "cosine" else set()
+        gen_device = self.device if self.device.type == "cuda" else torch.device("cpu")
+        self.aug_gen = torch.Generator(device=gen_device).manual_seed(c.seed + 1)
+        self.aug = Augmenter(c, info.mean, info.std, self.device, self.aug_gen)
+        self.scaler = torch.amp.GradScaler(
+            self.device.type, enabled=c.amp == "fp16" and self.device.type == "cuda"
+        )
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(c.amp)
+        self.autocast = (lambda: torch.autocast(self.device.type, dtype=dtype)) if dtype else None
+        self.groups = _param_groups(model)
+        self.num_params = sum(p.numel() for p in model.parameters())
+
+    def _prep(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.aug.normalize(images)
+        return x.contiguous(memory_format=torch.channels_last) if self.config.channels_last else x
+
+    # -------------------------------------------------------------- checkpoints
+    def _state(self, epoch: int, batch: int) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),  # type: ignore[union-attr]
+            "optimizer": self.opt.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "aug_gen": self.aug_gen.get_state(),
+            "step": self._step,
+            "epoch": epoch,
+            "batch": batch,
+            "epoch_sums": [float(v) for v in self._epoch_sums],
+            "history": [e.__dict__ for e in self.history],
+            "best": self._best,
+            "bad_epochs": self._bad_epochs,
+            "snapshots": self._snapshots,
+            "config": self.config.to_dict(),
+        }
+
+    def _restore(self, state: dict[str, Any]) -> tuple[int, int]:
+        self.model.load_state_dict(state["model"])  # type: ignore[union-attr]
+        self.opt.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.aug_gen.set_state(state["aug_gen"])
+        self._step = state["step"]
+        self._epoch_sums = list(state["epoch_sums"])
+        self.history = [EpochReport(**e) for e in state["history"]]
+        self._best, self._bad_epochs = state["best"], state["bad_epochs"]
+        self._snapshots = list(state["snapshots"])
+        return state["epoch"], state["batch"]
+
+    # --------------------------------------------------------------------- loop
+    def _run(self) -> Iterator[Event]:
+        self._step = 0
+        self._setup()
+        c = self.config
+        self._best: dict[str, Any] = {"epoch": 0, "val_acc": 0.0, "val_loss": math.inf}
+        self._bad_epochs = 0
+        self._snapshots: list[str] = []
+        self._epoch_sums = [0.0, 0.0, 0.0]  # loss sum, correct, seen
+        start_epoch, start_batch = 0, 0
+        if self._resume_dir is not None:
+            self.run_dir = RunDir(Path(self._resume_dir))
+            path = self.run_dir.checkpoint_path("last")
+            if not path.exists():
+                raise TrainingFailure("checkpoint", f"no checkpoint to resume in {path.parent}")
+            start_epoch, start_batch = self._restore(
+                torch.load(path, map_location=self.device, weights_only=False)
+            )
+            self.run_dir.log(f"resumed at step {self._step}")
+        else:
+            self.run_dir = RunDir(new_run_dir(self._runs_root or default_runs_root(), self.name))
+            self.run_dir.write_setup(Project(self.graph, self.name), c)
+        info = self.data.info
+        started = RunStarted(
+            str(self.run_dir.path),
+            str(self.device),
+            info.name,
+            info.classes,
+            info.shape,
+            info.train_size,
+            info.val_size,
+            self.num_params,
+            c.epochs,
+            self.spe,
+            self.total,
+            self._step,
+        )
+        self.run_dir.log_event(started)
+        yield started
+        for epoch in range(start_epoch, c.epochs):
+            result = yield from self._epoch(epoch, start_batch if epoch == start_epoch else 0)
+            if result is not None:
+                yield self._log(result)
+                return
+        yield self._log(self._finish("completed"))
+
+    def _log(self, event: Event) -> Event:
+        self.run_dir.log_event(event)  # type: ignore[union-attr]
+        return event
+
+    def _epoch(self, epoch: int, skip: int) -> Iterator[Event]:
+        c, ctl = self.config, self.control
+        model = self.model
+        assert model is not None
+        order = torch.Generator().manual_seed(c.seed * 1_000_003 + epoch)
+        if skip == 0:
+            self._epoch_sums = [0.0, 0.0, 0.0]
+        sums = torch.tensor(self._epoch_sums, device=self.device, dtype=torch.float64)
+        losses: list[torch.Tensor] = []
+        steps: list[int] = []
+        lrs: list[float] = []
+        hits = torch.zeros((), device=self.device)
+        seen = 0
+        t_epoch = t_tick = time.perf_counter()
+        classes = len(self.data.info.classes)
+        model.train()
+        batches = self.data.train.batches(
+            c.batch_size, shuffle=True, generator=order, drop_last=self.drop_last
+        )
+        for i, (images, labels) in enumerate(batches):
+            if i < skip:
+                continue
+            if ctl.paused and not ctl.stop_requested:
+                yield Paused(self._step)
+                ctl.wait_until_resumed()
+                yield Resumed(self._step)
+            if ctl.stop_requested:
+                if steps:
+                    yield self._tick(epoch, steps, losses, lrs, hits, seen, t_tick, None)
+                self._epoch_sums = sums.tolist()
+                self.run_dir.save_checkpoint("last", self._state(epoch, i))  # type: ignore
+                return self._finish("stopped")
+            lr = self.schedule(self._step)
+            set_lr(self.opt, lr)
+            x, y = self.aug.train(images, labels, classes)
+            if c.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with self.autocast() if self.autocast else nullcontext():
+                out = self.forward(x)
+            loss = nn.functional.cross_entropy(out.float(), y, label_smoothing=c.label_smoothing)
+            self.opt.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            tick = (self._step + 1) % c.report_every == 0 or i == self.spe - 1
+            layer_norms = None
+            if c.grad_clip or tick:
+                self.scaler.unscale_(self.opt)
+                gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip or math.inf)
+            if tick:
+                before = {n: [p.detach().clone() for p in ps] for n, ps in self.groups.items()}
+            self.scaler.step(self.opt)
+            self.scaler.update()
+            if tick:
+                layer_norms = self._layer_norms(before, gnorm)
+            truth = y if y.ndim == 1 else y.argmax(1)
+            correct = (out.argmax(1) == truth).sum()
+            hits += correct
+            d = loss.detach()
+            sums += torch.stack(
+                [
+                    d.double() * len(truth),
+                    correct.double(),
+                    torch.tensor(float(len(truth)), device=self.device, dtype=torch.float64),
+                ]
+            )
+            losses.append(d)
+            steps.append(self._step)
+            lrs.append(lr)
+            seen += len(truth)
+            self._step += 1
+            if tick:
+                self._last_x = x
+                yield self._tick(epoch, steps, losses, lrs, hits, seen, t_tick, layer_norms)
+                losses, steps, lrs, seen = [], [], [], 0
+                hits = torch.zeros((), device=self.device)
+                t_tick = time.perf_counter()
+        self._epoch_sums = sums.tolist()
+        return (yield from self._end_epoch(epoch, time.perf_counter() - t_epoch))
+
+    def _layer_norms(
+        self, before: dict[str, list[torch.Tensor]], gnorm: torch.Tensor
+    ) -> torch.Tensor:
+        """Per node: grad norm, weight norm, update norm (stacked on the device)."""
+        rows = []
+        for name, params in self.groups.items():
+            g = torch.stack(
+                [p.grad.norm() if p.grad is not None else p.new_zeros(()) for p in params]
+            ).norm()
+            w = torch.stack([p.detach().norm() for p in params]).norm()
+            u = torch.stack(
+                [(p.detach() - b).norm() for p, b in zip(params, before[name], strict=True)]
+            ).norm()
+            rows.append(torch.stack([g, w, u]).float())
+        rows.append(torch.stack([gnorm.float(), gnorm.float(), gnorm.float()]))
+        return torch.stack(rows)
+
+    def _tick(
+        self,
+        epoch: int,
+        steps: list[int],
+        losses: list[torch.Tensor],
+        lrs: list[float],
+        hits: torch.Tensor,
+        seen: int,
+        t_tick: float,
+        layer_norms: torch.Tensor | None,
+    ) -> StepReport:
+        # the one host sync of this reporting interval
+        flat = [torch.stack(losses).float(), hits.float().view(1)]
+        if layer_norms is not None:
+            flat.append(layer_norms.flatten())
+        values = torch.cat(flat).tolist()
+        n = len(losses)
+        loss_values, correct = values[:n], values[n]
+        if not all(math.isfinite(v) for v in loss_values):
+            bad = steps[next(i for i, v in enumerate(loss_values) if not math.isfinite(v))]
+            node = first_nonfinite_layer(self.model, self._last_x)  # type: ignore[arg-type]
+            where = f"; the first layer producing non-finite values is {node}" if node else ""
+            raise TrainingFailure(
+                "nan",
+                f"the loss became {loss_values[-1]} at step {bad} (epoch {epoch + 1}, "
+                f"learning rate {lrs[-1]:.3g}){where}. Lower the learning rate, add "
+                "gradient clipping or BatchNorm; the last good checkpoint is kept",
+                node,
+            )
+        layers: tuple[LayerStat, ...] = ()
+        gnorm = math.nan
+        if layer_norms is not None:
+            rows = [values[n + 1 + 3 * k : n + 4 + 3 * k] for k in range(len(self.groups) + 1)]
+            gnorm = rows[-1][0]
+            layers = tuple(
+                LayerStat(name, g, w, u / w if w else 0.0)
+                for name, (g, w, u) in zip(self.groups, rows, strict=False)
+            )
+        elapsed = max(time.perf_counter() - t_tick, 1e-9)
+        rate = seen / elapsed
+        eta = (self.total - self._step) * elapsed / max(n, 1)
+        return StepReport(
+            self._step,
+            epoch,
+            tuple(steps),
+            tuple(loss_values),
+            tuple(lrs),
+            correct / max(seen, 1),
+            rate,
+            eta,
+            gnorm,
+            layers,
+        )
+
+    def _end_epoch(self, epoch: int, epoch_time: float) -> Iterator[Event]:
+        c = self.config
+        loss_sum, correct, seen = self._epoch_sums
+        val = evaluate(
+            [self.model],
+            self.data.val,
+            self._prep,
+            c.batch_size * 2,  # type: ignore
+            tta=c.tta,
+            autocast=self.autocast,
+        )
+        metric = val.acc if c.monitor == "val_acc" else -val.loss
+        best_metric = self._best["val_acc"] if c.monitor == "val_acc" else -self._best["val_loss"]
+        improved = not self.history or metric > best_metric
+        report = EpochReport(
+            epoch + 1,
+            self._step,
+            loss_sum / max(seen, 1),
+            correct / max(seen, 1),
+            val.loss,
+            val.acc,
+            val.top5,
+            self.opt.param_groups[0]["lr"],
+            epoch_time,
+            seen / max(epoch_time, 1e-9),
+            (c.epochs - epoch - 1) * epoch_time,
+            improved,
+        )
+        self.history.append(report)
+        rd = self.run_dir
+        assert rd is not None
+        if improved:
+            self._best = {"epoch": epoch + 1, "val_acc": val.acc, "val_loss": val.loss}
+            self._bad_epochs = 0
+            rd.save_checkpoint(
+                "best",
+                {
+                    "model": self.model.state_dict(),  # type: ignore
+                    "epoch": epoch + 1,
+                    "val_acc": val.acc,
+                    "val_loss": val.loss,
+                },
+            )
+        else:
+            self._bad_epochs += 1
+        if self._step - 1 in self.snapshot_steps:
+            path = rd.snapshot_path(len(self._snapshots) + 1)
+            torch.save(self.model.state_dict(), path)  # type: ignore[union-attr]
+            self._snapshots.append(str(path))
+        self._epoch_sums = [0.0, 0.0, 0.0]
+        rd.save_checkpoint("last", self._state(epoch + 1, 0))
+        rd.log_event(report)
+        yield report
+        if c.early_stopping and self._bad_epochs >= c.early_stopping:
+            if c.restore_best:
+                best = torch.load(
+                    rd.checkpoint_path("best"), map_location=self.device, weights_only=False
+                )
+                self.model.load_state_dict(best["model"])  # type: ignore[union-attr]
+            return self._finish("early_stopped")
+        return None
+
+    def _finish(self, reason: str) -> RunFinished:
+        ensemble = None
+        if self._snapshots and reason == "completed":
+            ensemble = self.ensemble_accuracy(self._snapshots)
+        return RunFinished(
+            reason,
+            self._step,
+            len(self.history),
+            self._best["epoch"],
+            self._best["val_acc"],
+            self._best["val_loss"],
+            str(self.run_dir.path) if self.run_dir else "",
+            ensemble,
+        )
+
+    def ensemble_accuracy(self, paths: list[str]) -> float:
+        """Validation accuracy of the averaged softmax of saved weights (snapshots or
+        checkpoints of the same graph)."""
+        members = []
+        for path in paths:
+            state = torch.load(path, map_location=self.device, weights_only=False)
+            member = compile_graph(self.graph).to(self.device)
+            member.load_state_dict(state.get("model", state) if "model" in state else state)
+            members.append(member)
+        return evaluate(
+            members,
+            self.data.val,
+            self._prep,
+            self.config.batch_size * 2,
+            tta=self.config.tta,
+            autocast=self.autocast,
+        ).acc
+
+
+def _param_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
+    """Trainable parameters grouped by node id (the first component of their name)."""
+    groups: dict[str, list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            groups.setdefault(name.split(".", 1)[0], []).append(p)
+    return groups
+
+
+def _txt(shape: tuple[int, ...] | None) -> str:
+    return "×".join(map(str, shape)) if shape else "nothing"

@@ -1,0 +1,100 @@
+"""Evaluation: loss and top-1/top-5 accuracy, test-time augmentation, ensembles of snapshots
+or checkpoints, and locating the first layer that produces non-finite values."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+from torch import fx, nn
+
+from app.core.training.data import Split
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    loss: float
+    acc: float
+    top5: float
+
+
+Prep = Callable[[torch.Tensor], torch.Tensor]
+
+
+@torch.no_grad()
+def predict(
+    models: Sequence[nn.Module],
+    split: Split,
+    prep: Prep,
+    batch_size: int,
+    *,
+    tta: bool = False,
+    autocast: Callable | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Averaged softmax of ``models`` (one, an ensemble, optionally over horizontal flips) for
+    every sample, and the labels."""
+    for m in models:
+        m.eval()
+    probs, labels = [], []
+    for images, y in split.batches(batch_size, shuffle=False):
+        x = prep(images)
+        views = [x, x.flip(-1)] if tta else [x]
+        total = None
+        for m in models:
+            for v in views:
+                with autocast() if autocast else nullcontext():
+                    p = torch.softmax(m(v).float(), dim=1)
+                total = p if total is None else total + p
+        probs.append(total / (len(models) * len(views)))  # type: ignore[operator]
+        labels.append(y)
+    return torch.cat(probs), torch.cat(labels)
+
+
+def score(probs: torch.Tensor, labels: torch.Tensor) -> EvalResult:
+    """Negative log-likelihood, top-1 and top-5 accuracy of averaged probabilities (one sync)."""
+    nll = torch.nn.functional.nll_loss(probs.clamp_min(1e-12).log(), labels)
+    top1 = (probs.argmax(1) == labels).float().mean()
+    k = min(5, probs.shape[1])
+    top5 = (probs.topk(k, dim=1).indices == labels[:, None]).any(1).float().mean()
+    loss, acc, acc5 = torch.stack([nll, top1, top5]).tolist()
+    return EvalResult(loss, acc, acc5)
+
+
+def evaluate(
+    models: Sequence[nn.Module],
+    split: Split,
+    prep: Prep,
+    batch_size: int,
+    *,
+    tta: bool = False,
+    autocast: Callable | None = None,
+) -> EvalResult:
+    return score(*predict(models, split, prep, batch_size, tta=tta, autocast=autocast))
+
+
+@torch.no_grad()
+def first_nonfinite_layer(model: fx.GraphModule, x: torch.Tensor) -> str | None:
+    """Node id of the first module (in execution order) whose output has NaN or Inf, or whose
+    parameters do; None if the forward is finite everywhere."""
+    for name, module in model.named_children():
+        if any(not torch.isfinite(p).all() for p in module.parameters()):
+            return name
+    found: list[str] = []
+
+    class Probe(fx.Interpreter):
+        def run_node(self, n: fx.Node) -> object:
+            out = super().run_node(n)
+            if (
+                not found
+                and n.op == "call_module"
+                and isinstance(out, torch.Tensor)
+                and not torch.isfinite(out).all()
+            ):
+                found.append(str(n.target))
+            return out
+
+    model.eval()
+    Probe(model).run(x)
+    return found[0] if found else None

@@ -1,0 +1,143 @@
+"""Immutable records a training run yields, and the thread-safe control a GUI or CLI uses to
+pause, resume and stop it between steps."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class LayerStat:
+    """Per node: gradient norm, weight norm and the update/weight ratio of the last step
+    (the course's rule of thumb: about 1e-3 for a well-tuned learning rate)."""
+
+    node_id: str
+    grad_norm: float
+    weight_norm: float
+    update_ratio: float
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_dir: str
+    device: str
+    dataset: str
+    classes: tuple[str, ...]
+    input_shape: tuple[int, ...]
+    train_size: int
+    val_size: int
+    params: int
+    epochs: int
+    steps_per_epoch: int
+    total_steps: int
+    start_step: int
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """Metrics of the steps since the previous report (one host sync per report)."""
+
+    step: int  # steps completed so far (global)
+    epoch: int  # 0-based epoch the steps belong to
+    steps: tuple[int, ...]
+    losses: tuple[float, ...]
+    lrs: tuple[float, ...]
+    train_acc: float
+    images_per_sec: float
+    eta_s: float
+    grad_norm: float
+    layers: tuple[LayerStat, ...] = ()
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    epoch: int  # 1-based count of completed epochs
+    step: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    val_top5: float
+    lr: float
+    epoch_time: float
+    images_per_sec: float
+    eta_s: float
+    best: bool
+
+
+@dataclass(frozen=True)
+class Paused:
+    step: int
+
+
+@dataclass(frozen=True)
+class Resumed:
+    step: int
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """``reason``: completed, stopped or early_stopped."""
+
+    reason: str
+    step: int
+    epochs_done: int
+    best_epoch: int
+    best_val_acc: float
+    best_val_loss: float
+    run_dir: str
+    ensemble_acc: float | None = None
+
+
+@dataclass(frozen=True)
+class RunFailed:
+    """``kind``: graph, data, nan, oom, checkpoint or error. ``node_id`` names the first layer
+    producing non-finite values for nan failures."""
+
+    kind: str
+    message: str
+    step: int
+    run_dir: str
+    node_id: str | None = None
+
+
+Event = RunStarted | StepReport | EpochReport | Paused | Resumed | RunFinished | RunFailed
+
+
+def event_dict(event: Event) -> dict[str, Any]:
+    """JSON-ready form with the record's type name (for metrics logs)."""
+    return {"event": type(event).__name__, **asdict(event)}
+
+
+class RunControl:
+    """Stop / pause / resume flags, safe to set from any thread; the loop honours them between
+    steps."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._go = threading.Event()
+        self._go.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._go.set()
+
+    def pause(self) -> None:
+        if not self._stop.is_set():
+            self._go.clear()
+
+    def resume(self) -> None:
+        self._go.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._go.is_set()
+
+    def wait_until_resumed(self, timeout: float | None = None) -> bool:
+        return self._go.wait(timeout)

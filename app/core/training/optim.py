@@ -1,0 +1,47 @@
+"""Optimizers from the training config."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from app.core.training.config import TrainConfig
+
+
+def build_optimizer(model: nn.Module, c: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if c.optimizer == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=c.lr,
+            momentum=c.momentum,
+            nesterov=c.nesterov and c.momentum > 0,
+            weight_decay=c.weight_decay,
+        )
+    if c.optimizer in ("adam", "adamw"):
+        cls = torch.optim.Adam if c.optimizer == "adam" else torch.optim.AdamW
+        return cls(
+            params,
+            lr=c.lr,
+            betas=(c.beta1, c.beta2),
+            eps=c.eps,
+            weight_decay=c.weight_decay,
+            amsgrad=c.amsgrad,
+        )
+    if c.optimizer == "rmsprop":
+        return torch.optim.RMSprop(
+            params,
+            lr=c.lr,
+            alpha=c.alpha,
+            eps=c.eps,
+            momentum=c.momentum,
+            weight_decay=c.weight_decay,
+        )
+    if c.optimizer == "adagrad":
+        return torch.optim.Adagrad(params, lr=c.lr, eps=c.eps, weight_decay=c.weight_decay)
+    raise ValueError(f"unknown optimizer {c.optimizer!r}")
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr

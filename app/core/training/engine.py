@@ -256,6 +256,10 @@ class Trainer:
             self._step,
         )
         self.run_dir.log_event(started)
+        self.run_dir.log(
+            f"started on {self.device}: {info.name}, {self.num_params:,} parameters, "
+            f"{c.epochs} epochs of {self.spe} steps"
+        )
         yield started
         for epoch in range(start_epoch, c.epochs):
             result = yield from self._epoch(epoch, start_batch if epoch == start_epoch else 0)
@@ -266,6 +270,11 @@ class Trainer:
 
     def _log(self, event: Event) -> Event:
         self.run_dir.log_event(event)  # type: ignore[union-attr]
+        if isinstance(event, RunFinished):
+            self.run_dir.log(  # type: ignore[union-attr]
+                f"{event.reason} at step {event.step}: best validation accuracy "
+                f"{event.best_val_acc:.4f} (epoch {event.best_epoch})"
+            )
         return event
 
     def _epoch(self, epoch: int, skip: int) -> Iterator[Event]:
@@ -385,11 +394,16 @@ class Trainer:
             bad = steps[next(i for i, v in enumerate(loss_values) if not math.isfinite(v))]
             node = first_nonfinite_layer(self.model, self._last_x)  # type: ignore[arg-type]
             where = f"; the first layer producing non-finite values is {node}" if node else ""
+            kept = (
+                f"the checkpoint of epoch {len(self.history)} is kept"
+                if self.history
+                else "no epoch had completed, so there is no checkpoint"
+            )
             raise TrainingFailure(
                 "nan",
                 f"the loss became {loss_values[-1]} at step {bad} (epoch {epoch + 1}, "
                 f"learning rate {lrs[-1]:.3g}){where}. Lower the learning rate, add "
-                "gradient clipping or BatchNorm; the last good checkpoint is kept",
+                f"gradient clipping or BatchNorm; {kept}",
                 node,
             )
         layers: tuple[LayerStat, ...] = ()

@@ -192,6 +192,78 @@ def _save_preset(source: str, name: str | None) -> int:
     return 0
 
 
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per training setting, generated from the config's field specs."""
+    from app.core.training.config import FIELDS, GROUPS
+
+    specs = {p.name: p for p in FIELDS}
+    for group, names in GROUPS.items():
+        section = parser.add_argument_group(group.lower())
+        for name in names:
+            p = specs[name]
+            flag = "--" + name.replace("_", "-")
+            help_text = f"{p.help} [default: {p.default}]"
+            if p.kind == "bool":
+                section.add_argument(
+                    flag,
+                    dest=name,
+                    action=argparse.BooleanOptionalAction,
+                    default=None,
+                    help=p.help,
+                )
+            elif p.kind == "choice":
+                section.add_argument(flag, dest=name, choices=p.choices, help=help_text)
+            elif p.kind == "ints":
+                section.add_argument(
+                    flag, dest=name, type=_int_list, metavar="N,N,…", help=help_text
+                )
+            else:
+                kind = {"int": int, "float": float, "text": str}[p.kind]
+                section.add_argument(flag, dest=name, type=kind, help=help_text)
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        msg = f"expected numbers separated by commas, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from app.core.training.config import FIELDS, ConfigError, TrainConfig
+    from app.core.training.train_cli import run_training
+
+    source = args.source
+    if args.resume:  # the run's own graph and settings; flags may still change some
+        source = source or str(Path(args.resume) / "project.json")
+    if not source:
+        print("error: give a project file or presets:NAME (or --resume RUN_DIR)", file=sys.stderr)
+        return 2
+    try:
+        project = open_source(source)
+        base = project.training
+        if args.resume:
+            base = json.loads((Path(args.resume) / "config.json").read_text(encoding="utf-8"))
+    except (SourceError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    overrides = {
+        p.name: getattr(args, p.name) for p in FIELDS if getattr(args, p.name, None) is not None
+    }
+    try:
+        config = TrainConfig.from_dict({**base, **overrides})
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return run_training(
+        project, config, runs=args.runs, resume=args.resume, adapt=args.adapt, name=source
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netbuilder",
@@ -208,6 +280,17 @@ def build_parser() -> argparse.ArgumentParser:
     p_presets.add_argument("--save", metavar="SOURCE", help="save a project file as a preset")
     p_presets.add_argument("--name", help="name for --save (lower-case letters, digits, _)")
     p_presets.set_defaults(func=cmd_presets)
+    p_train = sub.add_parser(
+        "train", help="train a network headless (settings from the project, then the flags)"
+    )
+    p_train.add_argument("source", nargs="?", help="a project file, or presets:NAME")
+    p_train.add_argument("--runs", help="folder for run directories (default: user data)")
+    p_train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run")
+    p_train.add_argument(
+        "--adapt", action="store_true", help="fit the Input and the classifier to the dataset"
+    )
+    _add_config_flags(p_train)
+    p_train.set_defaults(func=cmd_train)
     return parser
 
 

@@ -52,10 +52,25 @@ class DatasetInfo:
 
 class Split:
     """One side of a dataset (train or validation) that yields batches of (uint8 images on the
-    device, int64 labels on the device)."""
+    device, int64 labels on the device).
+
+    ``shard=(rank, world)`` gives each of ``world`` processes a disjoint, equally long part of
+    the (shuffled) order, as DistributedSampler does, so every rank takes the same number of
+    steps.
+    """
 
     def __len__(self) -> int:
         raise NotImplementedError
+
+    def order(
+        self, shuffle: bool, generator: torch.Generator | None, shard: tuple[int, int]
+    ) -> torch.Tensor:
+        n = len(self)
+        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        rank, world = shard
+        if world > 1:
+            order = order[: n - n % world][rank::world]
+        return order
 
     def batches(
         self,
@@ -64,11 +79,12 @@ class Split:
         shuffle: bool,
         generator: torch.Generator | None = None,
         drop_last: bool = False,
+        shard: tuple[int, int] = (0, 1),
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         raise NotImplementedError
 
-    def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
-        n = len(self)
+    def num_batches(self, batch_size: int, drop_last: bool = False, world: int = 1) -> int:
+        n = len(self) // world
         return n // batch_size if drop_last else math.ceil(n / batch_size)
 
 
@@ -85,19 +101,18 @@ class TensorSplit(Split):
     def to(self, device: torch.device) -> TensorSplit:
         return TensorSplit(self.images.to(device), self.labels.to(device))
 
-    def batches(self, batch_size, *, shuffle, generator=None, drop_last=False):
-        n = len(self)
-        order = torch.randperm(n, generator=generator).to(self.labels.device) if shuffle else None
-        stop = n - n % batch_size if drop_last else n
+    def batches(self, batch_size, *, shuffle, generator=None, drop_last=False, shard=(0, 1)):
+        if not shuffle and shard[1] == 1:  # plain slices: no index copies
+            stop = len(self) - len(self) % batch_size if drop_last else len(self)
+            for start in range(0, stop, batch_size):
+                end = start + batch_size
+                yield self.images[start:end], self.labels[start:end]
+            return
+        order = self.order(shuffle, generator, shard).to(self.labels.device)
+        stop = len(order) - len(order) % batch_size if drop_last else len(order)
         for start in range(0, stop, batch_size):
-            if order is None:
-                yield (
-                    self.images[start : start + batch_size],
-                    self.labels[start : start + batch_size],
-                )
-            else:
-                idx = order[start : start + batch_size]
-                yield self.images[idx], self.labels[idx]
+            idx = order[start : start + batch_size]
+            yield self.images[idx], self.labels[idx]
 
 
 class LoaderSplit(Split):
@@ -111,16 +126,17 @@ class LoaderSplit(Split):
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
-    def batches(self, batch_size, *, shuffle, generator=None, drop_last=False):
+    def batches(self, batch_size, *, shuffle, generator=None, drop_last=False, shard=(0, 1)):
+        subset = torch.utils.data.Subset(
+            self.dataset, self.order(shuffle, generator, shard).tolist()
+        )
         loader = torch.utils.data.DataLoader(
-            self.dataset,
+            subset,
             batch_size=batch_size,
-            shuffle=shuffle,
-            generator=generator,
+            shuffle=False,
             drop_last=drop_last,
             num_workers=self.workers,
             pin_memory=self.device.type == "cuda",
-            persistent_workers=False,
         )
         for images, labels in loader:
             yield (

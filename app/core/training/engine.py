@@ -24,6 +24,7 @@ from app.core.compiler import compile_graph
 from app.core.graph import Graph
 from app.core.serialization import Project
 from app.core.shapes import check
+from app.core.training import distributed
 from app.core.training.augment import Augmenter
 from app.core.training.config import TrainConfig
 from app.core.training.data import Data, DatasetError, load_data
@@ -42,7 +43,7 @@ from app.core.training.events import (
 )
 from app.core.training.init import initialise
 from app.core.training.optim import build_optimizer, set_lr
-from app.core.training.rundir import RunDir, default_runs_root, new_run_dir
+from app.core.training.rundir import RunDir, SilentRunDir, default_runs_root, new_run_dir
 from app.core.training.schedules import build_schedule, cycle_ends
 
 
@@ -98,6 +99,8 @@ class Trainer:
     def run(self) -> Iterator[Event]:
         try:
             yield from self._run()
+        except GeneratorExit:
+            raise
         except TrainingFailure as exc:
             yield self._failed(exc.kind, str(exc), exc.node_id)
         except torch.OutOfMemoryError:
@@ -112,6 +115,8 @@ class Trainer:
             if self.run_dir:
                 self.run_dir.log(traceback.format_exc())
             yield self._failed("error", f"{type(exc).__name__}: {exc}")
+        finally:
+            distributed.teardown(getattr(self, "dist", distributed.DistInfo()))
 
     def _failed(self, kind: str, message: str, node_id: str | None = None) -> RunFailed:
         event = RunFailed(
@@ -130,6 +135,10 @@ class Trainer:
     def _setup(self) -> None:
         c = self.config
         self.device = resolve_device(c.device)
+        self.dist = distributed.setup(self.device.type == "cuda")
+        if self.dist.active and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(self.device)
         report = check(self.graph)
         if not report.ok:
             raise TrainingFailure(
@@ -165,11 +174,16 @@ class Trainer:
         if c.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
-        self.forward = torch.compile(model) if c.compile else model
+        forward: nn.Module = model
+        if self.dist.active:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            forward = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        self.forward = torch.compile(forward) if c.compile else forward
         self.opt = build_optimizer(model, c)
-        self.batch_size = c.batch_size
-        self.drop_last = len(self.data.train) > c.batch_size
-        self.spe = self.data.train.num_batches(c.batch_size, self.drop_last)
+        world = self.dist.world
+        self.batch_size = max(1, c.batch_size // world)  # config.batch_size is global
+        self.drop_last = len(self.data.train) // world > self.batch_size
+        self.spe = self.data.train.num_batches(self.batch_size, self.drop_last, world)
         self.total = c.epochs * self.spe
         self.schedule = build_schedule(c, self.spe)
         self.snapshot_steps = set(cycle_ends(c, self.spe)) if c.schedule == "cosine" else set()
@@ -237,9 +251,11 @@ class Trainer:
                 torch.load(path, map_location=self.device, weights_only=False)
             )
             self.run_dir.log(f"resumed at step {self._step}")
-        else:
+        elif self.dist.main:
             self.run_dir = RunDir(new_run_dir(self._runs_root or default_runs_root(), self.name))
             self.run_dir.write_setup(Project(self.graph, self.name), c)
+        else:
+            self.run_dir = SilentRunDir()
         info = self.data.info
         started = RunStarted(
             str(self.run_dir.path),
@@ -294,7 +310,11 @@ class Trainer:
         classes = len(self.data.info.classes)
         model.train()
         batches = self.data.train.batches(
-            c.batch_size, shuffle=True, generator=order, drop_last=self.drop_last
+            self.batch_size,
+            shuffle=True,
+            generator=order,
+            drop_last=self.drop_last,
+            shard=(self.dist.rank, self.dist.world),
         )
         for i, (images, labels) in enumerate(batches):
             if i < skip:
@@ -303,7 +323,7 @@ class Trainer:
                 yield Paused(self._step)
                 ctl.wait_until_resumed()
                 yield Resumed(self._step)
-            if ctl.stop_requested:
+            if self._should_stop():
                 if steps:
                     yield self._tick(epoch, steps, losses, lrs, hits, seen, t_tick, None)
                 self._epoch_sums = sums.tolist()
@@ -477,23 +497,41 @@ class Trainer:
         else:
             self._bad_epochs += 1
         if self._step - 1 in self.snapshot_steps:
-            path = rd.snapshot_path(len(self._snapshots) + 1)
-            torch.save(self.model.state_dict(), path)  # type: ignore[union-attr]
-            self._snapshots.append(str(path))
+            path = rd.save_snapshot(len(self._snapshots) + 1, self.model.state_dict())  # type: ignore
+            if path is not None:
+                self._snapshots.append(str(path))
         self._epoch_sums = [0.0, 0.0, 0.0]
         rd.save_checkpoint("last", self._state(epoch + 1, 0))
         rd.log_event(report)
         yield report
         if c.early_stopping and self._bad_epochs >= c.early_stopping:
             if c.restore_best:
-                best = torch.load(
-                    rd.checkpoint_path("best"), map_location=self.device, weights_only=False
-                )
-                self.model.load_state_dict(best["model"])  # type: ignore[union-attr]
+                if self.dist.main:
+                    best = torch.load(
+                        rd.checkpoint_path("best"), map_location=self.device, weights_only=False
+                    )
+                    self.model.load_state_dict(best["model"])  # type: ignore[union-attr]
+                if self.dist.active:
+                    distributed.broadcast_state(self.model)  # type: ignore[arg-type]
             return self._finish("early_stopped")
         return None
 
+    def _should_stop(self) -> bool:
+        """Single process: the stop flag. Under DDP the ranks vote at report ticks, so all stop
+        at the same step (a rank leaving alone would hang the others' all-reduce)."""
+        if not self.dist.active:
+            return self.control.stop_requested
+        if self._step % self.config.report_every:
+            return False
+        return distributed.any_rank(self.control.stop_requested, self.device)
+
     def _finish(self, reason: str) -> RunFinished:
+        in_sync = None
+        if self.dist.active:
+            in_sync = distributed.replicas_in_sync(self.model)  # type: ignore[arg-type]
+            self.run_dir.log(  # type: ignore[union-attr]
+                f"{self.dist.world} ranks: replicas {'identical' if in_sync else 'DIVERGED'}"
+            )
         ensemble = None
         if self._snapshots and reason == "completed":
             ensemble = self.ensemble_accuracy(self._snapshots)
@@ -506,6 +544,8 @@ class Trainer:
             self._best["val_loss"],
             str(self.run_dir.path) if self.run_dir else "",
             ensemble,
+            self.dist.world,
+            in_sync,
         )
 
     def ensemble_accuracy(self, paths: list[str]) -> float:

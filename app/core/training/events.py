@@ -89,6 +89,9 @@ class RunFinished:
     best_val_loss: float
     run_dir: str
     ensemble_acc: float | None = None
+    ranks: int = 1
+    #: under DDP: whether all ranks ended with identical weights
+    ranks_in_sync: bool | None = None
 
 
 @dataclass(frozen=True)

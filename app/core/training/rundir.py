@@ -81,9 +81,33 @@ class RunDir:
         atomic_torch_save(state, path)
         return path
 
-    def snapshot_path(self, index: int) -> Path:
+    def save_snapshot(self, index: int, state: dict[str, Any]) -> Path | None:
         (self.path / "snapshots").mkdir(exist_ok=True)
-        return self.path / "snapshots" / f"snapshot_{index}.pt"
+        path = self.path / "snapshots" / f"snapshot_{index}.pt"
+        atomic_torch_save(state, path)
+        return path
+
+
+class SilentRunDir(RunDir):
+    """What ranks other than 0 use under DDP: nothing is written."""
+
+    def __init__(self) -> None:
+        self.path = Path()
+
+    def write_setup(self, project: Project, config: TrainConfig) -> None:
+        return None
+
+    def log_event(self, event: Event) -> None:
+        return None
+
+    def log(self, text: str) -> None:
+        return None
+
+    def save_checkpoint(self, name: str, state: dict[str, Any]) -> Path:
+        return self.checkpoint_path(name)
+
+    def save_snapshot(self, index: int, state: dict[str, Any]) -> Path | None:
+        return None
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:

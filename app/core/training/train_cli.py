@@ -68,6 +68,8 @@ def run_training(
     code = 1
     try:
         for event in trainer.run():
+            if isinstance(event, RunFinished | RunFailed):
+                code = 0 if isinstance(event, RunFinished) else 1
             if not show:
                 continue
             if isinstance(event, RunStarted):
@@ -107,12 +109,18 @@ def run_training(
                 )
                 if event.ensemble_acc is not None:
                     print(f"snapshot ensemble accuracy {event.ensemble_acc:.4f}", file=out)
+                if event.ranks > 1:
+                    same = (
+                        "identical on every rank"
+                        if event.ranks_in_sync
+                        else "DIFFERENT across ranks"
+                    )
+                    print(f"{event.ranks} processes: final weights {same}", file=out)
                 if event.reason == "stopped":
                     print(
                         f"resume with: python main.py train --resume {event.run_dir}",
                         file=out,
                     )
-                code = 0
             elif isinstance(event, RunFailed):
                 print(f"error ({event.kind}): {event.message}", file=sys.stderr)
                 if event.kind == "data" and event.node_id:
@@ -122,7 +130,6 @@ def run_training(
                     )
                 if event.run_dir:
                     print(f"run directory: {event.run_dir}", file=sys.stderr)
-                code = 1
     finally:
         signal.signal(signal.SIGINT, previous)
     return code

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from app.core.serialization import Project
     from app.core.shapes import ShapeReport
+    from app.core.training.config import TrainConfig
 
 PRESET_PREFIX = "presets:"
 
@@ -259,9 +260,42 @@ def cmd_train(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.lr_find or args.overfit_batch:
+        return _diagnose(project, config, lr_find=args.lr_find)
     return run_training(
         project, config, runs=args.runs, resume=args.resume, adapt=args.adapt, name=source
     )
+
+
+def _diagnose(project: Project, config: TrainConfig, *, lr_find: bool) -> int:
+    from app.core.training.data import DatasetError
+    from app.core.training.diagnostics import lr_range_test, overfit_one_batch
+    from app.core.training.engine import TrainingFailure
+
+    try:
+        if lr_find:
+            result = lr_range_test(project.graph, config)
+            print("LR range test (loss smoothed):")
+            for lr, loss in list(zip(result.lrs, result.losses, strict=True))[::5]:
+                print(f"  lr {lr:9.2e}  loss {loss:.4f}")
+            print(f"suggested learning rate: {result.suggested:.3g} (steepest descent)")
+            return 0
+        result = overfit_one_batch(project.graph, config)
+    except (TrainingFailure, DatasetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    verdict = "PASSED" if result.passed else "FAILED"
+    print(
+        f"overfit one batch: {verdict}: loss {result.first_loss:.4f} → {result.final_loss:.4f} "
+        f"in {result.steps} steps, batch accuracy {result.accuracy:.2%}"
+    )
+    if not result.passed:
+        print(
+            "the network cannot fit a single batch: check the learning rate, the loss of "
+            "information (too much pooling?) and the last layer",
+            file=sys.stderr,
+        )
+    return 0 if result.passed else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -288,6 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run")
     p_train.add_argument(
         "--adapt", action="store_true", help="fit the Input and the classifier to the dataset"
+    )
+    p_train.add_argument(
+        "--lr-find", action="store_true", help="run the LR range test instead of training"
+    )
+    p_train.add_argument(
+        "--overfit-batch",
+        action="store_true",
+        help="sanity check: train on one batch until it is memorised",
     )
     _add_config_flags(p_train)
     p_train.set_defaults(func=cmd_train)

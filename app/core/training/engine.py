@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from app.core.training import distributed
 from app.core.training.augment import Augmenter
 from app.core.training.config import TrainConfig
 from app.core.training.data import Data, DatasetError, load_data
-from app.core.training.evaluate import evaluate, first_nonfinite_layer
+from app.core.training.evaluate import EvalResult, evaluate, first_nonfinite_layer
 from app.core.training.events import (
     EpochReport,
     Event,
@@ -132,7 +132,9 @@ class Trainer:
         return event
 
     # ------------------------------------------------------------------- setup
-    def _setup(self) -> None:
+    def prepare(self) -> None:
+        """Resolve the device, check the graph, load the data, build the model and optimizer
+        (what :meth:`run` does first; diagnostics use it alone)."""
         c = self.config
         self.device = resolve_device(c.device)
         self.dist = distributed.setup(self.device.type == "cuda")
@@ -198,7 +200,8 @@ class Trainer:
         self.groups = _param_groups(model)
         self.num_params = sum(p.numel() for p in model.parameters())
 
-    def _prep(self, images: torch.Tensor) -> torch.Tensor:
+    def prep(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalised evaluation batch (no augmentation)."""
         x = self.aug.normalize(images)
         return x.contiguous(memory_format=torch.channels_last) if self.config.channels_last else x
 
@@ -235,7 +238,7 @@ class Trainer:
     # --------------------------------------------------------------------- loop
     def _run(self) -> Iterator[Event]:
         self._step = 0
-        self._setup()
+        self.prepare()
         c = self.config
         self._best: dict[str, Any] = {"epoch": 0, "val_acc": 0.0, "val_loss": math.inf}
         self._bad_epochs = 0
@@ -457,7 +460,7 @@ class Trainer:
         val = evaluate(
             [self.model],
             self.data.val,
-            self._prep,
+            self.prep,
             c.batch_size * 2,  # type: ignore
             tta=c.tta,
             autocast=self.autocast,
@@ -534,7 +537,7 @@ class Trainer:
             )
         ensemble = None
         if self._snapshots and reason == "completed":
-            ensemble = self.ensemble_accuracy(self._snapshots)
+            ensemble = self.evaluate_ensemble(self._snapshots).acc
         return RunFinished(
             reason,
             self._step,
@@ -548,23 +551,23 @@ class Trainer:
             in_sync,
         )
 
-    def ensemble_accuracy(self, paths: list[str]) -> float:
-        """Validation accuracy of the averaged softmax of saved weights (snapshots or
-        checkpoints of the same graph)."""
+    def evaluate_ensemble(self, paths: Sequence[str | Path]) -> EvalResult:
+        """Validation metrics of the averaged softmax of saved weights (snapshots or
+        checkpoints of this graph). Needs :meth:`prepare` (or a run) first."""
         members = []
         for path in paths:
             state = torch.load(path, map_location=self.device, weights_only=False)
             member = compile_graph(self.graph).to(self.device)
-            member.load_state_dict(state.get("model", state) if "model" in state else state)
+            member.load_state_dict(state.get("model", state))
             members.append(member)
         return evaluate(
             members,
             self.data.val,
-            self._prep,
-            self.config.batch_size * 2,
+            self.prep,
+            self.batch_size * 2,
             tta=self.config.tta,
             autocast=self.autocast,
-        ).acc
+        )
 
 
 def _param_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:

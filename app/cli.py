@@ -298,6 +298,36 @@ def _diagnose(project: Project, config: TrainConfig, *, lr_find: bool) -> int:
     return 0 if result.passed else 1
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from app.core.training.config import FIELDS, ConfigError, TrainConfig
+    from app.core.training.data import DatasetError
+    from app.core.training.diagnostics import evaluate_checkpoints
+    from app.core.training.engine import TrainingFailure
+
+    try:
+        project = open_source(args.source)
+        overrides = {
+            p.name: getattr(args, p.name) for p in FIELDS if getattr(args, p.name, None) is not None
+        }
+        config = TrainConfig.from_dict({**project.training, **overrides})
+        result = evaluate_checkpoints(project.graph, config, args.checkpoint)
+    except (SourceError, ConfigError, DatasetError, TrainingFailure, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:  # load_state_dict: weights of another network
+        print(
+            f"error: the checkpoint does not fit this network: {str(exc).splitlines()[0]}",
+            file=sys.stderr,
+        )
+        return 1
+    what = "checkpoint" if len(args.checkpoint) == 1 else f"ensemble of {len(args.checkpoint)}"
+    print(
+        f"{what} on the validation set: loss {result.loss:.4f}  top-1 {result.acc:.4f}  "
+        f"top-5 {result.top5:.4f}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netbuilder",
@@ -333,6 +363,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_flags(p_train)
     p_train.set_defaults(func=cmd_train)
+    p_eval = sub.add_parser(
+        "evaluate", help="validation metrics of a checkpoint, or of an ensemble of them"
+    )
+    p_eval.add_argument("source", help="the project file (or presets:NAME) the weights belong to")
+    p_eval.add_argument(
+        "--checkpoint",
+        action="append",
+        required=True,
+        metavar="FILE.pt",
+        help="a checkpoint or snapshot; repeat to average an ensemble",
+    )
+    _add_config_flags(p_eval)
+    p_eval.set_defaults(func=cmd_evaluate)
     return parser
 
 

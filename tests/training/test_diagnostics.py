@@ -93,8 +93,21 @@ def test_ensemble_of_checkpoints_and_tta(tmp_path):
     assert single.acc == pytest.approx(finished.best_val_acc)
     both = evaluate_checkpoints(lenet(), config, [ckpt / "best.pt", ckpt / "last.pt"])
     assert 0 <= both.acc <= 1 and both.top5 >= both.acc
-    tta = evaluate_checkpoints(lenet(), config.replace(tta=True), [ckpt / "best.pt"])
-    assert tta.acc != single.acc or tta.loss != single.loss  # flips change the average
+    for mode in ("flip", "flip_crops"):
+        tta = evaluate_checkpoints(lenet(), config.replace(tta=mode), [ckpt / "best.pt"])
+        assert tta.loss != single.loss  # the averaged views change the prediction
+
+
+def test_tta_views():
+    from app.core.training.evaluate import tta_views
+
+    x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).view(2, 1, 4, 4)
+    assert len(tta_views(x, "none")) == 1
+    flip = tta_views(x, "flip")
+    assert len(flip) == 2 and torch.equal(flip[1][..., 0], x[..., -1])
+    crops = tta_views(x, "flip_crops")
+    assert len(crops) == 6 and all(v.shape == x.shape for v in crops)
+    assert torch.equal(crops[5][..., :2, :2], x[..., 2:, 2:])  # shifted by 2 pixels
 
 
 @pytest.mark.parametrize(
@@ -112,3 +125,44 @@ def test_mixed_precision_and_channels_last_train_on_cpu(tmp_path, options):
     assert isinstance(events[-1], RunFinished), events[-1]
     epoch = next(e for e in events if isinstance(e, EpochReport))
     assert torch.isfinite(torch.tensor(epoch.train_loss))
+
+
+def test_cli_evaluate_checkpoint_ensemble(tmp_path, capsys):
+    args = ["--dataset", "shapes_gray", "--train-size", "512", "--val-size", "128"]
+    assert main(["train", "presets:lenet5", *args, "--epochs", "2", "--runs", str(tmp_path)]) == 0
+    capsys.readouterr()
+    (run,) = tmp_path.iterdir()
+    best, last = run / "checkpoints" / "best.pt", run / "checkpoints" / "last.pt"
+    assert (
+        main(
+            [
+                "evaluate",
+                "presets:lenet5",
+                *args,
+                "--checkpoint",
+                str(best),
+                "--checkpoint",
+                str(last),
+                "--tta",
+                "flip",
+            ]
+        )
+        == 0
+    )
+    assert "ensemble of 2 on the validation set: loss" in capsys.readouterr().out
+    assert main(["evaluate", "presets:mlp", *args, "--checkpoint", str(best)]) == 1
+    assert "does not fit this network" in capsys.readouterr().err
+
+
+def test_torch_compile_option_trains(tmp_path):
+    """torch.compile on CPU (about 30 s of compilation here): the run completes and learns
+    the same thing as eager mode."""
+    config = TrainConfig.from_dict(
+        {**SMALL, "train_size": 256, "val_size": 64, "epochs": 1, "compile": True}
+    )
+    events = list(Trainer(lenet(), config, runs_root=tmp_path).run())
+    assert isinstance(events[-1], RunFinished), events[-1]
+    eager = list(Trainer(lenet(), config.replace(compile=False), runs_root=tmp_path).run())
+    a = next(e for e in events if isinstance(e, EpochReport))
+    b = next(e for e in eager if isinstance(e, EpochReport))
+    assert a.train_loss == pytest.approx(b.train_loss, rel=1e-3)

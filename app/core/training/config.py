@@ -85,7 +85,12 @@ FIELDS: tuple[Param, ...] = (
         "mixup_alpha", "float", 0.0, "Mixup Beta(α, α) strength; soft targets (0: off).", 0.0, 10.0
     ),
     Param(
-        "tta", "bool", False, "Test-time augmentation: average softmax over flips at evaluation."
+        "tta",
+        "choice",
+        "none",
+        "Test-time augmentation at evaluation: average the softmax over "
+        "flips (flip) or flips and four shifted crops (flip_crops).",
+        choices=("none", "flip", "flip_crops"),
     ),
     # optimisation
     Param("optimizer", "choice", "sgd", "Update rule.", choices=OPTIMIZERS),
@@ -264,7 +269,7 @@ class TrainConfig:
     color_jitter: float = 0.0
     cutout: int = 0
     mixup_alpha: float = 0.0
-    tta: bool = False
+    tta: str = "none"
     optimizer: str = "sgd"
     lr: float = 0.05
     momentum: float = 0.9

@@ -30,7 +30,7 @@ def predict(
     prep: Prep,
     batch_size: int,
     *,
-    tta: bool = False,
+    tta: str = "none",
     autocast: Callable | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Averaged softmax of ``models`` (one, an ensemble, optionally over horizontal flips) for
@@ -40,7 +40,7 @@ def predict(
     probs, labels = [], []
     for images, y in split.batches(batch_size, shuffle=False):
         x = prep(images)
-        views = [x, x.flip(-1)] if tta else [x]
+        views = tta_views(x, tta)
         total = None
         for m in models:
             for v in views:
@@ -50,6 +50,21 @@ def predict(
         probs.append(total / (len(models) * len(views)))  # type: ignore[operator]
         labels.append(y)
     return torch.cat(probs), torch.cat(labels)
+
+
+def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
+    """The batch as the model sees it under test-time augmentation: itself, its mirror image,
+    and (flip_crops) four copies shifted by 2 pixels with zero fill, as random crops would."""
+    if mode == "none":
+        return [x]
+    views = [x, x.flip(-1)]
+    if mode == "flip_crops" and x.ndim == 4:
+        padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+        h, w = x.shape[-2:]
+        views += [
+            padded[..., dy : dy + h, dx : dx + w] for dy, dx in ((0, 0), (0, 4), (4, 0), (4, 4))
+        ]
+    return views
 
 
 def score(probs: torch.Tensor, labels: torch.Tensor) -> EvalResult:
@@ -68,7 +83,7 @@ def evaluate(
     prep: Prep,
     batch_size: int,
     *,
-    tta: bool = False,
+    tta: str = "none",
     autocast: Callable | None = None,
 ) -> EvalResult:
     return score(*predict(models, split, prep, batch_size, tta=tta, autocast=autocast))

@@ -216,3 +216,32 @@ def test_every_optimizer_fits_one_batch(name):
         assert group["nesterov"] and group["momentum"] == 0.9
     if name in ("adam", "adamw"):
         assert group["amsgrad"] and group["betas"] == (0.9, 0.999)
+
+
+def _write_idx(path, array, magic):
+    import struct
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.write(struct.pack(">I", magic))
+        for dim in array.shape:
+            fh.write(struct.pack(">I", dim))
+        fh.write(array.numpy().tobytes())
+
+
+def test_torchvision_dataset_already_on_disk_loads_without_network(tmp_path):
+    """MNIST files in torchvision's layout (tiny, written here) load as device tensors with
+    the dataset's statistics and class names."""
+    raw = tmp_path / "MNIST" / "raw"
+    for split, n in (("train", 60), ("t10k", 20)):
+        images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8)
+        labels = (torch.arange(n) % 10).to(torch.uint8)
+        _write_idx(raw / f"{split}-images-idx3-ubyte", images, 2051)
+        _write_idx(raw / f"{split}-labels-idx1-ubyte", labels, 2049)
+    config = TrainConfig.from_dict({"dataset": "mnist", "data_dir": str(tmp_path)})
+    data = load_data(config, CPU)
+    assert data.info.name == "MNIST" and data.info.shape == (1, 28, 28)
+    assert (len(data.train), len(data.val)) == (60, 20)
+    assert data.info.mean == (0.1307,) and data.info.classes[3] == "3 - three"
+    images, labels = next(data.train.batches(16, shuffle=False))
+    assert images.shape == (16, 1, 28, 28) and labels.tolist()[:3] == [0, 1, 2]

@@ -245,3 +245,26 @@ def test_torchvision_dataset_already_on_disk_loads_without_network(tmp_path):
     assert data.info.mean == (0.1307,) and data.info.classes[3] == "3 - three"
     images, labels = next(data.train.batches(16, shuffle=False))
     assert images.shape == (16, 1, 28, 28) and labels.tolist()[:3] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("preset", "layer", "param"),
+    [
+        ("lenet5", "linear_3", "out_features"),
+        ("squeezenet_cifar", "conv2d_2", "out_channels"),
+        ("nin_cifar", "nin_block_3", "out_channels"),
+    ],
+)
+def test_adapt_to_dataset_resizes_input_and_classifier(preset, layer, param):
+    import presets
+    from app.core.shapes import check
+    from app.core.training.adapt import adapt_to_dataset
+
+    graph = presets.get(preset).build()
+    changes = adapt_to_dataset(graph, (3, 40, 40), 7)
+    assert graph.node(layer).params[param] == 7
+    report = check(graph)
+    assert report.ok, report.errors
+    assert report.nodes[report.input_id].shape == (3, 40, 40) and report.output_shape == (7,)
+    assert any("input set to 3×40×40" in c for c in changes)
+    assert adapt_to_dataset(graph, (3, 40, 40), 7) == []  # already fits

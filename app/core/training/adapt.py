@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from app.core.graph import Graph
 from app.core.shapes import check
+from blocks import REGISTRY
 
 #: blocks whose width sets the number of class scores, and the param that holds it
 _WIDTH = {
@@ -13,24 +14,10 @@ _WIDTH = {
     "conv_bn_relu": "out_channels",
     "nin_block": "out_channels",
 }
+#: blocks that carry the class scores through unchanged in width
 _PASS_THROUGH = {
-    "relu",
-    "leaky_relu",
-    "elu",
-    "gelu",
-    "silu",
-    "tanh",
-    "sigmoid",
-    "softmax",
-    "dropout",
-    "dropout2d",
-    "flatten",
-    "global_avgpool",
-    "adaptive_avgpool2d",
-    "output",
-    "batchnorm1d",
-    "batchnorm2d",
-}
+    b.type_id for b in REGISTRY if b.category in ("Activation", "Regularization", "Normalization")
+} | {"flatten", "global_avgpool", "adaptive_avgpool2d", "output"}
 
 
 def adapt_to_dataset(graph: Graph, shape: tuple[int, ...], classes: int) -> list[str]:

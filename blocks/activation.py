@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from torch import nn
 
-from blocks.base import BlockType, Inference, Params, Shape, ShapeError, call_source, register
+from blocks.base import (
+    BlockType,
+    Inference,
+    Params,
+    Shape,
+    ShapeError,
+    call_source,
+    register,
+)
 from blocks.params import Param
 
 
@@ -50,7 +58,14 @@ _activation(
     "elu",
     "ELU",
     "x for x > 0, α(eˣ − 1) otherwise: smooth, negative outputs.",
-    Param("alpha", "float", 1.0, "Saturation value −α for large negative inputs.", 0.0, 100.0),
+    Param(
+        "alpha",
+        "float",
+        1.0,
+        "Saturation value −α for large negative inputs.",
+        0.0,
+        100.0,
+    ),
 )
 _activation(
     "gelu",

@@ -195,9 +195,18 @@ def register(cls: type[BlockType]) -> type[BlockType]:
     return cls
 
 
+def literal(value: Any) -> str:
+    """A Python literal as ruff formats it (double-quoted strings)."""
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, tuple):
+        return "(" + ", ".join(literal(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(value)
+
+
 def call_source(ctor: str, args: list[Any], kwargs: Mapping[str, Any]) -> str:
     """Format a constructor call: positional args, then keyword args, Python literals."""
-    parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    parts = [literal(a) for a in args] + [f"{k}={literal(v)}" for k, v in kwargs.items()]
     return f"{ctor}({', '.join(parts)})"
 
 

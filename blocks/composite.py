@@ -6,7 +6,15 @@ from torch import nn
 
 from blocks import modules
 from blocks.arith import Tally, rf_chain, spatial_input
-from blocks.base import BlockType, Inference, Params, Shape, ShapeError, call_source, register
+from blocks.base import (
+    BlockType,
+    Inference,
+    Params,
+    Shape,
+    ShapeError,
+    call_source,
+    register,
+)
 from blocks.params import Param
 
 
@@ -41,8 +49,20 @@ class ConvUnitBlock(CompositeBlock):
         Param("kernel_size", "int", 3, "Kernel size F.", 1, 1024),
         Param("stride", "int", 1, "Stride S.", 1, 64),
         Param("padding", "int", 1, "Padding P.", 0, 1024),
-        Param("batch_norm", "bool", True, "Include BatchNorm (otherwise the conv has a bias)."),
-        Param("bn_eps", "float", 1e-5, "BatchNorm epsilon (GoogLeNet uses 0.001).", 1e-12, 1.0),
+        Param(
+            "batch_norm",
+            "bool",
+            True,
+            "Include BatchNorm (otherwise the conv has a bias).",
+        ),
+        Param(
+            "bn_eps",
+            "float",
+            1e-5,
+            "BatchNorm epsilon (GoogLeNet uses 0.001).",
+            1e-12,
+            1.0,
+        ),
     )
 
     def infer(self, params: Params, inputs: list[Shape]) -> Inference:
@@ -72,12 +92,16 @@ class ConvUnitBlock(CompositeBlock):
         )
 
     def ctor(self, params: Params, inputs: list[Shape]) -> tuple[str, list, dict]:
-        kwargs = {"stride": params["stride"], "padding": params["padding"]}
+        kwargs = {n: params[n] for n, d in (("stride", 1), ("padding", 0)) if params[n] != d}
         if not params["batch_norm"]:
             kwargs["batch_norm"] = False
         if params["bn_eps"] != 1e-5:
             kwargs["bn_eps"] = params["bn_eps"]
-        return "ConvUnit", [inputs[0][0], params["out_channels"], params["kernel_size"]], kwargs
+        return (
+            "ConvUnit",
+            [inputs[0][0], params["out_channels"], params["kernel_size"]],
+            kwargs,
+        )
 
     def summary(self, params: Params) -> str:
         k = params["kernel_size"]
@@ -103,7 +127,12 @@ class ResidualBlockType(CompositeBlock):
             choices=("basic", "bottleneck"),
         ),
         Param(
-            "channels", "int", 64, "Width of the block; output = 4× this for bottleneck.", 1, 65536
+            "channels",
+            "int",
+            64,
+            "Width of the block; output = 4× this for bottleneck.",
+            1,
+            65536,
         ),
         Param("stride", "int", 1, "2 halves H and W (downsampling block).", 1, 8),
         Param(
@@ -123,7 +152,12 @@ class ResidualBlockType(CompositeBlock):
             1024,
         ),
         Param(
-            "base_width", "int", 64, "Width per group ×64 (ResNeXt 32×4d: 4; wide: 128).", 1, 4096
+            "base_width",
+            "int",
+            64,
+            "Width per group ×64 (ResNeXt 32×4d: 4; wide: 128).",
+            1,
+            4096,
         ),
         Param(
             "se_reduction",
@@ -263,9 +297,19 @@ class InceptionBlock(CompositeBlock):
         Param("ch5x5", "int", 32, "Filters of the 5×5 branch.", 1, 65536),
         Param("pool_proj", "int", 32, "1×1 filters after the max-pool branch.", 1, 65536),
         Param(
-            "kernel", "int", 5, "Kernel of the third branch (paper 5; torchvision 3). Odd.", 1, 11
+            "kernel",
+            "int",
+            5,
+            "Kernel of the third branch (paper 5; torchvision 3). Odd.",
+            1,
+            11,
         ),
-        Param("batch_norm", "bool", True, "BatchNorm after each conv (torchvision's GoogLeNet)."),
+        Param(
+            "batch_norm",
+            "bool",
+            True,
+            "BatchNorm after each conv (torchvision's GoogLeNet).",
+        ),
     )
 
     def infer(self, params: Params, inputs: list[Shape]) -> Inference:
@@ -378,7 +422,13 @@ class NiNBlockType(CompositeBlock):
         out = params["out_channels"] or c
         t = Tally()
         hw = t.conv(
-            inputs[0][0], c, k, hw, stride=params["stride"], padding=params["padding"], bias=True
+            inputs[0][0],
+            c,
+            k,
+            hw,
+            stride=params["stride"],
+            padding=params["padding"],
+            bias=True,
         )
         t.conv(c, mid, 1, hw, bias=True)
         t.conv(mid, out, 1, hw, bias=True)
@@ -387,7 +437,11 @@ class NiNBlockType(CompositeBlock):
     def ctor(self, params: Params, inputs: list[Shape]) -> tuple[str, list, dict]:
         defaults = {"stride": 1, "padding": 0, "mid_channels": 0, "out_channels": 0}
         kwargs = {n: params[n] for n, d in defaults.items() if params[n] != d}
-        return "NiNBlock", [inputs[0][0], params["channels"], params["kernel_size"]], kwargs
+        return (
+            "NiNBlock",
+            [inputs[0][0], params["channels"], params["kernel_size"]],
+            kwargs,
+        )
 
     def summary(self, params: Params) -> str:
         k = params["kernel_size"]

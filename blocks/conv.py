@@ -8,15 +8,35 @@ from typing import ClassVar
 from torch import nn
 
 from blocks.arith import AXES, spatial_input, window
-from blocks.base import BlockType, Inference, Params, Shape, ShapeError, call_source, register
+from blocks.base import (
+    BlockType,
+    Inference,
+    Params,
+    Shape,
+    ShapeError,
+    call_source,
+    register,
+)
 from blocks.params import Param
 
 _COMMON = (
     Param("stride", "int", 1, "Step S between windows; 2 halves the size.", 1, 64),
     Param(
-        "padding", "padding", 0, "Zeros P added on each side, or 'same' (keeps the size).", 0, 1024
+        "padding",
+        "padding",
+        0,
+        "Zeros P added on each side, or 'same' (keeps the size).",
+        0,
+        1024,
     ),
-    Param("dilation", "int", 1, "Spacing between kernel taps (effective F = d·(F−1)+1).", 1, 64),
+    Param(
+        "dilation",
+        "int",
+        1,
+        "Spacing between kernel taps (effective F = d·(F−1)+1).",
+        1,
+        64,
+    ),
     Param(
         "groups",
         "int",
@@ -25,7 +45,12 @@ _COMMON = (
         1,
         65536,
     ),
-    Param("bias", "bool", True, "Learn a bias per output channel (redundant before BatchNorm)."),
+    Param(
+        "bias",
+        "bool",
+        True,
+        "Learn a bias per output channel (redundant before BatchNorm).",
+    ),
 )
 
 
@@ -68,7 +93,12 @@ class ConvBlock(BlockType):
         kernels = self.kernels(params)
         kernel = kernels[0] if len(set(kernels)) == 1 else kernels
         kwargs = {}
-        for name, default in (("stride", 1), ("padding", 0), ("dilation", 1), ("groups", 1)):
+        for name, default in (
+            ("stride", 1),
+            ("padding", 0),
+            ("dilation", 1),
+            ("groups", 1),
+        ):
             if params[name] != default:
                 kwargs[name] = params[name]
         if not params["bias"]:

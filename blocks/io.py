@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from torch import nn
 
-from blocks.base import BlockType, Inference, Params, Shape, ShapeError, register, shape_text
+from blocks.base import (
+    BlockType,
+    Inference,
+    Params,
+    Shape,
+    ShapeError,
+    register,
+    shape_text,
+)
 from blocks.params import Param
 
 LAYOUT_SHAPES = {
@@ -45,9 +53,23 @@ class InputBlock(BlockType):
         ),
         Param("channels", "int", 3, "Channels C (3 for RGB, 1 for greyscale).", 1, 65536),
         Param("height", "int", 32, "Height H in pixels (image, volume).", 1, 16384),
-        Param("width", "int", 32, "Width W in pixels, or length L of a sequence.", 1, 16384),
+        Param(
+            "width",
+            "int",
+            32,
+            "Width W in pixels, or length L of a sequence.",
+            1,
+            16384,
+        ),
         Param("depth", "int", 16, "Depth D of a volume.", 1, 4096),
-        Param("features", "int", 784, "Number of features of a flat vector.", 1, 10_000_000),
+        Param(
+            "features",
+            "int",
+            784,
+            "Number of features of a flat vector.",
+            1,
+            10_000_000,
+        ),
     )
 
     def infer(self, params: Params, inputs: list[Shape]) -> Inference:
@@ -73,7 +95,14 @@ class OutputBlock(BlockType):
         "incoming tensor has exactly that many features."
     )
     params = (
-        Param("classes", "int", 0, "Number of classes expected (0: do not check).", 0, 1_000_000),
+        Param(
+            "classes",
+            "int",
+            0,
+            "Number of classes expected (0: do not check).",
+            0,
+            1_000_000,
+        ),
     )
 
     def infer(self, params: Params, inputs: list[Shape]) -> Inference:

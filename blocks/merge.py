@@ -5,7 +5,15 @@ from __future__ import annotations
 from torch import nn
 
 from blocks import modules
-from blocks.base import BlockType, Inference, Params, Shape, ShapeError, register, shape_text
+from blocks.base import (
+    BlockType,
+    Inference,
+    Params,
+    Shape,
+    ShapeError,
+    register,
+    shape_text,
+)
 from blocks.params import Param
 
 _INPUTS = Param("inputs", "int", 2, "Number of input ports.", 2, 16)

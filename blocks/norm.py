@@ -20,7 +20,12 @@ from blocks.params import Param
 
 _EPS = Param("eps", "float", 1e-5, "Added to the variance for numerical stability.", 1e-12, 1.0)
 _MOMENTUM = Param(
-    "momentum", "float", 0.1, "Weight of each batch in the running statistics.", 0.0, 1.0
+    "momentum",
+    "float",
+    0.1,
+    "Weight of each batch in the running statistics.",
+    0.0,
+    1.0,
 )
 
 

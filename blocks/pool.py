@@ -26,7 +26,14 @@ class PoolBlock(BlockType):
     torch_name: ClassVar[str]
     params = (
         Param("kernel_size", "int", 2, "Window size F.", 1, 1024),
-        Param("stride", "int", 0, "Step S (0: same as the kernel, PyTorch's default).", 0, 1024),
+        Param(
+            "stride",
+            "int",
+            0,
+            "Step S (0: same as the kernel, PyTorch's default).",
+            0,
+            1024,
+        ),
         Param("padding", "int", 0, "Padding P on each side (at most F/2).", 0, 512),
         Param(
             "ceil_mode",

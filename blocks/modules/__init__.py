@@ -1,8 +1,9 @@
 """Composite and merge modules used by compiled and exported models.
 
-Every class here imports only torch, so the exporter can copy its source verbatim into a
-standalone file. State-dict keys follow torchvision (``conv1``, ``bn1``, ``downsample``,
-``squeeze``/``expand1x1``, ``branch1``...) so torchvision weights map onto them directly.
+Every class here imports only torch, so the exporter can copy its source verbatim
+into a standalone file. State-dict keys follow torchvision (``conv1``, ``bn1``,
+``downsample``, ``squeeze``/``expand1x1``, ``branch1``...) so torchvision weights map
+onto them directly.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class Multiply(nn.Module):
 
 
 class ConvUnit(nn.Module):
-    """Conv → BatchNorm → ReLU (torchvision's ``BasicConv2d`` when ``batch_norm`` is set)."""
+    """Conv → BatchNorm → ReLU (torchvision's ``BasicConv2d`` with ``batch_norm``)."""
 
     def __init__(
         self,
@@ -52,7 +53,9 @@ class ConvUnit(nn.Module):
         self.conv = nn.Conv2d(
             in_channels, out_channels, kernel_size, stride, padding, bias=not batch_norm
         )
-        self.bn = nn.BatchNorm2d(out_channels, eps=bn_eps) if batch_norm else nn.Identity()
+        self.bn = (
+            nn.BatchNorm2d(out_channels, eps=bn_eps) if batch_norm else nn.Identity()
+        )
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -60,7 +63,7 @@ class ConvUnit(nn.Module):
 
 
 class SqueezeExcite(nn.Module):
-    """Squeeze-and-excitation: rescale channels by a gate computed from their global average."""
+    """Squeeze-and-excitation: rescale channels by a gate from their global average."""
 
     def __init__(self, channels: int, squeeze_channels: int) -> None:
         super().__init__()
@@ -80,7 +83,9 @@ def _shortcut(in_channels: int, out_channels: int, stride: int, bn: bool) -> nn.
     if stride == 1 and in_channels == out_channels:
         return nn.Identity()
     conv = nn.Conv2d(in_channels, out_channels, 1, stride, bias=False)
-    return nn.Sequential(conv, nn.BatchNorm2d(out_channels)) if bn else nn.Sequential(conv)
+    return (
+        nn.Sequential(conv, nn.BatchNorm2d(out_channels)) if bn else nn.Sequential(conv)
+    )
 
 
 class ResidualBlock(nn.Module):
@@ -109,8 +114,9 @@ class ResidualBlock(nn.Module):
 class BottleneckBlock(nn.Module):
     """ResNet bottleneck block (1×1 → 3×3 → 1×1, ×4 channels), post-activation.
 
-    ``stride_on_3x3`` selects v1.5 (torchvision, stride on the 3×3 conv) over v1 (stride on the
-    first 1×1 conv). ``groups`` and ``base_width`` give ResNeXt and wide ResNets.
+    ``stride_on_3x3`` selects v1.5 (torchvision, stride on the 3×3 conv) over v1
+    (stride on the first 1×1 conv). ``groups`` and ``base_width`` give ResNeXt and
+    wide ResNets.
     """
 
     expansion = 4
@@ -136,7 +142,9 @@ class BottleneckBlock(nn.Module):
         self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.se = SqueezeExcite(out_channels, se_channels) if se_channels else nn.Identity()
+        self.se = (
+            SqueezeExcite(out_channels, se_channels) if se_channels else nn.Identity()
+        )
         self.downsample = _shortcut(in_channels, out_channels, stride, bn=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -147,7 +155,7 @@ class BottleneckBlock(nn.Module):
 
 
 class PreActResidualBlock(nn.Module):
-    """Pre-activation basic block (ResNet v2): BN → ReLU → conv, twice; nothing after the sum."""
+    """Pre-activation basic block (ResNet v2): BN → ReLU → conv, twice."""
 
     expansion = 1
 
@@ -165,7 +173,9 @@ class PreActResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre = self.relu(self.bn1(x))
-        shortcut = x if isinstance(self.downsample, nn.Identity) else self.downsample(pre)
+        shortcut = (
+            x if isinstance(self.downsample, nn.Identity) else self.downsample(pre)
+        )
         out = self.conv1(pre)
         out = self.conv2(self.relu(self.bn2(out)))
         return self.se(out) + shortcut
@@ -195,12 +205,16 @@ class PreActBottleneckBlock(nn.Module):
         self.bn3 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
         self.relu = nn.ReLU()
-        self.se = SqueezeExcite(out_channels, se_channels) if se_channels else nn.Identity()
+        self.se = (
+            SqueezeExcite(out_channels, se_channels) if se_channels else nn.Identity()
+        )
         self.downsample = _shortcut(in_channels, out_channels, stride, bn=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre = self.relu(self.bn1(x))
-        shortcut = x if isinstance(self.downsample, nn.Identity) else self.downsample(pre)
+        shortcut = (
+            x if isinstance(self.downsample, nn.Identity) else self.downsample(pre)
+        )
         out = self.conv1(pre)
         out = self.conv2(self.relu(self.bn2(out)))
         out = self.conv3(self.relu(self.bn3(out)))
@@ -208,9 +222,10 @@ class PreActBottleneckBlock(nn.Module):
 
 
 class Inception(nn.Module):
-    """GoogLeNet inception module: 1×1, 1×1→3×3, 1×1→k×k and pool→1×1 branches, concatenated.
+    """GoogLeNet inception module: 1×1, 1×1→3×3, 1×1→k×k and pool→1×1 branches.
 
-    torchvision's GoogLeNet uses ``kernel=3`` in the third branch (``kernel=5`` is the paper).
+    The branches are concatenated along channels. torchvision's GoogLeNet uses
+    ``kernel=3`` in the third branch (``kernel=5`` is the paper).
     """
 
     def __init__(
@@ -227,7 +242,9 @@ class Inception(nn.Module):
     ) -> None:
         super().__init__()
         eps = 0.001
-        self.branch1 = ConvUnit(in_channels, ch1x1, 1, batch_norm=batch_norm, bn_eps=eps)
+        self.branch1 = ConvUnit(
+            in_channels, ch1x1, 1, batch_norm=batch_norm, bn_eps=eps
+        )
         self.branch2 = nn.Sequential(
             ConvUnit(in_channels, ch3x3red, 1, batch_norm=batch_norm, bn_eps=eps),
             ConvUnit(ch3x3red, ch3x3, 3, padding=1, batch_norm=batch_norm, bn_eps=eps),
@@ -235,7 +252,12 @@ class Inception(nn.Module):
         self.branch3 = nn.Sequential(
             ConvUnit(in_channels, ch5x5red, 1, batch_norm=batch_norm, bn_eps=eps),
             ConvUnit(
-                ch5x5red, ch5x5, kernel, padding=kernel // 2, batch_norm=batch_norm, bn_eps=eps
+                ch5x5red,
+                ch5x5,
+                kernel,
+                padding=kernel // 2,
+                batch_norm=batch_norm,
+                bn_eps=eps,
             ),
         )
         self.branch4 = nn.Sequential(
@@ -251,7 +273,9 @@ class Inception(nn.Module):
 class Fire(nn.Module):
     """SqueezeNet fire module: 1×1 squeeze, then 1×1 and 3×3 expand, concatenated."""
 
-    def __init__(self, in_channels: int, squeeze: int, expand1x1: int, expand3x3: int) -> None:
+    def __init__(
+        self, in_channels: int, squeeze: int, expand1x1: int, expand3x3: int
+    ) -> None:
         super().__init__()
         self.squeeze = nn.Conv2d(in_channels, squeeze, 1)
         self.squeeze_activation = nn.ReLU(inplace=True)
@@ -274,8 +298,8 @@ class Fire(nn.Module):
 class NiNBlock(nn.Module):
     """Network-in-network block: a k×k conv followed by two 1×1 convs, each with ReLU.
 
-    The 1×1 convs have ``mid_channels`` and ``out_channels`` filters (both default to the k×k
-    conv's ``channels``), as in NiN for CIFAR-10 (192 → 160 → 96).
+    The 1×1 convs have ``mid_channels`` and ``out_channels`` filters (both default to
+    the k×k conv's ``channels``), as in NiN for CIFAR-10 (192 → 160 → 96).
     """
 
     def __init__(

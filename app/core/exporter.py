@@ -1,0 +1,249 @@
+"""Export a graph as one standalone PyTorch file that imports only torch.
+
+The file holds the composite block classes the graph uses (copied from ``blocks.modules``),
+one ``nn.Module`` class with an attribute per node (named by node id, so ``state_dict`` keys
+equal the compiled model's and weights move both ways), a straight-line ``forward`` with
+merges written as ``+`` / ``torch.cat`` / ``*``, and a smoke run under ``__main__``. Lines are
+wrapped as ruff formats them (default settings: 88 columns).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+
+import blocks.modules as modules
+from app.core.graph import Graph
+from app.core.shapes import ShapeReport, check
+from blocks import shape_text
+
+WIDTH = 88
+_MERGES = {"add", "concat", "multiply"}
+
+
+class ExportError(ValueError):
+    """The graph cannot be exported; the message names the problem (and node)."""
+
+
+def class_name(name: str) -> str:
+    """'resnet18_cifar' → 'Resnet18Cifar'; 'LeNet-5' → 'LeNet5'; empty → 'Net'."""
+    words = re.findall(r"[A-Za-z0-9]+", name)
+    text = "".join(w[0].upper() + w[1:] for w in words)
+    if not text or not text[0].isalpha():
+        text = "Net" + text
+    return text
+
+
+def export_model_code(graph: Graph, name: str = "Net", report: ShapeReport | None = None) -> str:
+    """The source of a standalone module defining ``class <Name>(nn.Module)``."""
+    report = report or check(graph)
+    if not report.ok:
+        problems = "; ".join(p.message for p in report.errors[:3])
+        raise ExportError(f"the network has {len(report.errors)} error(s): {problems}")
+    cls = class_name(name)
+    order = report.order
+    in_shape = report.nodes[report.input_id].shape  # type: ignore[index]
+    parts = [_header(cls, name, report) + "\nimport torch\nfrom torch import nn\n"]
+    for source in _composite_sources(graph, order):
+        parts.append(source)
+    parts.append(_main_class(cls, graph, report))
+    example = ", ".join(str(s) for s in (2, *in_shape))  # type: ignore[misc]
+    parts.append(
+        'if __name__ == "__main__":\n'
+        f"    model = {cls}()\n"
+        f"    out = model(torch.randn({example}))\n"
+        f"    print(tuple(out.shape))  # (2, {', '.join(map(str, report.output_shape or ()))})\n"
+    )
+    return "\n\n".join(p.rstrip("\n") + "\n" for p in parts).replace("\n\n\n\n", "\n\n\n")
+
+
+def _header(cls: str, name: str, report: ShapeReport) -> str:
+    in_shape = report.nodes[report.input_id].shape  # type: ignore[index]
+    out = report.output_shape
+    lines = [
+        f'"""{cls}: exported by NetBuilder{f" from {name}" if name else ""}.',
+        "",
+        f"Input {shape_text(in_shape)}, output {shape_text(out) if out else '?'}, "  # type: ignore[arg-type]
+        f"{report.total_params:,} parameters, {report.total_macs / 1e6:,.1f} M MACs, "
+        f"{report.depth} layers.",
+        "The state_dict keys are the node names of the NetBuilder graph.",
+        '"""',
+    ]
+    return "\n".join(_wrap_text(line) for line in lines) + "\n"
+
+
+def _wrap_text(line: str) -> str:
+    if len(line) <= WIDTH:
+        return line
+    words, out, cur = line.split(" "), [], ""
+    for w in words:
+        if cur and len(cur) + 1 + len(w) > WIDTH:
+            out.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}" if cur else w
+    out.append(cur)
+    return "\n".join(out)
+
+
+def _composite_sources(graph: Graph, order: tuple[str, ...]) -> list[str]:
+    """Sources of the composite classes the graph uses and what they depend on, in the order
+    they are defined in ``blocks.modules``."""
+    wanted: set[str] = set()
+    for nid in order:
+        node = graph.nodes[nid]
+        if node.type_id in _MERGES:
+            continue
+        for cls in graph.registry.get(node.type_id).classes_used(node.params):
+            wanted |= _with_dependencies(cls)
+    defined = [
+        n
+        for n, obj in vars(modules).items()
+        if (inspect.isclass(obj) or inspect.isfunction(obj))
+        and getattr(obj, "__module__", "") == modules.__name__
+    ]
+    return [inspect.getsource(getattr(modules, n)) for n in defined if n in wanted]
+
+
+def _with_dependencies(name: str) -> set[str]:
+    own = {
+        n
+        for n, obj in vars(modules).items()
+        if (inspect.isclass(obj) or inspect.isfunction(obj))
+        and getattr(obj, "__module__", "") == modules.__name__
+    }
+    found, todo = set(), [name]
+    while todo:
+        current = todo.pop()
+        if current in found:
+            continue
+        found.add(current)
+        tree = ast.parse(inspect.getsource(getattr(modules, current)))
+        todo += [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in own]
+    return found
+
+
+def _split_call(source: str) -> tuple[str, list[str]]:
+    """'nn.Conv2d(3, 6, kernel_size=5)' → ('nn.Conv2d', ['3', '6', 'kernel_size=5'])."""
+    call = ast.parse(source, mode="eval").body
+    assert isinstance(call, ast.Call)
+    args = [ast.get_source_segment(source, a) or ast.unparse(a) for a in call.args]
+    args += [
+        f"{k.arg}={ast.get_source_segment(source, k.value) or ast.unparse(k.value)}"
+        for k in call.keywords
+    ]
+    return ast.get_source_segment(source, call.func) or ast.unparse(call.func), args
+
+
+def _fit(indent: int, head: str, args: list[str], tail: str = ")") -> list[str]:
+    """One statement ``head + args + tail`` wrapped as ruff formats a call."""
+    pad = " " * indent
+    one = f"{pad}{head}{', '.join(args)}{tail}"
+    if len(one) <= WIDTH:
+        return [one]
+    inner = f"{pad}    {', '.join(args)}"
+    if len(inner) <= WIDTH:
+        return [f"{pad}{head}", inner, f"{pad}{tail}"]
+    return [f"{pad}{head}", *[f"{pad}    {a}," for a in args], f"{pad}{tail}"]
+
+
+def _main_class(cls: str, graph: Graph, report: ShapeReport) -> str:
+    init = [
+        f"class {cls}(nn.Module):",
+        "    def __init__(self) -> None:",
+        "        super().__init__()",
+    ]
+    for nid in report.order:
+        node = graph.nodes[nid]
+        if node.type_id in ("input", "output") or node.type_id in _MERGES:
+            continue
+        block = graph.registry.get(node.type_id)
+        ctor, args = _split_call(block.source(node.params, list(report.nodes[nid].inputs)))
+        init += _fit(8, f"self.{nid} = {ctor}(", args)
+    if len(init) == 3:
+        init.append("        pass")
+    forward = ["    def forward(self, x: torch.Tensor) -> torch.Tensor:"]
+    forward += _forward_body(graph, report)
+    return "\n".join(init) + "\n\n" + "\n".join(forward) + "\n"
+
+
+def chain_first_order(graph: Graph, order: tuple[str, ...]) -> list[str]:
+    """A topological order that follows each chain to its end before starting another, so
+    a branch reads as one block of lines (ties keep the graph's order)."""
+    rank = {n: i for i, n in enumerate(order)}
+    waiting = {n: sum(1 for s in graph.inputs_of(n) if s is not None) for n in order}
+    ready = sorted((n for n, w in waiting.items() if w == 0), key=rank.__getitem__)
+    out: list[str] = []
+    while ready:
+        node = ready.pop(0)
+        out.append(node)
+        newly = []
+        for succ in sorted(set(graph.successors(node)), key=rank.__getitem__):
+            waiting[succ] -= graph.inputs_of(succ).count(node)
+            if waiting[succ] == 0:
+                newly.append(succ)
+        ready = newly + ready
+    return out
+
+
+def _forward_body(graph: Graph, report: ShapeReport) -> list[str]:
+    """Straight-line code: ``x`` carries the main path, ``out`` a branch; a variable is reused
+    as soon as its value is no longer needed."""
+    consumers = {n: 0 for n in report.order}
+    for edge in graph.edges():
+        consumers[edge.src] += 1
+    var: dict[str, str] = {}
+    holder: dict[str, str] = {}  # variable name → node whose value it holds
+    lines: list[str] = []
+    for nid in chain_first_order(graph, report.order):
+        node = graph.nodes[nid]
+        if node.type_id == "input":
+            var[nid], holder["x"] = "x", nid
+            continue
+        sources = [s for s in graph.inputs_of(nid) if s is not None]
+        args = [var[s] for s in sources]
+        for s in sources:
+            consumers[s] -= 1
+        if node.type_id == "output":
+            var[nid] = args[0]
+            continue
+        dead = [a for a in dict.fromkeys(args) if consumers[holder[a]] == 0]
+        if dead:
+            out = "x" if "x" in dead else dead[0]
+        elif "out" not in holder or consumers[holder["out"]] == 0:
+            out = "out"
+        else:
+            out = nid
+        if node.type_id == "add":
+            lines += _fit(8, f"{out} = ", [" + ".join(args)], "")
+        elif node.type_id == "multiply":
+            lines += _fit(8, f"{out} = ", [" * ".join(args)], "")
+        elif node.type_id == "concat":
+            lines += _cat(out, args)
+        else:
+            lines += _fit(8, f"{out} = self.{nid}(", args)
+        var[nid], holder[out] = out, nid
+    result = var[report.output_id] if report.output_id else "x"  # type: ignore[index]
+    lines.append(f"        return {result}")
+    return lines
+
+
+def _cat(out: str, args: list[str]) -> list[str]:
+    one = f"        {out} = torch.cat([{', '.join(args)}], dim=1)"
+    if len(one) <= WIDTH:
+        return [one]
+    inner = f"            [{', '.join(args)}], dim=1"
+    if len(inner) <= WIDTH:
+        return [f"        {out} = torch.cat(", inner, "        )"]
+    listed = f"            [{', '.join(args)}],"
+    if len(listed) <= WIDTH:
+        return [f"        {out} = torch.cat(", listed, "            dim=1,", "        )"]
+    return [
+        f"        {out} = torch.cat(",
+        "            [",
+        *[f"                {a}," for a in args],
+        "            ],",
+        "            dim=1,",
+        "        )",
+    ]

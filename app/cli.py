@@ -328,6 +328,60 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+EXPORT_FORMATS = ("py", "train", "onnx", "torchscript", "program", "weights", "bundle")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from app.core import artifacts
+    from app.core.exporter import ExportError, export_model_code
+
+    try:
+        project = open_source(args.source)
+    except SourceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.output)
+    name = project.name or Path(args.source.removeprefix(PRESET_PREFIX)).stem
+    project.name = name
+    try:
+        weights = artifacts.load_weights(args.checkpoint) if args.checkpoint else None
+        if args.format == "py":
+            out.write_text(export_model_code(project.graph, name), encoding="utf-8")
+            print(f"wrote {out}: standalone PyTorch code (imports only torch)")
+        elif args.format == "train":
+            from app.core.train_export import export_training_script
+
+            written = export_training_script(project, out)
+            print(f"wrote {', '.join(str(p) for p in written)}")
+        elif args.format == "weights":
+            artifacts.export_weights(project.graph, out, weights)
+            origin = f"from {args.checkpoint}" if weights else "freshly initialised"
+            print(f"wrote {out}: state_dict ({origin})")
+        elif args.format == "bundle":
+            files = artifacts.export_bundle(project, out, Path(args.run) if args.run else None)
+            print(f"wrote {out}: {', '.join(files)}")
+        else:
+            export = {
+                "onnx": artifacts.export_onnx,
+                "torchscript": artifacts.export_torchscript,
+                "program": artifacts.export_program,
+            }[args.format]
+            result = export(project.graph, out, weights)
+            checked = (
+                "outputs not compared"
+                if result.max_abs_diff is None
+                else f"max difference from PyTorch {result.max_abs_diff:.2e}"
+            )
+            note = f"; {result.note}" if result.note else ""
+            print(f"wrote {out}: {args.format}, checked ({checked}{note})")
+    except (ExportError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netbuilder",
@@ -363,6 +417,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_flags(p_train)
     p_train.set_defaults(func=cmd_train)
+    p_export = sub.add_parser("export", help="export code, a training script, or artifacts")
+    p_export.add_argument("source", help="a project file, or presets:NAME")
+    p_export.add_argument(
+        "--format",
+        choices=EXPORT_FORMATS,
+        default="py",
+        help="py: model code; train: model.py + train.py; onnx; torchscript; "
+        "program (torch.export .pt2); weights (.pt); bundle (.zip)",
+    )
+    p_export.add_argument("-o", "--output", required=True, help="file (or folder for train)")
+    p_export.add_argument("--checkpoint", help="weights to export (a checkpoint or state dict)")
+    p_export.add_argument("--run", help="bundle: the run directory to include")
+    p_export.set_defaults(func=cmd_export)
     p_eval = sub.add_parser(
         "evaluate", help="validation metrics of a checkpoint, or of an ensemble of them"
     )

@@ -37,13 +37,29 @@ def build_model(
     model = compile_graph(graph, report)
     if weights is not None:
         state = weights.get("model", weights)  # a NetBuilder checkpoint or a bare state dict
-        try:
-            model.load_state_dict(state, strict=True)  # type: ignore[arg-type]
-        except RuntimeError as exc:
-            raise ExportError(
-                f"the weights do not fit this network: {str(exc).splitlines()[0]}"
-            ) from None
+        problem = weights_mismatch(model, state)  # type: ignore[arg-type]
+        if problem:
+            raise ExportError(f"the weights do not fit this network: {problem}")
+        model.load_state_dict(state, strict=True)  # type: ignore[arg-type]
     return model.eval(), report
+
+
+def weights_mismatch(model: nn.Module, state: Mapping[str, torch.Tensor]) -> str:
+    """What keeps ``state`` from loading into ``model`` (empty when it fits)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    parts = []
+    for label, items in (("missing", missing), ("unexpected", extra), ("wrong shape", shapes)):
+        if items:
+            more = f" and {len(items) - 3} more" if len(items) > 3 else ""
+            parts.append(f"{len(items)} {label} ({', '.join(items[:3])}{more})")
+    return "; ".join(parts)
 
 
 def load_weights(path: str | Path) -> Mapping[str, torch.Tensor]:

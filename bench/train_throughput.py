@@ -26,7 +26,7 @@ import presets
 from app.core.training.config import TrainConfig
 from app.core.training.engine import Trainer
 from app.core.training.events import EpochReport
-from app.core.training.synthetic import make_shapes
+from app.core.training.portable.shapes import make_shapes
 
 
 class LeNet5(nn.Module):

@@ -13,7 +13,8 @@ from app.core.training.config import FIELDS, GROUPS, ConfigError, TrainConfig
 from app.core.training.data import DatasetError, load_data
 from app.core.training.init import expected_std, initialise
 from app.core.training.optim import build_optimizer
-from app.core.training.synthetic import CLASSES, make_shapes
+from app.core.training.portable import augment_ops
+from app.core.training.portable.shapes import CLASSES, make_shapes
 from blocks.modules import BottleneckBlock, ResidualBlock
 
 CPU = torch.device("cpu")
@@ -101,29 +102,29 @@ def gen(seed=0):
 
 def test_random_crop_shifts_content_within_padding():
     x = batch()
-    out = augment.random_crop(x, 2, gen())
+    out = augment_ops.random_crop(x, 2, gen())
     assert out.shape == x.shape
     padded = torch.nn.functional.pad(x, (2,) * 4)
     for i in range(len(x)):  # every output is some window of the padded input
         windows = padded[i].unfold(1, 12, 1).unfold(2, 12, 1)  # C, 5, 5, 12, 12
         match = (windows == out[i][:, None, None]).flatten(3).all(-1).all(0)
         assert match.any()
-    assert torch.equal(out, augment.random_crop(x, 2, gen()))  # seeded
+    assert torch.equal(out, augment_ops.random_crop(x, 2, gen()))  # seeded
 
 
 def test_flips_and_jitter():
     x = batch(64)
-    out = augment.random_flip(x, -1, gen())
+    out = augment_ops.random_flip(x, -1, gen())
     flipped = [(o == xi.flip(-1)).all() for o, xi in zip(out, x, strict=True)]
     same = [(o == xi).all() for o, xi in zip(out, x, strict=True)]
     assert all(f or s for f, s in zip(flipped, same, strict=True)) and 10 < sum(flipped) < 54
-    j = augment.color_jitter(x, 0.4, gen())
+    j = augment_ops.color_jitter(x, 0.4, gen())
     assert j.shape == x.shape and j.min() >= 0 and j.max() <= 1 and not torch.equal(j, x)
 
 
 def test_cutout_zeroes_a_square():
     x = torch.ones(16, 1, 20, 20)
-    out = augment.cutout(x, 6, gen())
+    out = augment_ops.cutout(x, 6, gen())
     zeros = (out == 0).flatten(1).sum(1)
     assert zeros.max() == 36 and zeros.min() > 0  # full squares, clipped at borders
 
@@ -131,7 +132,7 @@ def test_cutout_zeroes_a_square():
 def test_mixup_blends_images_and_targets_alike():
     x = batch(16)
     labels = torch.arange(16)  # distinct labels: each target row reveals λ and the partner
-    mixed, targets = augment.mixup(x, labels, 16, 0.4, gen())
+    mixed, targets = augment_ops.mixup(x, labels, 16, 0.4, gen())
     torch.testing.assert_close(targets.sum(1), torch.ones(16))
     for i in range(16):
         own = targets[i, i].item()

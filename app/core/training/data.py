@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from app.core.training.config import TrainConfig
-from app.core.training.synthetic import CLASSES, make_shapes
+from app.core.training.portable.shapes import CLASSES, make_shapes
 
 #: channel mean/std of the training sets, for normalisation
 STATS = {

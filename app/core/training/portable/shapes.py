@@ -1,20 +1,31 @@
-"""The built-in offline dataset: ten kinds of shapes, made by the program, deterministic by seed.
+"""The built-in offline dataset: ten kinds of shapes, deterministic by seed.
 
-Each image shows one bright shape (disk, square, diamond, ring, horizontal bar, vertical bar,
-plus, X, triangle, frame) of random size, position and colour on a darker background of random
-colour, with Gaussian noise. Generated in batches with tensor ops: 12,000 images take well
-under a second.
+Each image shows one bright shape (disk, square, diamond, ring, horizontal bar, vertical
+bar, plus, X, triangle, frame) of random size, position and colour on a darker
+background of random colour, with Gaussian noise. Generated in batches with tensor ops:
+12,000 images take well under a second.
 """
 
 from __future__ import annotations
 
 import torch
 
-CLASSES = ("disk", "square", "diamond", "ring", "h-bar", "v-bar", "plus", "x", "triangle", "frame")
+CLASSES = (
+    "disk",
+    "square",
+    "diamond",
+    "ring",
+    "h-bar",
+    "v-bar",
+    "plus",
+    "x",
+    "triangle",
+    "frame",
+)
 
 
 def _masks(x: torch.Tensor, y: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-    """(N, 10, H, W) masks of every shape centred at 0 with half-size r, on coordinates x, y."""
+    """(N, 10, H, W) masks of every shape centred at 0 with half-size r."""
     ax, ay = x.abs(), y.abs()
     cheb = torch.maximum(ax, ay)
     dist = torch.sqrt(x * x + y * y)
@@ -39,7 +50,7 @@ def _masks(x: torch.Tensor, y: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
 def make_shapes(
     n: int, size: int = 32, channels: int = 3, seed: int = 0, noise: float = 0.08
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n`` images (N, C, size, size) in [0, 1] and labels (N,), balanced over the classes."""
+    """``n`` images (N, C, size, size) in [0, 1] and balanced labels (N,)."""
     gen = torch.Generator().manual_seed(seed)
     labels = torch.arange(n) % len(CLASSES)
     labels = labels[torch.randperm(n, generator=gen)]

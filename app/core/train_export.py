@@ -185,8 +185,10 @@ def _load_data(c: TrainConfig, in_shape: tuple[int, ...]) -> str:
         f"        ds = torchvision.datasets.{tv}(DATA_DIR, {split}, download=True)\n"
         "        if rank == 0 and world > 1:\n"
         "            dist.barrier()\n"
-        f"        splits += [torch.as_tensor(ds.data){convert}, torch.as_tensor({labels})]\n"
-        f"    mean, std = torch.tensor({mean!r}), torch.tensor({std!r})\n"
+        f"        images = torch.as_tensor(ds.data){convert}\n"
+        f"        splits += [images, torch.as_tensor({labels})]\n"
+        f"    mean = torch.tensor({mean!r})\n"
+        f"    std = torch.tensor({std!r})\n"
         "    return (*splits, mean, std)\n"
     )
 

@@ -182,7 +182,10 @@ def _load_data(c: TrainConfig, in_shape: tuple[int, ...]) -> str:
         "    for train in (True, False):\n"
         "        if rank != 0 and world > 1:\n"
         "            dist.barrier()  # rank 0 downloads first\n"
-        f"        ds = torchvision.datasets.{tv}(DATA_DIR, {split}, download=True)\n"
+        + "\n".join(
+            _assign("        ds = ", f"torchvision.datasets.{tv}(DATA_DIR, {split}, download=True)")
+        )
+        + "\n"
         "        if rank == 0 and world > 1:\n"
         "            dist.barrier()\n"
         f"        images = torch.as_tensor(ds.data){convert}\n"

@@ -448,14 +448,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    commands = {"check", "presets", "train", "evaluate", "export"}
+    if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
+        from app.ui.app import run  # the desktop app: python main.py [FILE]
+
+        return run(argv[0] if argv else None)
     args = parser.parse_args(argv)
-    if args.command is None:
-        # The desktop app is not built yet: show what the core does on the default preset.
-        print(
-            "NetBuilder's desktop window is not available yet; showing the headless check "
-            "of the LeNet-5 preset. Run 'python main.py --help' for the commands.\n"
-        )
-        args = parser.parse_args(["check", "presets:lenet5"])
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -167,7 +167,10 @@ class Graph:
         node_id: str | None = None,
         position: Position = (0.0, 0.0),
         label: str = "",
+        index: int | None = None,
     ) -> Node:
+        """Add a node. ``index`` puts it at that place in the node order (undo of a delete
+        restores the original order, so saved files do not change)."""
         block = self.registry.get(type_id)
         if node_id is None:
             node_id = self.new_id(block.type_id)
@@ -176,6 +179,11 @@ class Graph:
         node = Node(node_id, block.type_id, values, _position(position), str(label))
         self._nodes[node_id] = node
         self._inputs[node_id] = [None] * block.num_inputs(values)
+        if index is not None and index < len(self._nodes) - 1:
+            order = list(self._nodes)
+            order.insert(index, order.pop())
+            self._nodes = {k: self._nodes[k] for k in order}
+            self._inputs = {k: self._inputs[k] for k in order}
         self._g.add_node(node_id)
         self._emit(GraphEvent("node_added", node_id))
         return node

@@ -132,3 +132,11 @@ def test_rename_keeps_edges_and_copy_is_equal():
     assert clone == g and clone is not g
     clone.set_params("stem", {"out_channels": 1})
     assert clone != g
+
+
+def test_add_node_at_an_index_restores_the_order():
+    g = chain(image(), ("conv2d", {}), ("relu", {}))
+    g.remove_node("conv2d_1")
+    g.add_node("conv2d", node_id="conv2d_1", index=1)
+    assert list(g.nodes) == ["input_1", "conv2d_1", "relu_1"]
+    assert g.inputs_of("conv2d_1") == [None]  # ports come back empty, edges are separate

@@ -1,0 +1,30 @@
+"""Start the desktop app."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def run(path: str | None = None) -> int:
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName("NetBuilder")
+    from app.ui.main_window import MainWindow
+
+    window = MainWindow(default_document())
+    window.show()
+    if path:
+        window.open_path(Path(path))
+    return app.exec()
+
+
+def default_document():
+    """LeNet-5, so a new user sees a working network at once."""
+    import presets
+    from app.core.serialization import Project
+    from app.ui.document import Document
+
+    p = presets.get("lenet5")
+    return Document(Project(p.build(), p.title))

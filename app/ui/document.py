@@ -1,0 +1,217 @@
+"""The open document: a project, its file, and a QUndoStack. Every edit is an undoable command
+that changes the model only; views follow the graph's events."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
+
+from app.core.graph import Edge, Graph, GraphEvent
+from app.core.serialization import Project, load, save
+from app.core.shapes import ShapeReport, check
+
+
+class Document(QObject):
+    """Owns the project and its undo stack; re-checks shapes after every change."""
+
+    changed = Signal()  # the graph changed (any event)
+    checked = Signal(object)  # a new ShapeReport
+    file_changed = Signal()  # path or modified state changed
+
+    def __init__(self, project: Project | None = None, path: Path | None = None) -> None:
+        super().__init__()
+        self.project = project or Project(Graph(), "Untitled")
+        self.path = path
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.cleanChanged.connect(self._clean_changed)
+        self.report: ShapeReport = check(self.graph)
+        self.graph.subscribe(self._on_event)
+
+    @property
+    def graph(self) -> Graph:
+        return self.project.graph
+
+    @property
+    def modified(self) -> bool:
+        return not self.undo_stack.isClean()
+
+    @property
+    def title(self) -> str:
+        name = self.path.name if self.path else (self.project.name or "Untitled")
+        return f"{name}{' *' if self.modified else ''}"
+
+    def _clean_changed(self, _clean: bool) -> None:
+        self.file_changed.emit()
+
+    def detach(self) -> None:
+        """Stop following the graph (idempotent)."""
+        with contextlib.suppress(ValueError):
+            self.graph.unsubscribe(self._on_event)
+
+    def dispose(self) -> None:
+        """Detach and let Qt delete this object (the document was replaced)."""
+        self.detach()
+        self.deleteLater()
+
+    def _on_event(self, event: GraphEvent) -> None:
+        self.report = check(self.graph)
+        self.changed.emit()
+        self.checked.emit(self.report)
+
+    # ----------------------------------------------------------------- files
+    @classmethod
+    def open(cls, path: Path) -> Document:
+        """Load a project file; raises ProjectFileError (nothing changes on failure)."""
+        return cls(load(path), Path(path))
+
+    def save(self, path: Path | None = None) -> None:
+        target = Path(path or self.path)  # type: ignore[arg-type]
+        save(self.project, target)
+        self.path = target
+        self.undo_stack.setClean()
+        self.file_changed.emit()
+
+    # --------------------------------------------------------------- editing
+    def push(self, command: QUndoCommand) -> None:
+        """Run ``command`` and keep it for undo. Typed graph errors propagate unchanged, and
+        then nothing is pushed (commands validate before changing anything)."""
+        command.redo()
+        self.undo_stack.push(_Done(command))
+
+    def add_node(
+        self, type_id: str, position: tuple[float, float], params: Mapping[str, Any] | None = None
+    ) -> str:
+        node_id = self.graph.new_id(type_id)
+        self.push(AddNodeCommand(self.graph, type_id, dict(params or {}), node_id, position))
+        return node_id
+
+    def remove(self, node_ids: Iterable[str], edges: Iterable[Edge] = ()) -> None:
+        nodes, edges = list(node_ids), list(edges)
+        if nodes or edges:
+            self.push(RemoveCommand(self.graph, nodes, edges))
+
+    def connect(self, src: str, dst: str, port: int | None = None) -> None:
+        self.push(ConnectCommand(self.graph, src, dst, port))
+
+    def set_params(self, node_id: str, changes: Mapping[str, Any]) -> None:
+        self.push(SetParamsCommand(self.graph, node_id, dict(changes)))
+
+    def move(self, moves: Mapping[str, tuple[float, float]]) -> None:
+        old = {n: self.graph.node(n).position for n in moves}
+        if any(old[n] != tuple(map(float, p)) for n, p in moves.items()):
+            self.push(MoveCommand(self.graph, old, dict(moves)))
+
+
+class _Done(QUndoCommand):
+    """Wraps a command that already ran: QUndoStack.push calls redo() once more, skip it."""
+
+    def __init__(self, inner: QUndoCommand) -> None:
+        super().__init__(inner.text())
+        self.inner = inner
+        self._first = True
+
+    def redo(self) -> None:
+        if self._first:
+            self._first = False
+            return
+        self.inner.redo()
+
+    def undo(self) -> None:
+        self.inner.undo()
+
+
+class AddNodeCommand(QUndoCommand):
+    def __init__(
+        self, graph: Graph, type_id: str, params: dict, node_id: str, position: tuple[float, float]
+    ) -> None:
+        super().__init__(f"Add {graph.registry.get(type_id).title}")
+        self.graph, self.type_id, self.params = graph, type_id, params
+        self.node_id, self.position = node_id, position
+
+    def redo(self) -> None:
+        self.graph.add_node(self.type_id, self.params, node_id=self.node_id, position=self.position)
+
+    def undo(self) -> None:
+        self.graph.remove_node(self.node_id)
+
+
+class RemoveCommand(QUndoCommand):
+    """Delete nodes (with their edges) and edges; undo restores ids, params and ports."""
+
+    def __init__(self, graph: Graph, node_ids: list[str], edges: list[Edge]) -> None:
+        count = len(node_ids) + len(edges)
+        super().__init__(f"Delete {count} item{'s' if count > 1 else ''}")
+        self.graph = graph
+        self.nodes = [graph.node(n) for n in node_ids]
+        order = list(graph.nodes)
+        self.snapshot = [
+            (order.index(n.id), n.id, n.type_id, dict(n.params), n.position, n.label)
+            for n in self.nodes
+        ]
+        ids = set(node_ids)
+        self.edges = list(
+            dict.fromkeys([e for e in graph.edges() if e.src in ids or e.dst in ids] + edges)
+        )
+
+    def redo(self) -> None:
+        ids = {n for _, n, *_ in self.snapshot}
+        for edge in self.edges:
+            if edge.src not in ids and edge.dst not in ids:
+                self.graph.disconnect(edge)
+        for _, node_id, *_ in self.snapshot:
+            self.graph.remove_node(node_id)
+
+    def undo(self) -> None:
+        for index, node_id, type_id, params, position, label in sorted(self.snapshot):
+            self.graph.add_node(
+                type_id, params, node_id=node_id, position=position, label=label, index=index
+            )
+        for edge in self.edges:
+            self.graph.connect(edge.src, edge.dst, edge.port)
+
+
+class ConnectCommand(QUndoCommand):
+    def __init__(self, graph: Graph, src: str, dst: str, port: int | None) -> None:
+        super().__init__(f"Connect {src} → {dst}")
+        self.graph, self.src, self.dst, self.port = graph, src, dst, port
+        self.edge: Edge | None = None
+
+    def redo(self) -> None:
+        self.edge = self.graph.connect(self.src, self.dst, self.port)
+        self.port = self.edge.port
+
+    def undo(self) -> None:
+        assert self.edge is not None
+        self.graph.disconnect(self.edge)
+
+
+class SetParamsCommand(QUndoCommand):
+    def __init__(self, graph: Graph, node_id: str, changes: dict) -> None:
+        super().__init__(f"Edit {node_id}")
+        self.graph, self.node_id, self.changes = graph, node_id, changes
+        self.old: dict = {}
+
+    def redo(self) -> None:
+        self.old = self.graph.set_params(self.node_id, self.changes)
+
+    def undo(self) -> None:
+        self.graph.set_params(self.node_id, self.old)
+
+
+class MoveCommand(QUndoCommand):
+    def __init__(self, graph: Graph, old: dict, new: dict) -> None:
+        super().__init__(f"Move {len(new)} node{'s' if len(new) > 1 else ''}")
+        self.graph, self.old, self.new = graph, old, new
+
+    def redo(self) -> None:
+        for node_id, pos in self.new.items():
+            self.graph.move_node(node_id, pos)
+
+    def undo(self) -> None:
+        for node_id, pos in self.old.items():
+            self.graph.move_node(node_id, pos)

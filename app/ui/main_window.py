@@ -1,0 +1,240 @@
+"""The main window: canvas in the centre, palette, inspector and problems around it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QMainWindow,
+    QMessageBox,
+)
+
+from app.core.serialization import Project, ProjectFileError
+from app.ui.canvas import GraphScene, GraphView, NodeItem
+from app.ui.document import Document
+from app.ui.panels import BLOCK_MIME, Inspector, Palette, ProblemsPanel
+
+FILE_FILTER = "NetBuilder projects (*.json);;All files (*)"
+
+
+class CanvasView(GraphView):
+    """The graph view, accepting blocks dropped from the palette."""
+
+    def __init__(self, scene: GraphScene, window: MainWindow) -> None:
+        super().__init__(scene)
+        self.window_ = window
+        self.setAcceptDrops(True)
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasFormat(BLOCK_MIME):
+            event.acceptProposedAction()
+
+    dragMoveEvent = dragEnterEvent
+
+    def dropEvent(self, event) -> None:
+        type_id = bytes(event.mimeData().data(BLOCK_MIME)).decode()
+        pos = self.mapToScene(event.position().toPoint())
+        self.window_.add_block(type_id, pos)
+        event.acceptProposedAction()
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, document: Document | None = None) -> None:
+        super().__init__()
+        self.resize(1400, 860)
+        self.palette_panel = Palette()
+        self.problems = ProblemsPanel()
+        self.document = document or Document()
+        self.inspector = Inspector(self.document)
+        self._docks()
+        self._actions()
+        self.set_document(self.document)
+        self.palette_panel.add_requested.connect(lambda t: self.add_block(t))
+        self.problems.node_activated.connect(self.focus_node)
+        self.inspector.message.connect(self.statusBar().showMessage)
+        self.statusBar().showMessage("Ready")
+
+    # ------------------------------------------------------------------ setup
+    def _docks(self) -> None:
+        self.docks: dict[str, QDockWidget] = {}
+        for title, widget, area in (
+            ("Blocks", self.palette_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
+            ("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea),
+        ):
+            dock = QDockWidget(title, self)
+            dock.setObjectName(title)
+            dock.setWidget(widget)
+            self.addDockWidget(area, dock)
+            self.docks[title] = dock
+        self.resizeDocks(
+            [self.docks["Blocks"], self.docks["Inspector"]], [230, 300], Qt.Orientation.Horizontal
+        )
+        self.resizeDocks([self.docks["Problems"]], [130], Qt.Orientation.Vertical)
+
+    def _actions(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        edit_menu = self.menuBar().addMenu("&Edit")
+        view_menu = self.menuBar().addMenu("&View")
+
+        def action(menu, text: str, slot, shortcut=None) -> QAction:
+            act = QAction(text, self)
+            if shortcut is not None:
+                act.setShortcut(shortcut)
+            act.triggered.connect(slot)
+            menu.addAction(act)
+            return act
+
+        action(file_menu, "&New", self.new_document, QKeySequence.StandardKey.New)
+        action(file_menu, "&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
+        action(file_menu, "&Save", self.save, QKeySequence.StandardKey.Save)
+        action(file_menu, "Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs)
+        file_menu.addSeparator()
+        action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.undo_action = action(
+            edit_menu,
+            "&Undo",
+            lambda: self.document.undo_stack.undo(),
+            QKeySequence.StandardKey.Undo,
+        )
+        self.redo_action = action(
+            edit_menu,
+            "&Redo",
+            lambda: self.document.undo_stack.redo(),
+            QKeySequence.StandardKey.Redo,
+        )
+        edit_menu.addSeparator()
+        action(edit_menu, "&Delete", self.delete_selection, QKeySequence.StandardKey.Delete)
+        action(
+            edit_menu,
+            "Select &All",
+            lambda: [i.setSelected(True) for i in self.scene.items()],
+            QKeySequence.StandardKey.SelectAll,
+        )
+        action(view_menu, "&Fit to Window", lambda: self.view.fit(), QKeySequence("F"))
+
+    def set_document(self, document: Document) -> None:
+        """Show ``document``: a new scene in the same view (docks keep their sizes)."""
+        old_document, old_scene = getattr(self, "document", None), getattr(self, "scene", None)
+        self.document = document
+        document.setParent(self)
+        self.scene = GraphScene(document)
+        self.scene.setParent(self)
+        if not hasattr(self, "view"):
+            self.view = CanvasView(self.scene, self)
+            self.setCentralWidget(self.view)
+        else:
+            self.view.setScene(self.scene)
+        if old_scene is not None:
+            old_scene.deleteLater()
+        if old_document is not None and old_document is not document:
+            old_document.dispose()
+        self.scene.selectionChanged.connect(self._selection_changed)
+        self.scene.message.connect(self.statusBar().showMessage)
+        document.checked.connect(self.problems.show_report)
+        document.file_changed.connect(self._update_title)
+        document.changed.connect(self._update_title)
+        self.inspector.set_document(document)
+        self.problems.show_report(document.report)
+        self._update_title()
+        self.view.fit()
+
+    def _update_title(self) -> None:
+        self.setWindowTitle(f"{self.document.title} — NetBuilder")
+        self.setWindowModified(self.document.modified)
+
+    # ---------------------------------------------------------------- editing
+    def add_block(self, type_id: str, pos: QPointF | None = None) -> str:
+        if pos is None:
+            pos = self.view.mapToScene(self.view.viewport().rect().center())
+        node_id = self.document.add_node(type_id, (pos.x(), pos.y()))
+        self.statusBar().showMessage(f"added {node_id}")
+        return node_id
+
+    def delete_selection(self) -> None:
+        self.document.remove(self.scene.selected_node_ids(), self.scene.selected_edges())
+
+    def _selection_changed(self) -> None:
+        ids = self.scene.selected_node_ids()
+        self.inspector.show_node(ids[0] if len(ids) == 1 else None)
+
+    def focus_node(self, node_id: str) -> None:
+        item = self.scene.node_items.get(node_id)
+        if item is None:
+            return
+        self.scene.clearSelection()
+        item.setSelected(True)
+        self.view.centerOn(item)
+
+    # ------------------------------------------------------------------ files
+    def confirm_discard(self) -> bool:
+        """Ask before losing unsaved changes (tests replace this)."""
+        if not self.document.modified:
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Unsaved changes",
+            f"Save changes to {self.document.title.rstrip(' *')}?",
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
+        )
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def new_document(self) -> None:
+        if self.confirm_discard():
+            from app.core.graph import Graph
+
+            graph = Graph()
+            graph.add_node("input", position=(0.0, 0.0))
+            self.set_document(Document(Project(graph, "Untitled")))
+
+    def open_dialog(self) -> None:
+        if not self.confirm_discard():
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", FILE_FILTER)
+        if path:
+            self.open_path(Path(path))
+
+    def open_path(self, path: Path) -> bool:
+        """Open a project; a corrupt file shows the loader's messages and changes nothing."""
+        try:
+            document = Document.open(path)
+        except ProjectFileError as exc:
+            QMessageBox.warning(self, "Cannot open project", "\n".join(exc.problems[:20]))
+            self.statusBar().showMessage(f"cannot open {path}")
+            return False
+        self.set_document(document)
+        return True
+
+    def save(self) -> bool:
+        if self.document.path is None:
+            return self.save_as()
+        self.document.save()
+        self.statusBar().showMessage(f"saved {self.document.path}")
+        return True
+
+    def save_as(self) -> bool:
+        path, _ = QFileDialog.getSaveFileName(self, "Save project", "", FILE_FILTER)
+        if not path:
+            return False
+        self.document.save(Path(path))
+        self.statusBar().showMessage(f"saved {path}")
+        return True
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.confirm_discard():
+            self.document.detach()
+            event.accept()
+        else:
+            event.ignore()
+
+
+def selected_nodes(window: MainWindow) -> list[NodeItem]:
+    return [i for i in window.scene.selectedItems() if isinstance(i, NodeItem)]

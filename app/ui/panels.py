@@ -1,0 +1,263 @@
+"""Side panels: block palette, inspector (a form generated from the param specs) and the
+problems list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtGui import QColor, QDrag, QIcon, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QSpinBox,
+    QStyle,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.errors import GraphError, InvalidParamError
+from app.core.shapes import ShapeReport
+from app.ui.canvas import category_colour
+from app.ui.document import Document
+from blocks import REGISTRY, Param
+
+BLOCK_MIME = "application/x-netbuilder-block"
+
+
+def _swatch(colour: QColor) -> QIcon:
+    pix = QPixmap(12, 12)
+    pix.fill(colour)
+    return QIcon(pix)
+
+
+class PaletteTree(QTreeWidget):
+    def startDrag(self, actions) -> None:
+        item = self.currentItem()
+        type_id = item.data(0, Qt.ItemDataRole.UserRole) if item else None
+        if not type_id:
+            return
+        mime = QMimeData()
+        mime.setData(BLOCK_MIME, type_id.encode())
+        drag = QDrag(self)
+        drag.setMimeData(mime)
+        drag.exec(Qt.DropAction.CopyAction)
+
+
+class Palette(QWidget):
+    """Blocks grouped by category, filtered by the search box; double-click or drag to add."""
+
+    add_requested = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.search = QLineEdit(placeholderText="Search blocks…")
+        self.tree = PaletteTree()
+        self.tree.setHeaderHidden(True)
+        self.tree.setDragEnabled(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.search)
+        layout.addWidget(self.tree)
+        for category, blocks in REGISTRY.categories().items():
+            group = QTreeWidgetItem(self.tree, [category])
+            group.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            for block in blocks:
+                if block.type_id == "input":
+                    continue
+                item = QTreeWidgetItem(group, [block.title])
+                item.setData(0, Qt.ItemDataRole.UserRole, block.type_id)
+                item.setToolTip(0, block.help)
+                item.setIcon(0, _swatch(category_colour(category)))
+        self.tree.expandAll()
+        self.search.textChanged.connect(self.filter)
+        self.tree.itemDoubleClicked.connect(self._double_clicked)
+
+    def filter(self, text: str) -> None:
+        text = text.strip().lower()
+        for i in range(self.tree.topLevelItemCount()):
+            group = self.tree.topLevelItem(i)
+            visible = 0
+            for j in range(group.childCount()):
+                child = group.child(j)
+                type_id = child.data(0, Qt.ItemDataRole.UserRole)
+                block = REGISTRY.get(type_id)
+                hit = not text or text in f"{block.title} {type_id} {block.help}".lower()
+                child.setHidden(not hit)
+                visible += hit
+            group.setHidden(visible == 0)
+
+    def _double_clicked(self, item: QTreeWidgetItem) -> None:
+        type_id = item.data(0, Qt.ItemDataRole.UserRole)
+        if type_id:
+            self.add_requested.emit(type_id)
+
+
+class Inspector(QWidget):
+    """Edits the selected node's params; each change is one undoable command. Editors refuse
+    out-of-range values (their ranges come from the specs)."""
+
+    message = Signal(str)
+
+    def __init__(self, document: Document) -> None:
+        super().__init__()
+        self.document = document
+        self.node_id: str | None = None
+        self.editors: dict[str, QWidget] = {}
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(6, 6, 6, 6)
+        self.title = QLabel("Select a block to edit it.")
+        self.title.setWordWrap(True)
+        self.help = QLabel()
+        self.help.setWordWrap(True)
+        self.help.setStyleSheet("color: palette(mid);")
+        self.form_host = QWidget()
+        self.form = QFormLayout(self.form_host)
+        self._layout.addWidget(self.title)
+        self._layout.addWidget(self.help)
+        self._layout.addWidget(self.form_host)
+        self._layout.addStretch(1)
+
+    def set_document(self, document: Document) -> None:
+        self.document = document
+        document.changed.connect(self.refresh)
+        self.show_node(None)
+
+    def show_node(self, node_id: str | None) -> None:
+        self.node_id = node_id
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        self.editors.clear()
+        if node_id is None or node_id not in self.document.graph:
+            self.node_id = None
+            self.title.setText("Select a block to edit it.")
+            self.help.setText("")
+            return
+        node = self.document.graph.node(node_id)
+        block = self.document.graph.registry.get(node.type_id)
+        self.title.setText(f"<b>{block.title}</b> · {node_id}")
+        self.help.setText(block.help)
+        for spec in block.params:
+            editor = self._editor(spec, node.params[spec.name])
+            editor.setToolTip(f"{spec.help}\nRange: {spec.describe_range()}")
+            self.editors[spec.name] = editor
+            self.form.addRow(spec.name.replace("_", " "), editor)
+
+    def refresh(self) -> None:
+        """Follow undo/redo: show the model's current values."""
+        if self.node_id is None or self.node_id not in self.document.graph:
+            self.show_node(None)
+            return
+        params = self.document.graph.node(self.node_id).params
+        for name, editor in self.editors.items():
+            editor.blockSignals(True)
+            _set_value(editor, params[name])
+            editor.blockSignals(False)
+
+    def _editor(self, spec: Param, value: Any) -> QWidget:
+        if spec.kind == "bool":
+            box = QCheckBox()
+            box.setChecked(bool(value))
+            box.toggled.connect(lambda v, n=spec.name: self.apply(n, v))
+            return box
+        if spec.kind == "choice":
+            combo = QComboBox()
+            combo.addItems(list(spec.choices))
+            combo.setCurrentText(str(value))
+            combo.currentTextChanged.connect(lambda v, n=spec.name: self.apply(n, v))
+            return combo
+        if spec.kind == "float":
+            spin = QDoubleSpinBox()
+            spin.setDecimals(6)
+            spin.setRange(
+                spec.minimum if spec.minimum is not None else -1e9,
+                spec.maximum if spec.maximum is not None else 1e9,
+            )
+            if spec.max_exclusive:
+                spin.setMaximum(spec.maximum - 1e-6)  # type: ignore[operator]
+            spin.setSingleStep(0.1 if (spec.maximum or 10) <= 10 else 1.0)
+            spin.setValue(float(value))
+            spin.editingFinished.connect(lambda s=spin, n=spec.name: self.apply(n, s.value()))
+            return spin
+        spin = QSpinBox()
+        low = int(spec.minimum if spec.minimum is not None else 0)
+        if spec.kind == "padding":  # the lowest value means 'same'
+            low -= 1
+            spin.setSpecialValueText("same")
+        spin.setRange(low, int(spec.maximum if spec.maximum is not None else 2**31 - 1))
+        _set_value(spin, value)
+        spin.editingFinished.connect(
+            lambda s=spin, n=spec.name, k=spec.kind: self.apply(
+                n, "same" if k == "padding" and s.value() == s.minimum() else s.value()
+            )
+        )
+        return spin
+
+    def apply(self, name: str, value: Any) -> None:
+        if self.node_id is None:
+            return
+        node = self.document.graph.node(self.node_id)
+        if node.params.get(name) == value:
+            return
+        try:
+            self.document.set_params(self.node_id, {name: value})
+        except (InvalidParamError, GraphError) as exc:
+            self.message.emit(f"refused: {exc}")
+            self.refresh()
+
+
+def _set_value(editor: QWidget, value: Any) -> None:
+    if isinstance(editor, QCheckBox):
+        editor.setChecked(bool(value))
+    elif isinstance(editor, QComboBox):
+        editor.setCurrentText(str(value))
+    elif isinstance(editor, QDoubleSpinBox):
+        editor.setValue(float(value))
+    elif isinstance(editor, QSpinBox):
+        editor.setValue(editor.minimum() if value == "same" else int(value))
+
+
+class ProblemsPanel(QListWidget):
+    """Errors and design lints; clicking one selects and centres its node."""
+
+    node_activated = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.itemClicked.connect(self._clicked)
+
+    def show_report(self, report: ShapeReport) -> None:
+        self.clear()
+        for problem in report.problems:
+            icon = self.style().standardIcon(
+                QStyle.StandardPixmap.SP_MessageBoxCritical
+                if problem.severity == "error"
+                else QStyle.StandardPixmap.SP_MessageBoxWarning
+            )
+            item = QListWidgetItem(icon, problem.message)
+            item.setData(Qt.ItemDataRole.UserRole, problem.node_id)
+            item.setForeground(
+                QColor("#b3261e") if problem.severity == "error" else QColor("#8a5a00")
+            )
+            item.setToolTip(problem.message)
+            self.addItem(item)
+        if not report.problems:
+            ok = QListWidgetItem(
+                self.style().standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton),
+                f"No problems · {report.total_params:,} parameters · {report.depth} layers",
+            )
+            ok.setForeground(QColor("#22663a"))
+            self.addItem(ok)
+
+    def _clicked(self, item: QListWidgetItem) -> None:
+        node_id = item.data(Qt.ItemDataRole.UserRole)
+        if node_id:
+            self.node_activated.emit(node_id)

@@ -1,0 +1,49 @@
+"""Make the README screenshots offscreen: python scripts/screenshots.py [OUT_DIR]."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from PySide6.QtWidgets import QApplication
+
+import presets
+from app.core.serialization import Project
+from app.ui.document import Document
+from app.ui.main_window import MainWindow
+
+
+def shot(window: MainWindow, path: Path) -> None:
+    window.show()
+    QApplication.processEvents()
+    window.view.fit()
+    QApplication.processEvents()
+    window.grab().save(str(path))
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    app = QApplication.instance() or QApplication([])
+    del app
+    p = presets.get("resnet18_cifar")
+    window = MainWindow(Document(Project(p.build(), p.title)))
+    window.resize(1500, 950)
+    shot(window, out / "main_resnet.png")
+    p = presets.get("lenet5")
+    document = Document(Project(p.build(), p.title))
+    window.set_document(document)
+    document.set_params("conv2d_2", {"kernel_h": 16, "kernel_w": 16})  # too big for 14×14
+    window.focus_node("conv2d_2")
+    shot(window, out / "main_error.png")
+    window.document.undo_stack.setClean()
+    window.close()
+
+
+if __name__ == "__main__":
+    main()

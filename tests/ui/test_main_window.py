@@ -1,0 +1,185 @@
+"""The desktop window driven through its real widgets, offscreen."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QDoubleSpinBox, QMessageBox, QSpinBox
+
+import presets
+from app.core.serialization import Project, to_json
+from app.ui.document import Document
+from app.ui.main_window import MainWindow
+from app.ui.panels import BLOCK_MIME
+
+
+@pytest.fixture
+def window(qtbot):
+    p = presets.get("lenet5")
+    win = MainWindow(Document(Project(p.build(), p.title)))
+    win.confirm_discard = lambda: True  # no modal dialogs in tests
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+def snapshot(win: MainWindow) -> str:
+    return to_json(win.document.project)
+
+
+def problem_texts(win: MainWindow) -> list[str]:
+    return [win.problems.item(i).text() for i in range(win.problems.count())]
+
+
+def port_pos(win: MainWindow, node_id: str, kind: str, index: int = 0) -> QPoint:
+    item = win.scene.node_items[node_id]
+    local = item.output_port() if kind == "out" else item.input_port(index)
+    return win.view.mapFromScene(item.mapToScene(local))
+
+
+def test_opens_with_a_working_network(window):
+    assert window.windowTitle() == "LeNet-5 — NetBuilder"
+    assert len(window.scene.node_items) == 14 and len(window.scene.edge_items) == 13
+    assert problem_texts(window)[0].startswith("warning") or "parameters" in " ".join(
+        problem_texts(window)
+    )
+    edge_labels = {e.label for e in window.scene.edge_items.values()}
+    assert {"1×28×28", "6×28×28", "16×5×5", "400", "10"} <= edge_labels
+
+
+def test_palette_search_double_click_and_drop(window, qtbot):
+    window.palette_panel.search.setText("batchnorm")
+    tree = window.palette_panel.tree
+    visible = [
+        tree.topLevelItem(i).child(j).text(0)
+        for i in range(tree.topLevelItemCount())
+        for j in range(tree.topLevelItem(i).childCount())
+        if not tree.topLevelItem(i).isHidden() and not tree.topLevelItem(i).child(j).isHidden()
+    ]
+    assert {"BatchNorm2d", "BatchNorm1d", "Conv-BN-ReLU"} == set(visible)  # help text counts
+    group = next(
+        tree.topLevelItem(i)
+        for i in range(tree.topLevelItemCount())
+        if tree.topLevelItem(i).text(0) == "Normalization"
+    )
+    tree.itemDoubleClicked.emit(group.child(0), 0)
+    assert "batchnorm2d_1" in window.document.graph
+    mime = QMimeData()
+    mime.setData(BLOCK_MIME, b"dropout")
+    drop = QDropEvent(
+        QPointF(200, 150),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.view.dropEvent(drop)
+    node = window.document.graph.node("dropout_1")
+    expected = window.view.mapToScene(QPoint(200, 150))
+    assert node.position == pytest.approx((expected.x(), expected.y()))
+    window.document.undo_stack.undo()
+    assert "dropout_1" not in window.document.graph and "dropout_1" not in window.scene.node_items
+
+
+def test_connect_by_dragging_between_ports(window, qtbot):
+    graph = window.document.graph
+    relu = window.add_block("relu", QPointF(400, 0))
+    viewport = window.view.viewport()
+    start, end = port_pos(window, "input_1", "out"), port_pos(window, relu, "in")
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(viewport, pos=(start + end) / 2)
+    qtbot.mouseMove(viewport, pos=end)
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=end)
+    assert graph.inputs_of(relu) == ["input_1"]
+    assert f"connected input_1 → {relu}" in window.statusBar().currentMessage()
+    # an occupied port refuses with the reason in the status bar
+    start = port_pos(window, "tanh_1", "out")
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(viewport, pos=end)
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=end)
+    assert f"cannot connect: input port 0 of {relu} is already fed by input_1" in (
+        window.statusBar().currentMessage()
+    )
+    assert window.scene.try_connect(relu, "input_1") is False  # inputs have no ports
+
+
+def test_inspector_edit_updates_shapes_and_problems_then_undo(window, qtbot):
+    window.focus_node("conv2d_2")
+    editors = window.inspector.editors
+    assert isinstance(editors["kernel_h"], QSpinBox) and editors["kernel_h"].minimum() == 1
+    editors["kernel_h"].setValue(16)
+    editors["kernel_h"].editingFinished.emit()
+    graph = window.document.graph
+    assert graph.node("conv2d_2").params["kernel_h"] == 16
+    errors = [t for t in problem_texts(window) if "kernel 16 > padded input 14" in t]
+    assert errors and window.scene.node_items["conv2d_2"].error
+    window.problems.itemClicked.emit(window.problems.item(0))
+    assert window.scene.selected_node_ids() == ["conv2d_2"]
+    window.undo_action.trigger()
+    assert graph.node("conv2d_2").params["kernel_h"] == 5
+    assert editors["kernel_h"].value() == 5  # the form follows undo
+    assert not window.scene.node_items["conv2d_2"].error
+    window.redo_action.trigger()
+    assert graph.node("conv2d_2").params["kernel_h"] == 16
+
+
+def test_inspector_refuses_values_the_model_refuses(window):
+    window.focus_node("dropout_1") if "dropout_1" in window.document.graph else None
+    node_id = window.add_block("dropout")
+    window.focus_node(node_id)
+    spin = window.inspector.editors["p"]
+    assert isinstance(spin, QDoubleSpinBox) and spin.maximum() < 1.0  # p in [0, 1)
+    add = window.add_block("add")
+    window.document.connect("input_1", add, 1)
+    window.focus_node(add)
+    window.inspector.apply("inputs", 1)
+    assert "refused" in window.statusBar().currentMessage()
+
+
+def test_undo_redo_every_kind_of_edit_returns_the_identical_graph(window):
+    original = snapshot(window)
+    doc = window.document
+    new = window.add_block("conv2d", QPointF(300, 300))
+    doc.connect("input_1", new)
+    doc.set_params(new, {"out_channels": 8, "padding": "same"})
+    doc.move({new: (500.0, 120.0), "input_1": (10.0, -30.0)})
+    window.focus_node("tanh_2")
+    window.delete_selection()
+    edges = [e for e in window.scene.edge_items if e.dst == "linear_1"]
+    doc.remove([], edges)
+    edited = snapshot(window)
+    assert edited != original
+    while doc.undo_stack.canUndo():
+        doc.undo_stack.undo()
+    assert snapshot(window) == original
+    assert set(window.scene.node_items) == set(doc.graph.nodes)
+    while doc.undo_stack.canRedo():
+        doc.undo_stack.redo()
+    assert snapshot(window) == edited
+
+
+def test_save_reopen_and_corrupt_files(window, tmp_path, monkeypatch):
+    window.add_block("relu")
+    assert window.windowTitle().startswith("LeNet-5 *")
+    path = tmp_path / "net.json"
+    window.document.save(path)
+    assert window.windowTitle() == "net.json — NetBuilder"
+    saved = snapshot(window)
+    assert window.open_path(path)
+    assert snapshot(window) == saved and window.document.path == path
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args: shown.append(args[2]))
+    (tmp_path / "bad.json").write_text('{"format": "netbuilder-project", "nodes": [')
+    assert not window.open_path(tmp_path / "bad.json")
+    assert "looks truncated" in shown[0]
+    assert snapshot(window) == saved  # the current document is untouched
+
+
+def test_new_document_and_close(window, qtbot):
+    window.new_document()
+    assert list(window.document.graph.nodes) == ["input_1"]
+    window.close()
+    assert not window.isVisible()

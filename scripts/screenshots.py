@@ -42,6 +42,14 @@ def main() -> None:
     window.focus_node("conv2d_2")
     shot(window, out / "main_error.png")
     window.document.undo_stack.setClean()
+    from app.ui.presets_dialog import PresetsDialog
+
+    dialog = PresetsDialog(window)
+    dialog.select("googlenet_cifar")
+    dialog.show()
+    QApplication.processEvents()
+    dialog.grab().save(str(out / "presets.png"))
+    print(f"wrote {out / 'presets.png'}")
     window.close()
 
 

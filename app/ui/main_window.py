@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 from app.core.serialization import Project, ProjectFileError
 from app.ui.canvas import GraphScene, GraphView, NodeItem
 from app.ui.document import Document
+from app.ui.info_panels import CodePanel, SummaryTable
 from app.ui.panels import BLOCK_MIME, Inspector, Palette, ProblemsPanel
 
 FILE_FILTER = "NetBuilder projects (*.json);;All files (*)"
@@ -50,6 +51,8 @@ class MainWindow(QMainWindow):
         self.problems = ProblemsPanel()
         self.document = document or Document()
         self.inspector = Inspector(self.document)
+        self.summary = SummaryTable(self.document)
+        self.code = CodePanel(self.document)
         self._docks()
         self._actions()
         self.set_document(self.document)
@@ -65,14 +68,20 @@ class MainWindow(QMainWindow):
             ("Blocks", self.palette_panel, Qt.DockWidgetArea.LeftDockWidgetArea),
             ("Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea),
             ("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea),
+            ("Summary", self.summary, Qt.DockWidgetArea.BottomDockWidgetArea),
+            ("Code", self.code, Qt.DockWidgetArea.RightDockWidgetArea),
         ):
             dock = QDockWidget(title, self)
             dock.setObjectName(title)
             dock.setWidget(widget)
             self.addDockWidget(area, dock)
             self.docks[title] = dock
+        self.tabifyDockWidget(self.docks["Problems"], self.docks["Summary"])
+        self.tabifyDockWidget(self.docks["Inspector"], self.docks["Code"])
+        self.docks["Problems"].raise_()
+        self.docks["Inspector"].raise_()
         self.resizeDocks(
-            [self.docks["Blocks"], self.docks["Inspector"]], [230, 300], Qt.Orientation.Horizontal
+            [self.docks["Blocks"], self.docks["Inspector"]], [230, 380], Qt.Orientation.Horizontal
         )
         self.resizeDocks([self.docks["Problems"]], [130], Qt.Orientation.Vertical)
 
@@ -91,6 +100,7 @@ class MainWindow(QMainWindow):
 
         action(file_menu, "&New", self.new_document, QKeySequence.StandardKey.New)
         action(file_menu, "&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
+        action(file_menu, "New from &Preset…", self.presets_dialog, QKeySequence("Ctrl+Shift+N"))
         action(file_menu, "&Save", self.save, QKeySequence.StandardKey.Save)
         action(file_menu, "Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs)
         file_menu.addSeparator()
@@ -116,6 +126,7 @@ class MainWindow(QMainWindow):
             QKeySequence.StandardKey.SelectAll,
         )
         action(view_menu, "&Fit to Window", lambda: self.view.fit(), QKeySequence("F"))
+        action(view_menu, "Auto-&Layout", self.auto_layout, QKeySequence("Ctrl+L"))
 
     def set_document(self, document: Document) -> None:
         """Show ``document``: a new scene in the same view (docks keep their sizes)."""
@@ -139,6 +150,9 @@ class MainWindow(QMainWindow):
         document.file_changed.connect(self._update_title)
         document.changed.connect(self._update_title)
         self.inspector.set_document(document)
+        if hasattr(self, "summary"):
+            self.summary.set_document(document)
+            self.code.set_document(document)
         self.problems.show_report(document.report)
         self._update_title()
         self.view.fit()
@@ -154,6 +168,13 @@ class MainWindow(QMainWindow):
         node_id = self.document.add_node(type_id, (pos.x(), pos.y()))
         self.statusBar().showMessage(f"added {node_id}")
         return node_id
+
+    def auto_layout(self) -> None:
+        """Lay the graph out in layers (one undoable move)."""
+        from app.core.layout import layered_layout
+
+        self.document.move(layered_layout(self.document.graph))
+        self.view.fit()
 
     def delete_selection(self) -> None:
         self.document.remove(self.scene.selected_node_ids(), self.scene.selected_edges())
@@ -194,6 +215,23 @@ class MainWindow(QMainWindow):
             graph = Graph()
             graph.add_node("input", position=(0.0, 0.0))
             self.set_document(Document(Project(graph, "Untitled")))
+
+    def presets_dialog(self) -> None:
+        from app.ui.presets_dialog import PresetsDialog
+
+        dialog = PresetsDialog(self)
+        if dialog.exec() and dialog.selected:
+            self.open_preset(dialog.selected)
+
+    def open_preset(self, name: str) -> None:
+        """A new document holding the preset (after asking about unsaved changes)."""
+        import presets
+
+        if not self.confirm_discard():
+            return
+        p = presets.get(name)
+        self.set_document(Document(Project(p.build(), p.title)))
+        self.statusBar().showMessage(f"opened preset {p.title}")
 
     def open_dialog(self) -> None:
         if not self.confirm_discard():

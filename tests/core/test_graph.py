@@ -140,3 +140,17 @@ def test_add_node_at_an_index_restores_the_order():
     g.add_node("conv2d", node_id="conv2d_1", index=1)
     assert list(g.nodes) == ["input_1", "conv2d_1", "relu_1"]
     assert g.inputs_of("conv2d_1") == [None]  # ports come back empty, edges are separate
+
+
+def test_layered_layout_puts_each_generation_on_its_own_row():
+    from app.core.layout import ROW_GAP, layered_layout
+    from tests.core.test_compiler import hand_built_resnet18_cifar
+
+    g = hand_built_resnet18_cifar()
+    pos = layered_layout(g)
+    assert set(pos) == set(g.nodes)
+    for edge in g.edges():
+        assert pos[edge.dst][1] > pos[edge.src][1]  # edges point down
+    assert pos["input_1"] == (0.0, 0.0)
+    rows = {y for _, y in pos.values()}
+    assert len(rows) == len(g.layers()) and all(y % ROW_GAP == 0 for y in rows)

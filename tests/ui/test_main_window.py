@@ -183,3 +183,45 @@ def test_new_document_and_close(window, qtbot):
     assert list(window.document.graph.nodes) == ["input_1"]
     window.close()
     assert not window.isVisible()
+
+
+def test_summary_table_and_code_panel_follow_edits(window, qtbot):
+    table = window.summary.table
+    assert table.rowCount() == 14
+    names = [table.item(r, 0).text() for r in range(table.rowCount())]
+    row = names.index("conv2d_1")
+    assert (table.item(row, 2).text(), table.item(row, 3).text()) == ("6×28×28", "156")
+    assert "61,706 parameters" in window.summary.totals.text()
+    table.sortItems(3, Qt.SortOrder.DescendingOrder)
+    assert table.item(0, 0).text() == "linear_1"  # 48,120 parameters, the most
+    code = window.code.editor.toPlainText()
+    assert "class LeNet5(nn.Module):" in code and "self.conv2d_1 = nn.Conv2d(1, 6, 5" in code
+    window.document.set_params("conv2d_1", {"out_channels": 8})
+    qtbot.waitUntil(lambda: "nn.Conv2d(1, 8, 5" in window.code.editor.toPlainText(), timeout=2000)
+    assert "61,706" not in window.summary.totals.text()
+    window.document.set_params("conv2d_2", {"kernel_h": 16, "kernel_w": 16})
+    qtbot.waitUntil(lambda: "Fix the errors" in window.code.status.text(), timeout=2000)
+
+
+def test_auto_layout_is_one_undoable_step(window):
+    before = snapshot(window)
+    window.document.move({"input_1": (500.0, 500.0)})
+    window.auto_layout()
+    assert window.document.graph.node("input_1").position == (0.0, 0.0)
+    window.document.undo_stack.undo()
+    window.document.undo_stack.undo()
+    assert snapshot(window) == before
+
+
+def test_presets_browser_lists_every_preset_and_opens_one(window, qtbot):
+    from app.ui.presets_dialog import PresetsDialog
+
+    dialog = PresetsDialog(window)
+    qtbot.addWidget(dialog)
+    assert dialog.list.count() >= len(presets.names())
+    dialog.select("resnet18")
+    assert "11,689,512" in dialog.details.text() and "He et al." in dialog.details.text()
+    assert not dialog.picture.pixmap().isNull()
+    window.open_preset(dialog.selected)
+    assert window.windowTitle() == "ResNet-18 — NetBuilder"
+    assert len(window.scene.node_items) == 14

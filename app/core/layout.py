@@ -1,0 +1,28 @@
+"""Layered auto-layout, top to bottom: one row per topological generation, nodes in a row
+ordered by the mean position of their inputs (fewer crossings), rows centred."""
+
+from __future__ import annotations
+
+from app.core.graph import Graph, Position
+
+ROW_GAP = 100.0
+COL_GAP = 230.0
+
+
+def layered_layout(graph: Graph) -> dict[str, Position]:
+    """Positions for every node (top-left corners)."""
+    positions: dict[str, Position] = {}
+    x_of: dict[str, float] = {}
+    for row, layer in enumerate(graph.layers()):
+
+        def key(node_id: str, layer: list[str] = layer) -> tuple[float, int]:
+            xs = [x_of[s] for s in graph.inputs_of(node_id) if s is not None and s in x_of]
+            return (sum(xs) / len(xs) if xs else 0.0, layer.index(node_id))
+
+        ordered = sorted(layer, key=key)
+        width = (len(ordered) - 1) * COL_GAP
+        for col, node_id in enumerate(ordered):
+            x = col * COL_GAP - width / 2
+            x_of[node_id] = x
+            positions[node_id] = (x, row * ROW_GAP)
+    return positions

@@ -1,0 +1,164 @@
+"""Read-only views of the current graph: the per-layer summary table and the exported code."""
+
+from __future__ import annotations
+
+import keyword
+import re
+
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontDatabase,
+    QGuiApplication,
+    QSyntaxHighlighter,
+    QTextCharFormat,
+)
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.shapes import ShapeReport
+from app.ui.document import Document
+from blocks import shape_text
+
+COLUMNS = ("name", "block", "output", "params", "MACs", "RF")
+
+
+class NumberItem(QTableWidgetItem):
+    """Sorts by the number, shows it with thousands separators."""
+
+    def __init__(self, value: int | None) -> None:
+        super().__init__("" if value is None else f"{value:,}")
+        self.value = -1 if value is None else value
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        return self.value < getattr(other, "value", -1)
+
+
+class SummaryTable(QWidget):
+    """Name, block, output shape, parameters, MACs and receptive field per node, with totals;
+    sortable by any column, updated after every edit."""
+
+    def __init__(self, document: Document) -> None:
+        super().__init__()
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSortingEnabled(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.totals = QLabel()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addWidget(self.table)
+        layout.addWidget(self.totals)
+        self.set_document(document)
+
+    def set_document(self, document: Document) -> None:
+        self.document = document
+        document.checked.connect(self.show_report)
+        self.show_report(document.report)
+
+    def show_report(self, report: ShapeReport) -> None:
+        graph = self.document.graph
+        self.table.setSortingEnabled(False)
+        self.table.setRowCount(len(report.order))
+        for row, node_id in enumerate(report.order):
+            info = report.nodes[node_id]
+            block = graph.registry.get(graph.nodes[node_id].type_id)
+            shape = shape_text(info.shape) if info.shape is not None else "—"
+            cells = [
+                QTableWidgetItem(node_id),
+                QTableWidgetItem(block.title),
+                QTableWidgetItem(shape),
+                NumberItem(info.params),
+                NumberItem(info.macs),
+                NumberItem(info.receptive_field),
+            ]
+            for col, cell in enumerate(cells):
+                self.table.setItem(row, col, cell)
+        self.table.setSortingEnabled(True)
+        self.table.resizeColumnsToContents()
+        self.totals.setText(
+            f"Total: {report.total_params:,} parameters · {report.total_macs:,} MACs · "
+            f"{report.depth} layers · {report.total_memory / 2**20:.2f} MiB activations/sample"
+        )
+
+
+class PythonHighlighter(QSyntaxHighlighter):
+    """Keywords, strings, comments and numbers in the code panel."""
+
+    def __init__(self, document) -> None:
+        super().__init__(document)
+
+        def fmt(colour: str, bold: bool = False) -> QTextCharFormat:
+            f = QTextCharFormat()
+            f.setForeground(QColor(colour))
+            if bold:
+                f.setFontWeight(QFont.Weight.Bold)
+            return f
+
+        words = "|".join([*keyword.kwlist, "self", "super"])
+        self.rules = [
+            (re.compile(rf"\b({words})\b"), fmt("#7a3e9d", True)),
+            (re.compile(r"\b[0-9]+(\.[0-9]+)?\b"), fmt("#b05a00")),
+            (re.compile(r"\bnn\.[A-Za-z0-9_]+|\btorch\.[A-Za-z0-9_.]+"), fmt("#1f5fa8")),
+            (re.compile(r"\"[^\"\n]*\"|'[^'\n]*'"), fmt("#2e7d32")),
+            (re.compile(r"#[^\n]*"), fmt("#8a8a8a")),
+        ]
+
+    def highlightBlock(self, text: str) -> None:
+        for pattern, style in self.rules:
+            for match in pattern.finditer(text):
+                self.setFormat(match.start(), match.end() - match.start(), style)
+
+
+class CodePanel(QWidget):
+    """The graph as exported PyTorch code, refreshed shortly after edits (debounced)."""
+
+    def __init__(self, document: Document) -> None:
+        super().__init__()
+        self.editor = QPlainTextEdit(readOnly=True)
+        self.editor.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.editor.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.highlighter = PythonHighlighter(self.editor.document())
+        copy = QPushButton("Copy")
+        copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.editor.toPlainText()))
+        bar = QHBoxLayout()
+        self.status = QLabel()
+        bar.addWidget(self.status, 1)
+        bar.addWidget(copy)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(2, 2, 2, 2)
+        layout.addLayout(bar)
+        layout.addWidget(self.editor)
+        self.timer = QTimer(self, singleShot=True, interval=250)
+        self.timer.timeout.connect(self.refresh)
+        self.set_document(document)
+
+    def set_document(self, document: Document) -> None:
+        self.document = document
+        document.changed.connect(self.timer.start)
+        self.refresh()
+
+    def refresh(self) -> None:
+        from app.core.exporter import ExportError, export_model_code
+
+        try:
+            code = export_model_code(
+                self.document.graph, self.document.project.name or "Net", self.document.report
+            )
+        except ExportError as exc:
+            self.status.setText(f"Fix the errors to see the code: {exc}")
+            return
+        self.status.setText("PyTorch code of this network (imports only torch)")
+        scroll = self.editor.verticalScrollBar().value()
+        self.editor.setPlainText(code)
+        self.editor.verticalScrollBar().setValue(scroll)

@@ -101,6 +101,12 @@ class Document(QObject):
     def set_params(self, node_id: str, changes: Mapping[str, Any]) -> None:
         self.push(SetParamsCommand(self.graph, node_id, dict(changes)))
 
+    def paste(self, data: Mapping[str, Any], offset: float = 40.0) -> list[str]:
+        """Paste a fragment (see :func:`fragment`); returns the new node ids."""
+        command = PasteCommand(self.graph, data, offset)
+        self.push(command)
+        return command.new_ids
+
     def move(self, moves: Mapping[str, tuple[float, float]]) -> None:
         old = {n: self.graph.node(n).position for n in moves}
         if any(old[n] != tuple(map(float, p)) for n, p in moves.items()):
@@ -215,3 +221,78 @@ class MoveCommand(QUndoCommand):
     def undo(self) -> None:
         for node_id, pos in self.old.items():
             self.graph.move_node(node_id, pos)
+
+
+def fragment(graph: Graph, node_ids: Iterable[str]) -> dict[str, Any]:
+    """The selected nodes and the edges among them, as plain data (for the clipboard)."""
+    ids = [n for n in graph.nodes if n in set(node_ids)]
+    return {
+        "nodes": [
+            {
+                "id": n,
+                "type": graph.node(n).type_id,
+                "params": dict(graph.node(n).params),
+                "position": list(graph.node(n).position),
+                "label": graph.node(n).label,
+            }
+            for n in ids
+        ],
+        "edges": [
+            {"src": e.src, "dst": e.dst, "port": e.port}
+            for e in graph.edges()
+            if e.src in ids and e.dst in ids
+        ],
+    }
+
+
+class PasteCommand(QUndoCommand):
+    """Add a fragment's nodes under fresh ids (offset on the canvas) and its inner edges."""
+
+    def __init__(self, graph: Graph, data: Mapping[str, Any], offset: float) -> None:
+        super().__init__(f"Paste {len(data['nodes'])} block(s)")
+        self.graph = graph
+        self.renamed: dict[str, str] = {}
+        taken = set(graph.nodes)
+        for node in data["nodes"]:
+            base = graph.registry.canonical(node["type"])
+            n = 1
+            while f"{base}_{n}" in taken:
+                n += 1
+            self.renamed[node["id"]] = f"{base}_{n}"
+            taken.add(f"{base}_{n}")
+        self.nodes = [
+            (
+                self.renamed[d["id"]],
+                d["type"],
+                d["params"],
+                (d["position"][0] + offset, d["position"][1] + offset),
+                d.get("label", ""),
+            )
+            for d in data["nodes"]
+        ]
+        self.edges = [
+            Edge(self.renamed[e["src"]], self.renamed[e["dst"]], e["port"]) for e in data["edges"]
+        ]
+
+    @property
+    def new_ids(self) -> list[str]:
+        return [n for n, *_ in self.nodes]
+
+    def redo(self) -> None:
+        added = []
+        try:
+            for node_id, type_id, params, position, label in self.nodes:
+                self.graph.add_node(
+                    type_id, params, node_id=node_id, position=position, label=label
+                )
+                added.append(node_id)
+            for edge in self.edges:
+                self.graph.connect(edge.src, edge.dst, edge.port)
+        except Exception:
+            for node_id in reversed(added):  # all or nothing
+                self.graph.remove_node(node_id)
+            raise
+
+    def undo(self) -> None:
+        for node_id in reversed(self.new_ids):
+            self.graph.remove_node(node_id)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QMimeData, QPointF, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -13,13 +14,15 @@ from PySide6.QtWidgets import (
     QMessageBox,
 )
 
+from app.core.errors import GraphError
 from app.core.serialization import Project, ProjectFileError
 from app.ui.canvas import GraphScene, GraphView, NodeItem
-from app.ui.document import Document
+from app.ui.document import Document, fragment
 from app.ui.info_panels import CodePanel, SummaryTable
 from app.ui.panels import BLOCK_MIME, Inspector, Palette, ProblemsPanel
 
 FILE_FILTER = "NetBuilder projects (*.json);;All files (*)"
+NODES_MIME = "application/x-netbuilder-nodes"
 
 
 class CanvasView(GraphView):
@@ -118,6 +121,9 @@ class MainWindow(QMainWindow):
             QKeySequence.StandardKey.Redo,
         )
         edit_menu.addSeparator()
+        action(edit_menu, "&Copy", self.copy_selection, QKeySequence.StandardKey.Copy)
+        action(edit_menu, "&Paste", self.paste, QKeySequence.StandardKey.Paste)
+        action(edit_menu, "D&uplicate", self.duplicate, QKeySequence("Ctrl+D"))
         action(edit_menu, "&Delete", self.delete_selection, QKeySequence.StandardKey.Delete)
         action(
             edit_menu,
@@ -175,6 +181,36 @@ class MainWindow(QMainWindow):
 
         self.document.move(layered_layout(self.document.graph))
         self.view.fit()
+
+    def copy_selection(self) -> None:
+        ids = self.scene.selected_node_ids()
+        if not ids:
+            return
+        mime = QMimeData()
+        text = json.dumps(fragment(self.document.graph, ids))
+        mime.setData(NODES_MIME, text.encode())
+        mime.setText(text)
+        QGuiApplication.clipboard().setMimeData(mime)
+        self.statusBar().showMessage(f"copied {len(ids)} block(s)")
+
+    def paste(self) -> None:
+        mime = QGuiApplication.clipboard().mimeData()
+        if mime is None or not mime.hasFormat(NODES_MIME):
+            return
+        try:
+            data = json.loads(bytes(mime.data(NODES_MIME)).decode())
+            new = self.document.paste(data)
+        except (ValueError, KeyError, GraphError) as exc:
+            self.statusBar().showMessage(f"cannot paste: {exc}")
+            return
+        self.scene.clearSelection()
+        for node_id in new:
+            self.scene.node_items[node_id].setSelected(True)
+        self.statusBar().showMessage(f"pasted {len(new)} block(s)")
+
+    def duplicate(self) -> None:
+        self.copy_selection()
+        self.paste()
 
     def delete_selection(self) -> None:
         self.document.remove(self.scene.selected_node_ids(), self.scene.selected_edges())

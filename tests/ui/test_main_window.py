@@ -225,3 +225,22 @@ def test_presets_browser_lists_every_preset_and_opens_one(window, qtbot):
     window.open_preset(dialog.selected)
     assert window.windowTitle() == "ResNet-18 — NetBuilder"
     assert len(window.scene.node_items) == 14
+
+
+def test_copy_paste_and_duplicate_with_new_ids(window):
+    graph = window.document.graph
+    before = snapshot(window)
+    for node_id in ("conv2d_1", "tanh_1"):
+        window.scene.node_items[node_id].setSelected(True)
+    window.copy_selection()
+    window.paste()
+    assert {"conv2d_3", "tanh_5"} <= set(graph.nodes)
+    assert graph.inputs_of("tanh_5") == ["conv2d_3"]  # the inner edge came along
+    assert graph.inputs_of("conv2d_3") == [None]  # the edge from outside did not
+    assert graph.node("conv2d_3").params == graph.node("conv2d_1").params
+    assert window.scene.selected_node_ids() == ["conv2d_3", "tanh_5"]
+    window.duplicate()
+    assert {"conv2d_4", "tanh_6"} <= set(graph.nodes)
+    window.document.undo_stack.undo()
+    window.document.undo_stack.undo()
+    assert snapshot(window) == before

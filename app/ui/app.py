@@ -17,6 +17,8 @@ def run(path: str | None = None) -> int:
     window.show()
     if path:
         window.open_path(Path(path))
+    else:
+        window.offer_recovery()
     return app.exec()
 
 

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from app.core.errors import GraphError
 from app.core.serialization import Project, ProjectFileError
+from app.ui.autosave import Autosaver, RecentFiles, recover, recoverable
 from app.ui.canvas import GraphScene, GraphView, NodeItem
 from app.ui.document import Document, fragment
 from app.ui.info_panels import CodePanel, SummaryTable
@@ -62,6 +63,9 @@ class MainWindow(QMainWindow):
         self.palette_panel.add_requested.connect(lambda t: self.add_block(t))
         self.problems.node_activated.connect(self.focus_node)
         self.inspector.message.connect(self.statusBar().showMessage)
+        self.autosaver = Autosaver(self)
+        self.recent = RecentFiles()
+        self._rebuild_recent()
         self.statusBar().showMessage("Ready")
 
     # ------------------------------------------------------------------ setup
@@ -104,6 +108,7 @@ class MainWindow(QMainWindow):
         action(file_menu, "&New", self.new_document, QKeySequence.StandardKey.New)
         action(file_menu, "&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
         action(file_menu, "New from &Preset…", self.presets_dialog, QKeySequence("Ctrl+Shift+N"))
+        self.recent_menu = file_menu.addMenu("Open &Recent")
         action(file_menu, "&Save", self.save, QKeySequence.StandardKey.Save)
         action(file_menu, "Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs)
         file_menu.addSeparator()
@@ -252,6 +257,46 @@ class MainWindow(QMainWindow):
             graph.add_node("input", position=(0.0, 0.0))
             self.set_document(Document(Project(graph, "Untitled")))
 
+    def _rebuild_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent.paths():
+            act = self.recent_menu.addAction(str(path))
+            act.triggered.connect(
+                lambda _=False, p=path: self.confirm_discard() and self.open_path(p)
+            )
+        self.recent_menu.setEnabled(bool(self.recent.paths()))
+
+    def offer_recovery(self) -> bool:
+        """After a crash: offer the newest autosave (tests replace ask_recover)."""
+        found = recoverable()
+        if not found or not self.ask_recover(found[0]):
+            return False
+        try:
+            project = recover(found[0])
+        except ProjectFileError as exc:
+            QMessageBox.warning(self, "Cannot recover", "\n".join(exc.problems[:20]))
+            return False
+        document = Document(project)
+        self.set_document(document)
+        document.undo_stack.resetClean()  # recovered work is unsaved work
+        self.autosaver.current = found[0]
+        self._update_title()
+        self.statusBar().showMessage(f"recovered {found[0].name}")
+        return True
+
+    def ask_recover(self, path: Path) -> bool:
+        import time
+
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
+        answer = QMessageBox.question(
+            self,
+            "Recover unsaved work",
+            f"NetBuilder did not close cleanly. Recover the work autosaved at {when}?",
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            path.unlink(missing_ok=True)
+        return answer == QMessageBox.StandardButton.Yes
+
     def presets_dialog(self) -> None:
         from app.ui.presets_dialog import PresetsDialog
 
@@ -285,26 +330,35 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"cannot open {path}")
             return False
         self.set_document(document)
+        self.recent.add(path)
+        self._rebuild_recent()
         return True
 
     def save(self) -> bool:
         if self.document.path is None:
             return self.save_as()
         self.document.save()
-        self.statusBar().showMessage(f"saved {self.document.path}")
+        self._saved()
         return True
+
+    def _saved(self) -> None:
+        self.autosaver.discard()
+        self.recent.add(self.document.path)  # type: ignore[arg-type]
+        self._rebuild_recent()
+        self.statusBar().showMessage(f"saved {self.document.path}")
 
     def save_as(self) -> bool:
         path, _ = QFileDialog.getSaveFileName(self, "Save project", "", FILE_FILTER)
         if not path:
             return False
         self.document.save(Path(path))
-        self.statusBar().showMessage(f"saved {path}")
+        self._saved()
         return True
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.confirm_discard():
             self.document.detach()
+            self.autosaver.discard()
             event.accept()
         else:
             event.ignore()

@@ -244,3 +244,31 @@ def test_copy_paste_and_duplicate_with_new_ids(window):
     window.document.undo_stack.undo()
     window.document.undo_stack.undo()
     assert snapshot(window) == before
+
+
+def test_autosave_and_recovery_after_a_crash(window, qtbot, tmp_path):
+    from app.ui.autosave import recoverable
+
+    assert window.autosaver.save_now() is None  # nothing unsaved yet
+    node = window.add_block("relu")
+    path = window.autosaver.save_now()
+    assert path is not None and recoverable() == [path]
+    # a crash: the window is gone without a clean close; a new session offers recovery
+    window.document.detach()
+    fresh = MainWindow(Document(Project(presets.get("mlp").build(), "MLP")))
+    qtbot.addWidget(fresh)
+    fresh.confirm_discard = lambda: True
+    fresh.ask_recover = lambda p: True
+    assert fresh.offer_recovery()
+    assert node in fresh.document.graph and fresh.document.modified
+    fresh.document.save(tmp_path / "kept.json")
+    fresh._saved()
+    assert recoverable() == []  # saving removes the autosave
+
+
+def test_recent_files(window, tmp_path):
+    for name in ("a.json", "b.json"):
+        window.document.save(tmp_path / name)
+        window._saved()
+    items = [a.text() for a in window.recent_menu.actions()]
+    assert items == [str((tmp_path / "b.json").resolve()), str((tmp_path / "a.json").resolve())]

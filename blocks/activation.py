@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from torch import nn
-
 from blocks.base import (
     BlockType,
     Inference,
@@ -11,6 +9,7 @@ from blocks.base import (
     Shape,
     ShapeError,
     call_source,
+    nn,
     register,
 )
 from blocks.params import Param

@@ -8,13 +8,26 @@ Shapes exclude the batch dimension.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
-from torch import nn
-
 from blocks.params import Param, validate_params
+
+
+class LazyModule:
+    """A module imported on first attribute access. Block specs need torch only to build
+    modules, so importing the catalogue (the GUI's start-up path) does not import torch."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+
+nn = LazyModule("torch.nn")
 
 Shape = tuple[int, ...]
 Params = Mapping[str, Any]

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from torch import nn
-
-from blocks import modules
 from blocks.arith import Tally, rf_chain, spatial_input
 from blocks.base import (
     BlockType,
     Inference,
+    LazyModule,
     Params,
     Shape,
     ShapeError,
     call_source,
+    nn,
     register,
 )
 from blocks.params import Param
+
+modules = LazyModule("blocks.modules")  # imported when a module is built
 
 
 class CompositeBlock(BlockType):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from torch import nn
-
 from blocks.base import (
     BlockType,
     Inference,
     Params,
     Shape,
     ShapeError,
+    nn,
     register,
     shape_text,
 )

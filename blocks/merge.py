@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from torch import nn
-
-from blocks import modules
 from blocks.base import (
     BlockType,
     Inference,
+    LazyModule,
     Params,
     Shape,
     ShapeError,
+    nn,
     register,
     shape_text,
 )
 from blocks.params import Param
+
+modules = LazyModule("blocks.modules")  # imported when a module is built
 
 _INPUTS = Param("inputs", "int", 2, "Number of input ports.", 2, 16)
 

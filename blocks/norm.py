@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from torch import nn
-
 from blocks.base import (
     BlockType,
     Inference,
@@ -13,6 +11,7 @@ from blocks.base import (
     Shape,
     ShapeError,
     call_source,
+    nn,
     register,
     shape_text,
 )

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-from torch import nn
-
 from blocks.arith import spatial_input, window
 from blocks.base import (
     BlockType,
@@ -15,6 +13,7 @@ from blocks.base import (
     Shape,
     ShapeError,
     call_source,
+    nn,
     register,
     shape_text,
 )

@@ -28,3 +28,22 @@ def test_core_imports_without_qt():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+def test_gui_start_up_path_does_not_import_torch():
+    """The window can appear before torch (seconds to import) is loaded: the catalogue,
+    presets, shape checks, code export and the window's modules need no torch."""
+    code = (
+        "import sys, os\n"
+        "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from app.ui.app import default_document\n"
+        "from app.ui.main_window import MainWindow\n"
+        "w = MainWindow(default_document())\n"
+        "w.show(); app.processEvents(); w.code.refresh()\n"
+        "assert 'class LeNet5' in w.code.editor.toPlainText()\n"
+        "assert 'torch' not in sys.modules, 'torch was imported on the start-up path'\n"
+        "w.document.undo_stack.setClean(); w.close()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)

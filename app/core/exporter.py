@@ -10,10 +10,11 @@ wrapped as ruff formats them (default settings: 88 columns).
 from __future__ import annotations
 
 import ast
-import inspect
+import functools
+import importlib.util
 import re
+from pathlib import Path
 
-import blocks.modules as modules
 from app.core.graph import Graph
 from app.core.shapes import ShapeReport, check
 from blocks import shape_text
@@ -87,41 +88,47 @@ def _wrap_text(line: str) -> str:
     return "\n".join(out)
 
 
+@functools.cache
+def module_definitions() -> dict[str, tuple[str, frozenset[str]]]:
+    """Top-level classes and functions of ``blocks.modules``: name → (source, names of other
+    definitions it uses). Read from the file with ast, so exporting code does not import
+    torch (the GUI's code panel stays off torch's start-up cost)."""
+    spec = importlib.util.find_spec("blocks.modules")
+    assert spec is not None and spec.origin is not None
+    text = Path(spec.origin).read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    defs = [n for n in tree.body if isinstance(n, ast.ClassDef | ast.FunctionDef)]
+    names = {d.name for d in defs}
+    out = {}
+    for d in defs:
+        source = ast.get_source_segment(text, d) or ""
+        if d.decorator_list:  # include decorators in the copied source
+            first = min(x.lineno for x in d.decorator_list)
+            source = "\n".join(text.splitlines()[first - 1 : d.end_lineno])
+        used = {n.id for n in ast.walk(d) if isinstance(n, ast.Name) and n.id in names}
+        out[d.name] = (source + "\n", frozenset(used - {d.name}))
+    return out
+
+
 def _composite_sources(graph: Graph, order: tuple[str, ...]) -> list[str]:
     """Sources of the composite classes the graph uses and what they depend on, in the order
     they are defined in ``blocks.modules``."""
+    defs = module_definitions()
     wanted: set[str] = set()
-    for nid in order:
-        node = graph.nodes[nid]
-        if node.type_id in _MERGES:
-            continue
-        for cls in graph.registry.get(node.type_id).classes_used(node.params):
-            wanted |= _with_dependencies(cls)
-    defined = [
-        n
-        for n, obj in vars(modules).items()
-        if (inspect.isclass(obj) or inspect.isfunction(obj))
-        and getattr(obj, "__module__", "") == modules.__name__
+    todo = [
+        cls
+        for nid in order
+        if graph.nodes[nid].type_id not in _MERGES
+        for cls in graph.registry.get(graph.nodes[nid].type_id).classes_used(
+            graph.nodes[nid].params
+        )
     ]
-    return [inspect.getsource(getattr(modules, n)) for n in defined if n in wanted]
-
-
-def _with_dependencies(name: str) -> set[str]:
-    own = {
-        n
-        for n, obj in vars(modules).items()
-        if (inspect.isclass(obj) or inspect.isfunction(obj))
-        and getattr(obj, "__module__", "") == modules.__name__
-    }
-    found, todo = set(), [name]
     while todo:
-        current = todo.pop()
-        if current in found:
-            continue
-        found.add(current)
-        tree = ast.parse(inspect.getsource(getattr(modules, current)))
-        todo += [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in own]
-    return found
+        name = todo.pop()
+        if name not in wanted:
+            wanted.add(name)
+            todo += defs[name][1]
+    return [source for name, (source, _) in defs.items() if name in wanted]
 
 
 def _split_call(source: str) -> tuple[str, list[str]]:

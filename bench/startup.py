@@ -18,7 +18,8 @@ BARE = (
     "import os; os.environ.setdefault('QT_QPA_PLATFORM', 'offscreen')\n"
     "from PySide6.QtWidgets import QApplication, QMainWindow\n"
     "app = QApplication([]); w = QMainWindow(); w.resize(1400, 860); w.show()\n"
-    "app.processEvents(); w.grab(); print('torch' in __import__('sys').modules)\n"
+    "app.processEvents(); w.grab(); import time, sys\n"
+    "print(time.time(), 'torch' in sys.modules)\n"
 )
 APP = (
     "import os; os.environ.setdefault('QT_QPA_PLATFORM', 'offscreen')\n"
@@ -27,7 +28,8 @@ APP = (
     "from app.ui.app import default_document\n"
     "from app.ui.main_window import MainWindow\n"
     "w = MainWindow(default_document()); w.show()\n"
-    "app.processEvents(); w.grab(); print('torch' in __import__('sys').modules)\n"
+    "app.processEvents(); w.grab(); import time, sys\n"
+    "print(time.time(), 'torch' in sys.modules)\n"
     "w.document.undo_stack.setClean()\n"
 )
 

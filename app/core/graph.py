@@ -12,8 +12,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import networkx as nx
-
 from app.core.errors import (
     CycleError,
     DuplicateNodeError,
@@ -69,7 +67,7 @@ class Graph:
 
     def __init__(self, registry: Registry = REGISTRY) -> None:
         self.registry = registry
-        self._g = nx.MultiDiGraph()
+        self._succ: dict[str, dict[str, int]] = {}  # successor → number of edges
         self._nodes: dict[str, Node] = {}
         self._inputs: dict[str, list[str | None]] = {}
         self._listeners: list[Listener] = []
@@ -115,28 +113,53 @@ class Graph:
         return self._inputs
 
     def successors(self, node_id: str) -> list[str]:
-        return list(dict.fromkeys(self._g.successors(node_id)))
+        return list(self._succ[node_id])
 
     def out_edges(self, node_id: str) -> list[Edge]:
-        return [Edge(node_id, dst, port) for _, dst, port in self._g.out_edges(node_id, keys=True)]
+        return [
+            Edge(node_id, dst, port)
+            for dst in self._succ[node_id]
+            for port, src in enumerate(self._inputs[dst])
+            if src == node_id
+        ]
 
     def topological_order(self) -> list[str]:
-        return list(nx.topological_sort(self._g))
+        order, _ = topological_sort(self._inputs)
+        if len(order) < len(self._nodes):
+            raise CycleError("the graph has a cycle")
+        return order
 
     def upstream(self, node_id: str) -> set[str]:
-        return nx.ancestors(self._g, node_id)
+        return self._reach(node_id, lambda n: [s for s in self._inputs[n] if s is not None])
 
     def downstream(self, node_id: str) -> set[str]:
-        return nx.descendants(self._g, node_id)
+        return self._reach(node_id, lambda n: list(self._succ[n]))
 
     def layers(self) -> list[list[str]]:
         """Topological generations (for layered auto-layout)."""
-        return [sorted(gen) for gen in nx.topological_generations(self._g)]
+        return [sorted(gen) for gen in generations(self._inputs)]
 
     @property
-    def nx_graph(self) -> nx.MultiDiGraph:
-        """Read-only view of the underlying networkx graph."""
-        return self._g.copy(as_view=True)
+    def nx_graph(self) -> Any:
+        """A networkx MultiDiGraph copy (edge keys are ports), for networkx's algorithms.
+        networkx is imported here, not at start-up."""
+        import networkx as nx
+
+        g = nx.MultiDiGraph()
+        g.add_nodes_from(self._nodes)
+        g.add_edges_from((e.src, e.dst, e.port) for e in self.edges())
+        return g
+
+    def _reach(self, start: str, step: Callable[[str], list[str]]) -> set[str]:
+        self.node(start)
+        seen: set[str] = set()
+        todo = step(start)
+        while todo:
+            n = todo.pop()
+            if n not in seen:
+                seen.add(n)
+                todo.extend(step(n))
+        return seen
 
     def new_id(self, type_id: str) -> str:
         """A fresh node id such as ``conv2d_3``."""
@@ -184,7 +207,7 @@ class Graph:
             order.insert(index, order.pop())
             self._nodes = {k: self._nodes[k] for k in order}
             self._inputs = {k: self._inputs[k] for k in order}
-        self._g.add_node(node_id)
+        self._succ[node_id] = {}
         self._emit(GraphEvent("node_added", node_id))
         return node
 
@@ -204,7 +227,7 @@ class Graph:
             self.disconnect(edge)
         del self._nodes[node_id]
         del self._inputs[node_id]
-        self._g.remove_node(node_id)
+        del self._succ[node_id]
         self._emit(GraphEvent("node_removed", node_id))
         return removed
 
@@ -223,10 +246,10 @@ class Graph:
             raise PortError(f"{dst} has input ports 0…{len(ports) - 1}, not {port!r}")
         if ports[port] is not None:
             raise PortOccupiedError(f"input port {port} of {dst} is already fed by {ports[port]}")
-        if src == dst or nx.has_path(self._g, dst, src):
+        if src == dst or src in self.downstream(dst):
             raise CycleError(f"connecting {src} → {dst} would create a cycle")
         ports[port] = src
-        self._g.add_edge(src, dst, key=port)
+        self._succ[src][dst] = self._succ[src].get(dst, 0) + 1
         edge = Edge(src, dst, port)
         self._emit(GraphEvent("edge_added", dst, edge=edge))
         return edge
@@ -236,7 +259,11 @@ class Graph:
         if ports is None or not 0 <= edge.port < len(ports) or ports[edge.port] != edge.src:
             raise EdgeNotFoundError(f"no edge {edge.src} → {edge.dst}[{edge.port}]")
         ports[edge.port] = None
-        self._g.remove_edge(edge.src, edge.dst, key=edge.port)
+        count = self._succ[edge.src][edge.dst] - 1
+        if count:
+            self._succ[edge.src][edge.dst] = count
+        else:
+            del self._succ[edge.src][edge.dst]
         self._emit(GraphEvent("edge_removed", edge.dst, edge=edge))
 
     def set_params(self, node_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -280,7 +307,12 @@ class Graph:
             for i, src in enumerate(ports):
                 if src == node_id:
                     ports[i] = new_id
-        nx.relabel_nodes(self._g, {node_id: new_id}, copy=False)
+        self._succ = {
+            (new_id if k == node_id else k): {
+                (new_id if d == node_id else d): c for d, c in v.items()
+            }
+            for k, v in self._succ.items()
+        }
         node.id = new_id
         self._emit(GraphEvent("node_renamed", new_id, old=node_id, new=new_id))
 
@@ -313,3 +345,36 @@ def _edge_key(e: Edge) -> tuple[str, str, int]:
 def _position(pos: Position) -> Position:
     x, y = pos
     return (float(x), float(y))
+
+
+def topological_sort(ports: Mapping[str, list[str | None]]) -> tuple[list[str], dict]:
+    """Kahn's algorithm over a port table: (order, successors). Nodes on a cycle are left out
+    of ``order``; ties keep insertion order so reports are stable."""
+    succ: dict[str, list[str]] = {n: [] for n in ports}
+    indegree = dict.fromkeys(ports, 0)
+    for dst, sources in ports.items():
+        for src in sources:
+            if src is not None:
+                succ[src].append(dst)
+                indegree[dst] += 1
+    order = [n for n, d in indegree.items() if d == 0]
+    i = 0
+    while i < len(order):
+        for nxt in succ[order[i]]:
+            indegree[nxt] -= 1
+            if indegree[nxt] == 0:
+                order.append(nxt)
+        i += 1
+    return order, succ
+
+
+def generations(ports: Mapping[str, list[str | None]]) -> list[list[str]]:
+    """Topological generations: nodes whose inputs all lie in earlier generations."""
+    level: dict[str, int] = {}
+    order, _ = topological_sort(ports)
+    for n in order:
+        level[n] = 1 + max((level[s] for s in ports[n] if s is not None), default=-1)
+    out: list[list[str]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for n in order:
+        out[level[n]].append(n)
+    return out

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
-
 from app.core.graph import Graph
 from blocks import REGISTRY, InvalidParamError, Registry
 
@@ -255,6 +253,8 @@ class _Reader:
             self.err("$.edges", f"expected a list of edges, got {_kind(raw)}")
             return out
         taken: dict[tuple[str, int], int] = {}
+        import networkx as nx  # imported when a file is read, not at start-up
+
         dag = nx.DiGraph()
         for i, item in enumerate(raw):
             path = f"$.edges[{i}]"

@@ -12,9 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
-import networkx as nx
-
-from app.core.graph import Graph
+from app.core.graph import Graph, topological_sort
 from blocks import BlockType, Formula, Inference, Shape, ShapeError
 
 Severity = Literal["error", "warning"]
@@ -102,27 +100,6 @@ class ShapeReport:
         return [p for p in self.problems if p.node_id == node_id]
 
 
-def topological_sort(ports: Mapping[str, list[str | None]]) -> tuple[list[str], dict]:
-    """Kahn's algorithm over the port table: (order, successors). Nodes on a cycle are left
-    out of ``order``; ties keep insertion order so reports are stable."""
-    succ: dict[str, list[str]] = {n: [] for n in ports}
-    indegree = dict.fromkeys(ports, 0)
-    for dst, sources in ports.items():
-        for src in sources:
-            if src is not None:
-                succ[src].append(dst)
-                indegree[dst] += 1
-    order = [n for n, d in indegree.items() if d == 0]
-    i = 0
-    while i < len(order):
-        for nxt in succ[order[i]]:
-            indegree[nxt] -= 1
-            if indegree[nxt] == 0:
-                order.append(nxt)
-        i += 1
-    return order, succ
-
-
 _MEMO: dict[tuple, Inference | ShapeError] = {}
 _MEMO_LIMIT = 100_000
 
@@ -156,6 +133,8 @@ def check(graph: Graph) -> ShapeReport:
     ports = graph.port_table()
     order, succ = topological_sort(ports)
     if len(order) < len(nodes):
+        import networkx as nx  # only for a corrupt graph; keeps networkx off start-up
+
         cycle = nx.find_cycle(graph.nx_graph)
         path = " → ".join(str(e[0]) for e in cycle) + f" → {cycle[0][0]}"
         return ShapeReport(

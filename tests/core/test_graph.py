@@ -154,3 +154,22 @@ def test_layered_layout_puts_each_generation_on_its_own_row():
     assert pos["input_1"] == (0.0, 0.0)
     rows = {y for _, y in pos.values()}
     assert len(rows) == len(g.layers()) and all(y % ROW_GAP == 0 for y in rows)
+
+
+def test_queries_match_networkx():
+    """The graph's own topology queries agree with networkx on a branchy graph."""
+    import networkx as nx
+
+    from tests.core.test_compiler import hand_built_resnet18_cifar
+
+    g = hand_built_resnet18_cifar()
+    ref = g.nx_graph
+    order = g.topological_order()
+    position = {n: i for i, n in enumerate(order)}
+    assert all(position[e.src] < position[e.dst] for e in g.edges())
+    assert [sorted(x) for x in nx.topological_generations(ref)] == g.layers()
+    for node in ("input_1", "add_3", "relu_9", "linear_1"):
+        assert g.upstream(node) == nx.ancestors(ref, node)
+        assert g.downstream(node) == nx.descendants(ref, node)
+        assert sorted(g.successors(node)) == sorted(set(ref.successors(node)))
+    assert sorted(ref.edges(keys=True)) == sorted((e.src, e.dst, e.port) for e in g.edges())

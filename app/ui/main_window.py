@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QPointF, Qt
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -23,7 +23,6 @@ from app.ui.info_panels import CodePanel, SummaryTable
 from app.ui.panels import BLOCK_MIME, Inspector, Palette, ProblemsPanel
 
 FILE_FILTER = "NetBuilder projects (*.json);;All files (*)"
-NODES_MIME = "application/x-netbuilder-nodes"
 
 
 class CanvasView(GraphView):
@@ -188,24 +187,26 @@ class MainWindow(QMainWindow):
         self.view.fit()
 
     def copy_selection(self) -> None:
+        """Put the selected blocks (and the edges among them) on the clipboard as JSON text.
+        Plain text, not a Python-made QMimeData: the clipboard would own and free that at
+        exit, which crashes PySide."""
         ids = self.scene.selected_node_ids()
         if not ids:
             return
-        mime = QMimeData()
-        text = json.dumps(fragment(self.document.graph, ids))
-        mime.setData(NODES_MIME, text.encode())
-        mime.setText(text)
-        QGuiApplication.clipboard().setMimeData(mime)
+        data = {"netbuilder": "blocks", **fragment(self.document.graph, ids)}
+        QGuiApplication.clipboard().setText(json.dumps(data))
         self.statusBar().showMessage(f"copied {len(ids)} block(s)")
 
     def paste(self) -> None:
-        mime = QGuiApplication.clipboard().mimeData()
-        if mime is None or not mime.hasFormat(NODES_MIME):
+        try:
+            data = json.loads(QGuiApplication.clipboard().text())
+        except ValueError:
+            return  # not ours
+        if not isinstance(data, dict) or data.get("netbuilder") != "blocks":
             return
         try:
-            data = json.loads(bytes(mime.data(NODES_MIME)).decode())
             new = self.document.paste(data)
-        except (ValueError, KeyError, GraphError) as exc:
+        except (ValueError, KeyError, TypeError, GraphError) as exc:
             self.statusBar().showMessage(f"cannot paste: {exc}")
             return
         self.scene.clearSelection()

@@ -9,7 +9,7 @@ Shapes exclude the batch dimension.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
@@ -225,6 +225,3 @@ def call_source(ctor: str, args: list[Any], kwargs: Mapping[str, Any]) -> str:
 
 def shape_text(shape: Shape) -> str:
     return "×".join(str(s) for s in shape)
-
-
-SourceFn = Callable[[Params, list[Shape]], str]

@@ -7,7 +7,6 @@ node), one ``call_module`` per block in topological order, and one output. The g
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -127,10 +126,3 @@ def verify(graph: Graph, report: ShapeReport | None = None) -> list[Mismatch]:
         if predicted != shape:
             out.append(Mismatch(nid, predicted, shape))
     return out
-
-
-def parameter_count(module: nn.Module, names: Sequence[str] | None = None) -> int:
-    """Trainable parameters of ``module`` (or of the named submodules)."""
-    if names is None:
-        return sum(p.numel() for p in module.parameters())
-    return sum(p.numel() for n in names for p in module.get_submodule(n).parameters())

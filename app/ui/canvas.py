@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.graph import Edge
-from app.core.shapes import ShapeReport
 from app.ui.document import Document
 from blocks import shape_text
 
@@ -137,6 +136,11 @@ class NodeItem(QGraphicsItem):
             painter.setBrush(colour)
             painter.drawEllipse(self.output_port(), PORT_R, PORT_R)
 
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: object) -> object:
+        if change == QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged:
+            self.graph_scene.node_moved(self.node_id)
+        return super().itemChange(change, value)
+
     def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         super().mouseReleaseEvent(event)
         self.graph_scene.commit_moves()
@@ -194,6 +198,8 @@ class GraphScene(QGraphicsScene):
         self.document = document
         self.node_items: dict[str, NodeItem] = {}
         self.edge_items: dict[Edge, EdgeItem] = {}
+        self.node_edges: dict[str, list[EdgeItem]] = {}  # edges to re-route when a node moves
+        self._syncing = False
         self._drag_from: str | None = None
         self._drag_line: QGraphicsPathItem | None = None
         self.setBackgroundBrush(QColor("#eef0f4"))
@@ -203,6 +209,13 @@ class GraphScene(QGraphicsScene):
     # ------------------------------------------------------------- model → items
     def sync(self) -> None:
         """Bring items in line with the graph (cheap: only differences are touched)."""
+        self._syncing = True  # positions set below must not re-route stale edges
+        try:
+            self._sync()
+        finally:
+            self._syncing = False
+
+    def _sync(self) -> None:
         graph = self.document.graph
         for node_id in list(self.node_items):
             if node_id not in graph:
@@ -222,6 +235,10 @@ class GraphScene(QGraphicsScene):
             if edge not in self.edge_items:
                 self.edge_items[edge] = EdgeItem(self, edge)
                 self.addItem(self.edge_items[edge])
+        self.node_edges = {n: [] for n in self.node_items}
+        for edge, edge_item in self.edge_items.items():
+            self.node_edges[edge.src].append(edge_item)
+            self.node_edges[edge.dst].append(edge_item)
         errors = {p.node_id: p.message for p in self.document.report.errors if p.node_id}
         for node_id, item in self.node_items.items():
             item.error = errors.get(node_id, "")
@@ -242,9 +259,11 @@ class GraphScene(QGraphicsScene):
         if moves:
             self.document.move(moves)
 
-    def item_moved(self) -> None:
-        for edge_item in self.edge_items.values():
-            edge_item.update_path()
+    def node_moved(self, node_id: str) -> None:
+        """Re-route only the edges of a node being dragged."""
+        if not self._syncing:
+            for edge_item in self.node_edges.get(node_id, ()):
+                edge_item.update_path()
 
     # ------------------------------------------------------------- connecting
     def node_at(self, pos: QPointF) -> NodeItem | None:
@@ -273,7 +292,6 @@ class GraphScene(QGraphicsScene):
             self._drag_line.setPath(path)
             return
         super().mouseMoveEvent(event)
-        self.item_moved()
 
     def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         if self._drag_from:
@@ -357,8 +375,3 @@ class GraphView(QGraphicsView):
             self.unsetCursor()
             return
         super().mouseReleaseEvent(event)
-
-
-def shapes_text(report: ShapeReport, node_id: str) -> str:
-    info = report.nodes.get(node_id)
-    return shape_text(info.shape) if info and info.shape is not None else "?"

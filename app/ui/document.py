@@ -4,7 +4,7 @@ that changes the model only; views follow the graph's events."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ class Document(QObject):
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self._clean_changed)
         self.report: ShapeReport = check(self.graph)
+        self._batch_depth = 0
+        self._dirty = False
         self.graph.subscribe(self._on_event)
 
     @property
@@ -58,7 +60,26 @@ class Document(QObject):
         self.detach()
         self.deleteLater()
 
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Group graph events: views and the shape check update once at the end (a command
+        that moves or pastes hundreds of nodes re-checks once, not once per node)."""
+        self._batch_depth += 1
+        try:
+            yield
+        finally:
+            self._batch_depth -= 1
+            if not self._batch_depth and self._dirty:
+                self._refresh()
+
     def _on_event(self, event: GraphEvent) -> None:
+        if self._batch_depth:
+            self._dirty = True
+        else:
+            self._refresh()
+
+    def _refresh(self) -> None:
+        self._dirty = False
         self.report = check(self.graph)
         self.changed.emit()
         self.checked.emit(self.report)
@@ -80,8 +101,9 @@ class Document(QObject):
     def push(self, command: QUndoCommand) -> None:
         """Run ``command`` and keep it for undo. Typed graph errors propagate unchanged, and
         then nothing is pushed (commands validate before changing anything)."""
-        command.redo()
-        self.undo_stack.push(_Done(command))
+        with self.batch():
+            command.redo()
+        self.undo_stack.push(_Done(command, self))
 
     def add_node(
         self, type_id: str, position: tuple[float, float], params: Mapping[str, Any] | None = None
@@ -114,21 +136,24 @@ class Document(QObject):
 
 
 class _Done(QUndoCommand):
-    """Wraps a command that already ran: QUndoStack.push calls redo() once more, skip it."""
+    """Wraps a command that already ran (QUndoStack.push calls redo() once more: skip it) and
+    runs every undo/redo as one batch of graph events."""
 
-    def __init__(self, inner: QUndoCommand) -> None:
+    def __init__(self, inner: QUndoCommand, document: Document) -> None:
         super().__init__(inner.text())
-        self.inner = inner
+        self.inner, self.document = inner, document
         self._first = True
 
     def redo(self) -> None:
         if self._first:
             self._first = False
             return
-        self.inner.redo()
+        with self.document.batch():
+            self.inner.redo()
 
     def undo(self) -> None:
-        self.inner.undo()
+        with self.document.batch():
+            self.inner.undo()
 
 
 class AddNodeCommand(QUndoCommand):

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 from app.core.errors import GraphError
 from app.core.serialization import Project, ProjectFileError
 from app.ui.autosave import Autosaver, RecentFiles, recover, recoverable
-from app.ui.canvas import GraphScene, GraphView, NodeItem
+from app.ui.canvas import GraphScene, GraphView
 from app.ui.document import Document, fragment
 from app.ui.info_panels import CodePanel, SummaryTable
 from app.ui.panels import BLOCK_MIME, Inspector, Palette, ProblemsPanel
@@ -168,8 +168,7 @@ class MainWindow(QMainWindow):
         self.view.fit()
 
     def _update_title(self) -> None:
-        self.setWindowTitle(f"{self.document.title} — NetBuilder")
-        self.setWindowModified(self.document.modified)
+        self.setWindowTitle(f"{self.document.title} — NetBuilder")  # title carries the *
 
     # ---------------------------------------------------------------- editing
     def add_block(self, type_id: str, pos: QPointF | None = None) -> str:
@@ -363,7 +362,3 @@ class MainWindow(QMainWindow):
             event.accept()
         else:
             event.ignore()
-
-
-def selected_nodes(window: MainWindow) -> list[NodeItem]:
-    return [i for i in window.scene.selectedItems() if isinstance(i, NodeItem)]

@@ -9,10 +9,12 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 import presets
 from app.core.serialization import Project
+from app.ui.canvas_tools import InsideDialog
 from app.ui.document import Document
 from app.ui.main_window import MainWindow
 
@@ -42,6 +44,26 @@ def main() -> None:
     window.focus_node("conv2d_2")
     shot(window, out / "main_error.png")
     window.document.undo_stack.setClean()
+    p = presets.get("resnet50_cifar")
+    window.set_document(Document(Project(p.build(), p.title)))
+    block = next(
+        n for n, node in window.document.graph.nodes.items() if node.params.get("stride") == 2
+    )
+    inside = InsideDialog(window.document.graph, block, window)
+    inside.show()
+    QApplication.processEvents()
+    inside.view.fit()
+    inside.grab().save(str(out / "inside_block.png"))
+    print(f"wrote {out / 'inside_block.png'}")
+    inside.close()
+    dark = QPalette(QColor("#2b2d31"))
+    app = QApplication.instance()
+    light = app.palette()
+    app.setPalette(dark)
+    p = presets.get("se_resnet18_cifar")
+    window.set_document(Document(Project(p.build(), p.title)))
+    shot(window, out / "main_dark.png")
+    app.setPalette(light)
     from app.ui.presets_dialog import PresetsDialog
 
     dialog = PresetsDialog(window)

@@ -62,8 +62,13 @@ Listener = Callable[[GraphEvent], None]
 _ID_SUFFIX = re.compile(r"^(.*?)_(\d+)$")
 
 
+STRUCTURAL = frozenset({"node_added", "node_removed", "edge_added", "edge_removed", "node_renamed"})
+
+
 class Graph:
-    """A directed acyclic graph of blocks. ``version`` increases with every change."""
+    """A directed acyclic graph of blocks. ``version`` increases with every change,
+    ``topology_version`` with every added/removed/renamed node or edge, ``layout_version``
+    with every move (views use them to skip work that nothing changed)."""
 
     def __init__(self, registry: Registry = REGISTRY) -> None:
         self.registry = registry
@@ -71,7 +76,7 @@ class Graph:
         self._nodes: dict[str, Node] = {}
         self._inputs: dict[str, list[str | None]] = {}
         self._listeners: list[Listener] = []
-        self.version = 0
+        self.version = self.topology_version = self.layout_version = 0
 
     def __repr__(self) -> str:
         return f"Graph({len(self._nodes)} nodes, {sum(1 for _ in self.edges())} edges)"
@@ -178,6 +183,10 @@ class Graph:
 
     def _emit(self, event: GraphEvent) -> None:
         self.version += 1
+        if event.kind in STRUCTURAL:
+            self.topology_version += 1
+        elif event.kind == "node_moved":
+            self.layout_version += 1
         for listener in list(self._listeners):
             listener(event)
 

@@ -11,6 +11,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
+from app.core.edits import Step, apply_steps, expand_node, insert_on_edge
 from app.core.graph import Edge, Graph, GraphEvent
 from app.core.serialization import Project, load, save
 from app.core.shapes import ShapeReport, check
@@ -129,6 +130,19 @@ class Document(QObject):
         self.push(command)
         return command.new_ids
 
+    def insert_on_edge(self, edge: Edge, type_id: str, position: tuple[float, float]) -> str:
+        """Put a new block on a connection (one undoable command); returns its id."""
+        node_id, steps = insert_on_edge(self.graph, edge, type_id, position)
+        title = self.graph.registry.get(type_id).title
+        self.push(StepsCommand(self.graph, f"Insert {title}", steps))
+        return node_id
+
+    def expand(self, node_id: str) -> list[str]:
+        """Replace a composite block by its primitive blocks (one undoable command)."""
+        new_ids, steps = expand_node(self.graph, node_id)
+        self.push(StepsCommand(self.graph, f"Expand {node_id}", steps))
+        return new_ids
+
     def move(self, moves: Mapping[str, tuple[float, float]]) -> None:
         old = {n: self.graph.node(n).position for n in moves}
         if any(old[n] != tuple(map(float, p)) for n, p in moves.items()):
@@ -232,6 +246,21 @@ class SetParamsCommand(QUndoCommand):
 
     def undo(self) -> None:
         self.graph.set_params(self.node_id, self.old)
+
+
+class StepsCommand(QUndoCommand):
+    """A structural edit of several steps (see app.core.edits), applied all or nothing."""
+
+    def __init__(self, graph: Graph, text: str, steps: list[Step]) -> None:
+        super().__init__(text)
+        self.graph, self.steps = graph, steps
+        self.inverse: list[Step] = []
+
+    def redo(self) -> None:
+        self.inverse = apply_steps(self.graph, self.steps)
+
+    def undo(self) -> None:
+        apply_steps(self.graph, self.inverse)
 
 
 class MoveCommand(QUndoCommand):

@@ -43,9 +43,56 @@ class NumberItem(QTableWidgetItem):
         return self.value < getattr(other, "value", -1)
 
 
-class SummaryTable(QWidget):
+class LivePanel(QWidget):
+    """A view of the document refreshed shortly after edits (debounced, so a burst of edits
+    costs one refresh), and only while visible: a hidden tab catches up when it is shown."""
+
+    DELAY_MS = 150
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timer = QTimer(self, singleShot=True, interval=self.DELAY_MS)
+        self.timer.timeout.connect(self._refresh_if_visible)
+        self.stale = False
+
+    def set_document(self, document: Document) -> None:
+        self.document = document
+        document.changed.connect(self.schedule)
+        self.refresh()
+
+    def on_screen(self) -> bool:
+        """Shown and not behind another tab (a tabbed dock's hidden page stays 'visible')."""
+        return self.isVisible() and not self.visibleRegion().isEmpty()
+
+    def schedule(self) -> None:
+        self.stale = True
+        if self.on_screen():
+            self.timer.start()
+
+    def _refresh_if_visible(self) -> None:
+        if self.on_screen():
+            self.refresh()
+
+    def catch_up(self, visible: bool = True) -> None:
+        """Refresh if edits came while hidden (connect to the dock's visibilityChanged)."""
+        if visible and self.stale:
+            self.refresh()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.catch_up()
+
+    def refresh(self) -> None:
+        self.stale = False
+        self.render()
+
+    def render(self) -> None:
+        raise NotImplementedError
+
+
+class SummaryTable(LivePanel):
     """Name, block, output shape, parameters, MACs and receptive field per node, with totals;
-    sortable by any column, updated after every edit."""
+    sortable by any column, updated shortly after every edit."""
 
     def __init__(self, document: Document) -> None:
         super().__init__()
@@ -61,14 +108,13 @@ class SummaryTable(QWidget):
         layout.addWidget(self.totals)
         self.set_document(document)
 
-    def set_document(self, document: Document) -> None:
-        self.document = document
-        document.checked.connect(self.show_report)
-        self.show_report(document.report)
+    def render(self) -> None:
+        self.show_report(self.document.report)
 
     def show_report(self, report: ShapeReport) -> None:
         graph = self.document.graph
         self.table.setSortingEnabled(False)
+        new_rows = self.table.rowCount() != len(report.order)
         self.table.setRowCount(len(report.order))
         for row, node_id in enumerate(report.order):
             info = report.nodes[node_id]
@@ -85,7 +131,8 @@ class SummaryTable(QWidget):
             for col, cell in enumerate(cells):
                 self.table.setItem(row, col, cell)
         self.table.setSortingEnabled(True)
-        self.table.resizeColumnsToContents()
+        if new_rows:  # measuring every cell is the slow part: only when rows come or go
+            self.table.resizeColumnsToContents()
         self.totals.setText(
             f"Total: {report.total_params:,} parameters · {report.total_macs:,} MACs · "
             f"{report.depth} layers · {report.total_memory / 2**20:.2f} MiB activations/sample"
@@ -120,8 +167,10 @@ class PythonHighlighter(QSyntaxHighlighter):
                 self.setFormat(match.start(), match.end() - match.start(), style)
 
 
-class CodePanel(QWidget):
+class CodePanel(LivePanel):
     """The graph as exported PyTorch code, refreshed shortly after edits (debounced)."""
+
+    DELAY_MS = 250
 
     def __init__(self, document: Document) -> None:
         super().__init__()
@@ -139,16 +188,9 @@ class CodePanel(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(bar)
         layout.addWidget(self.editor)
-        self.timer = QTimer(self, singleShot=True, interval=250)
-        self.timer.timeout.connect(self.refresh)
         self.set_document(document)
 
-    def set_document(self, document: Document) -> None:
-        self.document = document
-        document.changed.connect(self.timer.start)
-        self.refresh()
-
-    def refresh(self) -> None:
+    def render(self) -> None:
         from app.core.exporter import ExportError, export_model_code
 
         try:

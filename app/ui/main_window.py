@@ -11,16 +11,20 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QMainWindow,
+    QMenu,
     QMessageBox,
 )
 
+from app.core.edits import ExpansionError
 from app.core.errors import GraphError
 from app.core.serialization import Project, ProjectFileError
 from app.ui.autosave import Autosaver, RecentFiles, recover, recoverable
-from app.ui.canvas import GraphScene, GraphView
+from app.ui.canvas import EdgeItem, GraphScene, GraphView
+from app.ui.canvas_tools import IMAGE_FILTER, InsideDialog, export_image
 from app.ui.document import Document, fragment
 from app.ui.info_panels import CodePanel, SummaryTable
 from app.ui.panels import BLOCK_MIME, Inspector, Palette, ProblemsPanel
+from blocks.expansion import can_expand
 
 FILE_FILTER = "NetBuilder projects (*.json);;All files (*)"
 
@@ -33,17 +37,65 @@ class CanvasView(GraphView):
         self.window_ = window
         self.setAcceptDrops(True)
 
+        self._hover_edge: EdgeItem | None = None
+
     def dragEnterEvent(self, event) -> None:
         if event.mimeData().hasFormat(BLOCK_MIME):
             event.acceptProposedAction()
 
-    dragMoveEvent = dragEnterEvent
+    def dragMoveEvent(self, event) -> None:
+        """Highlight the connection the block would be inserted on."""
+        if not event.mimeData().hasFormat(BLOCK_MIME):
+            return
+        event.acceptProposedAction()
+        edge = self.graph_scene().edge_at(self.mapToScene(event.position().toPoint()))
+        self._set_hover(edge)
+
+    def dragLeaveEvent(self, event) -> None:
+        self._set_hover(None)
+
+    def _set_hover(self, edge: EdgeItem | None) -> None:
+        if self._hover_edge is not None and self._hover_edge is not edge:
+            self._hover_edge.set_hover(False)
+        self._hover_edge = edge
+        if edge is not None:
+            edge.set_hover(True)
+
+    def graph_scene(self) -> GraphScene:
+        return self.scene()  # type: ignore[return-value]
 
     def dropEvent(self, event) -> None:
+        """Dropped on a connection: insert the block there; elsewhere: add it."""
+        self._set_hover(None)
         type_id = bytes(event.mimeData().data(BLOCK_MIME)).decode()
         pos = self.mapToScene(event.position().toPoint())
-        self.window_.add_block(type_id, pos)
+        edge = self.graph_scene().edge_at(pos)
+        if edge is not None:
+            self.window_.insert_block(type_id, edge.edge, pos)
+        else:
+            self.window_.add_block(type_id, pos)
         event.acceptProposedAction()
+
+    def contextMenuEvent(self, event) -> None:
+        pos = self.mapToScene(event.pos())
+        scene = self.graph_scene()
+        node = scene.node_at(pos)
+        edge = None if node else scene.edge_at(pos)
+        menu = QMenu(self)
+        if node is not None:
+            if not node.isSelected():
+                scene.clearSelection()
+                node.setSelected(True)
+            if can_expand(scene.document.graph.node(node.node_id).type_id):
+                menu.addAction("Look Inside…", lambda: self.window_.look_inside(node.node_id))
+                menu.addAction("Expand in Place", lambda: self.window_.expand(node.node_id))
+            menu.addAction("Delete", self.window_.delete_selection)
+        elif edge is not None:
+            menu.addAction("Delete Connection", lambda: scene.document.remove([], [edge.edge]))
+        else:
+            menu.addAction("Auto-Layout", self.window_.auto_layout)
+            menu.addAction("Fit to Window", self.fit)
+        menu.exec(event.globalPos())
 
 
 class MainWindow(QMainWindow):
@@ -82,6 +134,8 @@ class MainWindow(QMainWindow):
             dock.setWidget(widget)
             self.addDockWidget(area, dock)
             self.docks[title] = dock
+        self.docks["Summary"].visibilityChanged.connect(self.summary.catch_up)
+        self.docks["Code"].visibilityChanged.connect(self.code.catch_up)
         self.tabifyDockWidget(self.docks["Problems"], self.docks["Summary"])
         self.tabifyDockWidget(self.docks["Inspector"], self.docks["Code"])
         self.docks["Problems"].raise_()
@@ -110,6 +164,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &Recent")
         action(file_menu, "&Save", self.save, QKeySequence.StandardKey.Save)
         action(file_menu, "Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs)
+        action(file_menu, "&Export Canvas Image…", self.export_image_dialog)
         file_menu.addSeparator()
         action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.undo_action = action(
@@ -137,6 +192,10 @@ class MainWindow(QMainWindow):
         )
         action(view_menu, "&Fit to Window", lambda: self.view.fit(), QKeySequence("F"))
         action(view_menu, "Auto-&Layout", self.auto_layout, QKeySequence("Ctrl+L"))
+        self.grid_action = action(view_menu, "Show &Grid", self._toggle_grid)
+        self.grid_action.setCheckable(True)
+        self.grid_action.setChecked(True)
+        action(edit_menu, "E&xpand Block", self._expand_selected, QKeySequence("Ctrl+E"))
 
     def set_document(self, document: Document) -> None:
         """Show ``document``: a new scene in the same view (docks keep their sizes)."""
@@ -156,6 +215,9 @@ class MainWindow(QMainWindow):
             old_document.dispose()
         self.scene.selectionChanged.connect(self._selection_changed)
         self.scene.message.connect(self.statusBar().showMessage)
+        self.scene.node_activated.connect(self._node_activated)
+        if hasattr(self, "grid_action"):
+            self.scene.show_grid = self.grid_action.isChecked()
         document.checked.connect(self.problems.show_report)
         document.file_changed.connect(self._update_title)
         document.changed.connect(self._update_title)
@@ -177,6 +239,66 @@ class MainWindow(QMainWindow):
         node_id = self.document.add_node(type_id, (pos.x(), pos.y()))
         self.statusBar().showMessage(f"added {node_id}")
         return node_id
+
+    def insert_block(self, type_id: str, edge, pos: QPointF) -> str | None:
+        """Insert a block on a connection (refusals explained in the status bar)."""
+        try:
+            node_id = self.document.insert_on_edge(edge, type_id, (pos.x(), pos.y()))
+        except GraphError as exc:
+            self.statusBar().showMessage(f"cannot insert here: {exc}")
+            return None
+        self.statusBar().showMessage(f"inserted {node_id} between {edge.src} and {edge.dst}")
+        return node_id
+
+    def _node_activated(self, node_id: str) -> None:
+        if can_expand(self.document.graph.node(node_id).type_id):
+            self.look_inside(node_id)
+        else:
+            self.docks["Inspector"].raise_()
+
+    def look_inside(self, node_id: str) -> None:
+        """Show a composite block's primitive parts; the dialog can expand it in place."""
+        try:
+            dialog = InsideDialog(self.document.graph, node_id, self)
+        except ExpansionError as exc:
+            self.statusBar().showMessage(str(exc))
+            return
+        if dialog.exec():
+            self.expand(node_id)
+
+    def expand(self, node_id: str) -> None:
+        try:
+            new_ids = self.document.expand(node_id)
+        except GraphError as exc:
+            self.statusBar().showMessage(f"cannot expand: {exc}")
+            return
+        self.scene.clearSelection()
+        for n in new_ids:
+            self.scene.node_items[n].setSelected(True)
+        self.statusBar().showMessage(f"expanded {node_id} into {len(new_ids)} blocks")
+
+    def _expand_selected(self) -> None:
+        for node_id in self.scene.selected_node_ids():
+            if can_expand(self.document.graph.node(node_id).type_id):
+                self.expand(node_id)
+
+    def _toggle_grid(self) -> None:
+        self.scene.show_grid = self.grid_action.isChecked()
+        self.scene.update()
+
+    def export_image_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export canvas", "", IMAGE_FILTER)
+        if path:
+            self.export_canvas(Path(path))
+
+    def export_canvas(self, path: Path) -> Path | None:
+        try:
+            written = export_image(self.scene, path)
+        except OSError as exc:
+            QMessageBox.warning(self, "Cannot export image", str(exc))
+            return None
+        self.statusBar().showMessage(f"exported the canvas to {written}")
+        return written
 
     def auto_layout(self) -> None:
         """Lay the graph out in layers (one undoable move)."""

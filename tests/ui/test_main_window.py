@@ -184,6 +184,8 @@ def test_new_document_and_close(window, qtbot):
 
 
 def test_summary_table_and_code_panel_follow_edits(window, qtbot):
+    window.docks["Summary"].raise_()
+    window.docks["Code"].raise_()
     table = window.summary.table
     assert table.rowCount() == 14
     names = [table.item(r, 0).text() for r in range(table.rowCount())]
@@ -196,7 +198,16 @@ def test_summary_table_and_code_panel_follow_edits(window, qtbot):
     assert "class LeNet5(nn.Module):" in code and "self.conv2d_1 = nn.Conv2d(1, 6, 5" in code
     window.document.set_params("conv2d_1", {"out_channels": 8})
     qtbot.waitUntil(lambda: "nn.Conv2d(1, 8, 5" in window.code.editor.toPlainText(), timeout=2000)
-    assert "61,706" not in window.summary.totals.text()
+    qtbot.waitUntil(lambda: "61,706" not in window.summary.totals.text(), timeout=2000)
+    window.docks["Problems"].raise_()  # hidden: no refresh until shown again
+    window.document.set_params("conv2d_1", {"out_channels": 12})
+    qtbot.wait(300)
+    row = [table.item(r, 0).text() for r in range(table.rowCount())].index("conv2d_1")
+    assert window.summary.stale and table.item(row, 2).text() == "8×28×28"
+    window.docks["Summary"].raise_()
+    qtbot.waitUntil(lambda: not window.summary.stale, timeout=2000)
+    row = [table.item(r, 0).text() for r in range(table.rowCount())].index("conv2d_1")
+    assert table.item(row, 2).text() == "12×28×28"
     window.document.set_params("conv2d_2", {"kernel_h": 16, "kernel_w": 16})
     qtbot.waitUntil(lambda: "Fix the errors" in window.code.status.text(), timeout=2000)
 

@@ -1,0 +1,157 @@
+"""Structural edits: insert on an edge, expand composite blocks (all or nothing, invertible)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import presets
+from app.core.compiler import compile_graph
+from app.core.edits import (
+    AddStep,
+    ConnectStep,
+    ExpansionError,
+    apply_steps,
+    expand_node,
+    insert_on_edge,
+)
+from app.core.errors import GraphError, PortError
+from app.core.graph import Edge, Graph
+from app.core.shapes import check
+from tests.helpers import chain, image
+
+
+def test_failed_step_rolls_back_everything():
+    g = chain(image(), ("conv2d", {}), ("relu", {}))
+    before = g.copy()
+    steps = [
+        AddStep("extra", "relu", {}, (0.0, 0.0)),
+        ConnectStep(Edge("relu_1", "extra", 0)),
+        ConnectStep(Edge("input_1", "conv2d_1", 0)),  # port already fed: fails
+    ]
+    with pytest.raises(GraphError):
+        apply_steps(g, steps)
+    assert g == before
+
+
+def test_insert_on_edge_and_undo():
+    g = presets.get("lenet5").build()
+    before = g.copy()
+    edge = next(e for e in g.edges() if g.node(e.src).type_id == "conv2d")
+    node_id, steps = insert_on_edge(g, edge, "batchnorm2d", (10.0, 20.0))
+    undo = apply_steps(g, steps)
+    assert g.inputs_of(node_id) == [edge.src]
+    assert g.inputs_of(edge.dst)[edge.port] == node_id
+    report = check(g)
+    assert report.ok and report.nodes[node_id].shape == report.nodes[edge.src].shape
+    apply_steps(g, undo)
+    assert g == before
+
+
+def test_insert_keeps_the_port_of_a_merge():
+    g = presets.get("resnet18_cifar").build()
+    blocks_in = [e for e in g.edges() if g.node(e.dst).type_id == "residual"]
+    edge = blocks_in[0]
+    node_id, steps = insert_on_edge(g, edge, "relu", (0.0, 0.0))
+    apply_steps(g, steps)
+    assert g.inputs_of(edge.dst)[edge.port] == node_id and check(g).ok
+
+
+@pytest.mark.parametrize("type_id", ["input", "output"])
+def test_insert_refuses_blocks_without_both_ends(type_id):
+    g = chain(image(), ("conv2d", {}), ("relu", {}))
+    edge = next(iter(g.edges()))
+    with pytest.raises(PortError, match="cannot"):
+        insert_on_edge(g, edge, type_id, (0.0, 0.0))
+
+
+COMPOSITES = [
+    ("conv_bn_relu", {}, (3, 16, 16)),
+    ("conv_bn_relu", {"batch_norm": False, "stride": 2}, (3, 16, 16)),
+    ("residual", {"channels": 8}, (8, 8, 8)),
+    ("residual", {"channels": 8, "stride": 2}, (4, 8, 8)),
+    ("residual", {"channels": 8, "version": "v2", "stride": 2}, (4, 8, 8)),
+    ("residual", {"channels": 8, "version": "v2"}, (8, 8, 8)),
+    ("residual", {"kind": "bottleneck", "channels": 4}, (16, 8, 8)),
+    ("residual", {"kind": "bottleneck", "channels": 4, "stride": 2, "version": "v1"}, (8, 8, 8)),
+    (
+        "residual",
+        {"kind": "bottleneck", "channels": 8, "groups": 4, "base_width": 8, "stride": 2},
+        (16, 8, 8),
+    ),
+    ("residual", {"kind": "bottleneck", "channels": 4, "version": "v2"}, (8, 8, 8)),
+    ("residual", {"channels": 16, "se_reduction": 4}, (8, 8, 8)),
+    ("residual", {"kind": "bottleneck", "channels": 8, "se_reduction": 16}, (32, 6, 6)),
+    ("squeeze_excite", {"reduction": 4}, (16, 5, 5)),
+    ("inception", {"ch1x1": 4, "ch3x3red": 3, "ch3x3": 5, "ch5x5red": 2, "ch5x5": 3}, (6, 9, 9)),
+    ("inception", {"kernel": 3, "batch_norm": False, "pool_proj": 7}, (6, 9, 9)),
+    ("fire", {"squeeze": 4, "expand1x1": 6, "expand3x3": 5}, (8, 9, 9)),
+    ("nin_block", {"channels": 8, "kernel_size": 5, "stride": 2, "mid_channels": 6}, (3, 15, 15)),
+]
+
+
+def weights_by_name(state: dict) -> dict:
+    """``residual_1.downsample.0.weight`` → ``residual_1_downsample_0.weight``."""
+    out = {}
+    for key, value in state.items():
+        path, leaf = key.rsplit(".", 1)
+        out[f"{path.replace('.', '_')}.{leaf}"] = value
+    return out
+
+
+@pytest.mark.parametrize(("type_id", "params", "shape"), COMPOSITES)
+def test_expanded_block_computes_the_same_function(type_id, params, shape):
+    c, h, w = shape
+    g = chain(image(c, h, w), (type_id, params), ("relu", {}))
+    block_id = f"{g.registry.canonical(type_id)}_1"
+    expanded = g.copy()
+    new_ids, steps = expand_node(expanded, block_id)
+    undo = apply_steps(expanded, steps)
+    assert block_id not in expanded and all(n in expanded for n in new_ids)
+    before, after = check(g), check(expanded)
+    assert after.ok, after.errors
+    assert after.nodes["relu_1"].shape == before.nodes["relu_1"].shape
+    assert after.total_params == before.total_params
+    assert after.total_macs == before.total_macs
+    torch.manual_seed(0)
+    composite, primitive = compile_graph(g).eval(), compile_graph(expanded).eval()
+    for m in composite.modules():  # non-trivial running statistics
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    primitive.load_state_dict(weights_by_name(composite.state_dict()))
+    x = torch.randn(2, c, h, w)
+    torch.testing.assert_close(primitive(x), composite(x))
+    apply_steps(expanded, undo)
+    assert expanded == g
+
+
+def test_expand_keeps_connections_and_moves_nodes_below():
+    g = presets.get("resnet18_cifar").build()
+    block = next(n for n, node in g.nodes.items() if node.type_id == "residual")
+    consumer = g.successors(block)[0]
+    y_before = g.node(consumer).position[1]
+    new_ids, steps = expand_node(g, block)
+    apply_steps(g, steps)
+    assert check(g).ok
+    assert g.inputs_of(consumer)[0] == new_ids[-1]
+    assert g.node(consumer).position[1] > y_before
+
+
+def test_expand_refuses_primitives_and_unknown_input_shapes():
+    g = chain(image(), ("conv2d", {}))
+    with pytest.raises(ExpansionError, match="not a composite"):
+        expand_node(g, "conv2d_1")
+    g = Graph()
+    g.add_node("residual")
+    with pytest.raises(ExpansionError, match="input shape"):
+        expand_node(g, "residual_1")
+
+
+def test_expanded_ids_do_not_clash():
+    g = chain(image(8, 8, 8), ("residual", {"channels": 8}))
+    g.add_node("relu", node_id="residual_1_relu")
+    new_ids, steps = expand_node(g, "residual_1")
+    apply_steps(g, steps)
+    assert "residual_1_relu_2" in new_ids
+    assert {p.node_id for p in check(g).errors} == {"residual_1_relu"}  # the loose one only

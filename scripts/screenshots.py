@@ -28,6 +28,46 @@ def shot(window: MainWindow, path: Path) -> None:
     print(f"wrote {path}")
 
 
+def wait(condition, timeout: float = 300.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the training screenshot run took too long")
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
+def training_shots(window: MainWindow, out: Path) -> None:
+    """A real run of LeNet-5 on the built-in data: one shot mid-run, one of the results."""
+    import tempfile
+
+    os.environ.setdefault("NETBUILDER_RUNS_DIR", tempfile.mkdtemp(prefix="netbuilder-shots-"))
+    p = presets.get("lenet5")
+    settings = {
+        "dataset": "shapes_gray",
+        "train_size": 6000,
+        "val_size": 1000,
+        "batch_size": 64,
+        "epochs": 4,
+        "report_every": 10,
+        "schedule": "cosine",
+        "warmup_epochs": 1,
+    }
+    window.set_document(Document(Project(p.build(), p.title, settings)))
+    panel = window.training
+    window.docks["Training"].raise_()
+    panel.start()
+    wait(lambda: panel.metrics is not None and len(panel.metrics.epochs) >= 2)
+    panel.redraw()
+    shot(window, out / "training_live.png")
+    wait(lambda: panel.results is not None and not panel.controller.running)
+    panel.tabs.setCurrentIndex(4)
+    shot(window, out / "training_results.png")
+    window.document.undo_stack.setClean()
+
+
 def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")
     out.mkdir(parents=True, exist_ok=True)
@@ -64,6 +104,7 @@ def main() -> None:
     window.set_document(Document(Project(p.build(), p.title)))
     shot(window, out / "main_dark.png")
     app.setPalette(light)
+    training_shots(window, out)
     from app.ui.presets_dialog import PresetsDialog
 
     dialog = PresetsDialog(window)

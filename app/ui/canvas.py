@@ -92,7 +92,19 @@ DARK = CanvasTheme(
     port="#50555f",
     port_rim="#c8ccd4",
 )
-ERROR, SELECTED, HOVER = "#d0312d", "#f5c518", "#f5a700"
+ERROR, SELECTED, HOVER, NONFINITE = "#d0312d", "#f5c518", "#f5a700", "#c2185b"
+
+
+def heat_colour(update_ratio: float) -> QColor:
+    """Blue (updates too small, < 1e-5) → green (about 1e-3, healthy) → red (> 1e-1)."""
+    if not update_ratio > 0:
+        return QColor("#3b6fd6")
+    x = max(-5.0, min(-1.0, math.log10(update_ratio)))
+    if x <= -3.0:
+        t = (x + 5.0) / 2.0  # 0 at 1e-5 … 1 at 1e-3
+        return QColor.fromHsvF((0.62 - 0.29 * t) % 1.0, 0.75, 0.85)
+    t = (x + 3.0) / 2.0  # 0 at 1e-3 … 1 at 1e-1
+    return QColor.fromHsvF(0.33 * (1 - t), 0.8, 0.9)
 
 
 class NodeItem(QGraphicsItem):
@@ -112,6 +124,8 @@ class NodeItem(QGraphicsItem):
         self.error = ""
         self.state: tuple | None = None  # what was last drawn (error, info, label, params)
         self.ports = -1  # number of input ports last drawn
+        self.stat = None  # LayerStat of the running training, drawn as a heat strip
+        self.nonfinite = False  # the first layer that produced NaN/Inf in a run
 
     # geometry
     def boundingRect(self) -> QRectF:
@@ -189,6 +203,14 @@ class NodeItem(QGraphicsItem):
         )
         painter.setPen(QColor(ERROR) if self.error else QColor(theme.shape))
         painter.drawText(QRectF(14, 40, width, 16), Qt.AlignmentFlag.AlignLeft, f"→ {shape}")
+        if self.stat is not None:  # training diagnostics: update/weight ratio as a heat strip
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(heat_colour(self.stat.update_ratio))
+            painter.drawRoundedRect(QRectF(NODE_W - 58, NODE_H - 15, 50, 10), 3, 3)
+        if self.nonfinite:
+            painter.setPen(QPen(QColor(NONFINITE), 3, Qt.PenStyle.DashLine))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(QRectF(-3, -3, NODE_W + 6, NODE_H + 6), 9, 9)
         painter.setPen(QPen(QColor(theme.port_rim), 1))
         for i in range(self.n_inputs()):
             painter.setBrush(QColor(theme.port))
@@ -201,9 +223,18 @@ class NodeItem(QGraphicsItem):
         """The error, or the output-size formulas with numbers (built when hovered)."""
         if self.error:
             return self.error
+        lines = []
+        if self.nonfinite:
+            lines.append("the first layer that produced NaN/Inf in the last run")
+        if self.stat is not None:
+            s = self.stat
+            lines.append(
+                f"training: grad norm {s.grad_norm:.3g}, update/weight {s.update_ratio:.2e} "
+                "(about 1e-3 is healthy)"
+            )
         info = self.graph_scene.document.report.nodes.get(self.node_id)
         formulas = "\n".join(str(f) for f in (info.formulas if info else ()))
-        return f"{self.node_id}\n{formulas}" if formulas else self.node_id
+        return "\n".join([self.node_id, *lines, *([formulas] if formulas else [])])
 
     def mouseDoubleClickEvent(self, event: QGraphicsSceneMouseEvent) -> None:
         self.graph_scene.node_activated.emit(self.node_id)
@@ -354,6 +385,23 @@ class GraphScene(QGraphicsScene):
                 event.accept()
                 return
         QToolTip.hideText()
+
+    def set_layer_stats(self, stats: dict | None) -> None:
+        """Heat strips from a run's per-layer statistics (None clears them and NaN marks)."""
+        for node_id, item in self.node_items.items():
+            stat = stats.get(node_id) if stats else None
+            if stats is None and item.nonfinite:
+                item.nonfinite = False
+                item.update()
+            if stat != item.stat:
+                item.stat = stat
+                item.update()
+
+    def mark_nonfinite(self, node_id: str) -> None:
+        item = self.node_items.get(node_id)
+        if item is not None:
+            item.nonfinite = True
+            item.update()
 
     def edge_at(self, pos: QPointF) -> EdgeItem | None:
         for item in self.items(pos):

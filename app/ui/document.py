@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from app.core.edits import Step, apply_steps, expand_node, insert_on_edge
+from app.core.errors import GraphError
 from app.core.graph import Edge, Graph, GraphEvent
 from app.core.serialization import Project, load, save
 from app.core.shapes import ShapeReport, check
@@ -21,6 +22,7 @@ class Document(QObject):
     """Owns the project and its undo stack; re-checks shapes after every change."""
 
     changed = Signal()  # the graph changed (any event)
+    training_changed = Signal()  # the project's training settings changed
     checked = Signal(object)  # a new ShapeReport
     file_changed = Signal()  # path or modified state changed
 
@@ -33,6 +35,7 @@ class Document(QObject):
         self.report: ShapeReport = check(self.graph)
         self._batch_depth = 0
         self._dirty = False
+        self.locked = ""  # while a run trains this graph: why edits are refused
         self.graph.subscribe(self._on_event)
 
     @property
@@ -101,7 +104,10 @@ class Document(QObject):
     # --------------------------------------------------------------- editing
     def push(self, command: QUndoCommand) -> None:
         """Run ``command`` and keep it for undo. Typed graph errors propagate unchanged, and
-        then nothing is pushed (commands validate before changing anything)."""
+        then nothing is pushed (commands validate before changing anything). While the graph
+        is locked (a run is training it) only moves and training settings are accepted."""
+        if self.locked and not isinstance(command, MoveCommand | TrainingCommand):
+            raise LockedError(self.locked)
         with self.batch():
             command.redo()
         self.undo_stack.push(_Done(command, self))
@@ -143,10 +149,34 @@ class Document(QObject):
         self.push(StepsCommand(self.graph, f"Expand {node_id}", steps))
         return new_ids
 
+    def set_training(self, settings: Mapping[str, Any]) -> None:
+        """Replace the project's training settings (one undoable step)."""
+        if dict(settings) != self.project.training:
+            self.push(TrainingCommand(self, dict(settings)))
+
     def move(self, moves: Mapping[str, tuple[float, float]]) -> None:
         old = {n: self.graph.node(n).position for n in moves}
         if any(old[n] != tuple(map(float, p)) for n, p in moves.items()):
             self.push(MoveCommand(self.graph, old, dict(moves)))
+
+
+class LockedError(GraphError):
+    """The graph cannot be edited now (a training run uses it)."""
+
+
+class TrainingCommand(QUndoCommand):
+    def __init__(self, document: Document, settings: dict) -> None:
+        super().__init__("Change training settings")
+        self.document, self.new = document, settings
+        self.old = dict(document.project.training)
+
+    def redo(self) -> None:
+        self.document.project.training = dict(self.new)
+        self.document.training_changed.emit()
+
+    def undo(self) -> None:
+        self.document.project.training = dict(self.old)
+        self.document.training_changed.emit()
 
 
 class _Done(QUndoCommand):

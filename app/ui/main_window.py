@@ -10,6 +10,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
@@ -24,6 +25,7 @@ from app.ui.canvas_tools import IMAGE_FILTER, InsideDialog, export_image
 from app.ui.document import Document, fragment
 from app.ui.info_panels import CodePanel, SummaryTable
 from app.ui.panels import BLOCK_MIME, Inspector, Palette, ProblemsPanel
+from app.ui.training.panel import TrainingPanel
 from blocks.expansion import can_expand
 
 FILE_FILTER = "NetBuilder projects (*.json);;All files (*)"
@@ -108,12 +110,22 @@ class MainWindow(QMainWindow):
         self.inspector = Inspector(self.document)
         self.summary = SummaryTable(self.document)
         self.code = CodePanel(self.document)
+        self.training = TrainingPanel(self.document)
+        self.device_label = QLabel("device: not started")
+        self.statusBar().addPermanentWidget(self.device_label)
         self._docks()
         self._actions()
         self.set_document(self.document)
         self.palette_panel.add_requested.connect(lambda t: self.add_block(t))
         self.problems.node_activated.connect(self.focus_node)
         self.inspector.message.connect(self.statusBar().showMessage)
+        self.training.message.connect(self.statusBar().showMessage)
+        self.training.running_changed.connect(self._training_running)
+        self.training.layer_stats.connect(lambda stats: self.scene.set_layer_stats(stats))
+        self.training.nonfinite_node.connect(self._nonfinite)
+        self.training.device_changed.connect(
+            lambda device: self.device_label.setText(f"device: {device}")
+        )
         self.autosaver = Autosaver(self)
         self.recent = RecentFiles()
         self._rebuild_recent()
@@ -128,6 +140,7 @@ class MainWindow(QMainWindow):
             ("Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea),
             ("Summary", self.summary, Qt.DockWidgetArea.BottomDockWidgetArea),
             ("Code", self.code, Qt.DockWidgetArea.RightDockWidgetArea),
+            ("Training", self.training, Qt.DockWidgetArea.RightDockWidgetArea),
         ):
             dock = QDockWidget(title, self)
             dock.setObjectName(title)
@@ -136,8 +149,10 @@ class MainWindow(QMainWindow):
             self.docks[title] = dock
         self.docks["Summary"].visibilityChanged.connect(self.summary.catch_up)
         self.docks["Code"].visibilityChanged.connect(self.code.catch_up)
+        self.docks["Training"].visibilityChanged.connect(self.training.on_visible)
         self.tabifyDockWidget(self.docks["Problems"], self.docks["Summary"])
         self.tabifyDockWidget(self.docks["Inspector"], self.docks["Code"])
+        self.tabifyDockWidget(self.docks["Code"], self.docks["Training"])
         self.docks["Problems"].raise_()
         self.docks["Inspector"].raise_()
         self.resizeDocks(
@@ -190,6 +205,10 @@ class MainWindow(QMainWindow):
             lambda: [i.setSelected(True) for i in self.scene.items()],
             QKeySequence.StandardKey.SelectAll,
         )
+        train_menu = self.menuBar().addMenu("&Train")
+        action(train_menu, "&Start Training", self._start_training, QKeySequence("F5"))
+        action(train_menu, "&Pause / Resume", self.training.toggle_pause, QKeySequence("F6"))
+        action(train_menu, "S&top", self.training.stop, QKeySequence("Shift+F5"))
         action(view_menu, "&Fit to Window", lambda: self.view.fit(), QKeySequence("F"))
         action(view_menu, "Auto-&Layout", self.auto_layout, QKeySequence("Ctrl+L"))
         self.grid_action = action(view_menu, "Show &Grid", self._toggle_grid)
@@ -198,7 +217,10 @@ class MainWindow(QMainWindow):
         action(edit_menu, "E&xpand Block", self._expand_selected, QKeySequence("Ctrl+E"))
 
     def set_document(self, document: Document) -> None:
-        """Show ``document``: a new scene in the same view (docks keep their sizes)."""
+        """Show ``document``: a new scene in the same view (docks keep their sizes). A run
+        in progress is stopped first (its checkpoint is kept)."""
+        if hasattr(self, "scene") and self.training.controller.running:
+            self.training.shutdown()
         old_document, old_scene = getattr(self, "document", None), getattr(self, "scene", None)
         self.document = document
         document.setParent(self)
@@ -222,6 +244,8 @@ class MainWindow(QMainWindow):
         document.file_changed.connect(self._update_title)
         document.changed.connect(self._update_title)
         self.inspector.set_document(document)
+        if hasattr(self, "scene") and hasattr(self, "docks"):
+            self.training.set_document(document)
         if hasattr(self, "summary"):
             self.summary.set_document(document)
             self.code.set_document(document)
@@ -236,7 +260,11 @@ class MainWindow(QMainWindow):
     def add_block(self, type_id: str, pos: QPointF | None = None) -> str:
         if pos is None:
             pos = self.view.mapToScene(self.view.viewport().rect().center())
-        node_id = self.document.add_node(type_id, (pos.x(), pos.y()))
+        try:
+            node_id = self.document.add_node(type_id, (pos.x(), pos.y()))
+        except GraphError as exc:
+            self.statusBar().showMessage(f"cannot add: {exc}")
+            return ""
         self.statusBar().showMessage(f"added {node_id}")
         return node_id
 
@@ -340,7 +368,42 @@ class MainWindow(QMainWindow):
         self.paste()
 
     def delete_selection(self) -> None:
-        self.document.remove(self.scene.selected_node_ids(), self.scene.selected_edges())
+        try:
+            self.document.remove(self.scene.selected_node_ids(), self.scene.selected_edges())
+        except GraphError as exc:
+            self.statusBar().showMessage(f"cannot delete: {exc}")
+
+    # --------------------------------------------------------------- training
+    def _start_training(self) -> None:
+        self.docks["Training"].raise_()
+        self.training.start()
+
+    def _training_running(self, running: bool) -> None:
+        """Lock structural editing while a run uses the graph (moves stay allowed)."""
+        for act in (self.undo_action, self.redo_action):
+            act.setEnabled(not running)
+        self.palette_panel.setEnabled(not running)
+        self.inspector.setEnabled(not running)
+        if running:
+            self.docks["Training"].raise_()
+            self.resizeDocks([self.docks["Training"]], [620], Qt.Orientation.Horizontal)
+            self.statusBar().showMessage("training: the graph is locked until the run ends")
+        else:
+            self.statusBar().showMessage("the run ended: the graph can be edited again")
+
+    def _nonfinite(self, node_id: str) -> None:
+        self.scene.mark_nonfinite(node_id)
+        self.focus_node(node_id)
+
+    def confirm_stop_training(self) -> bool:
+        """Ask before stopping a run to close or switch documents (tests replace this)."""
+        answer = QMessageBox.question(
+            self,
+            "Training in progress",
+            "A training run is in progress. Stop it? Its last checkpoint is kept, and "
+            "'Continue Last Run' can resume it later.",
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def _selection_changed(self) -> None:
         ids = self.scene.selected_node_ids()
@@ -356,7 +419,10 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ files
     def confirm_discard(self) -> bool:
-        """Ask before losing unsaved changes (tests replace this)."""
+        """Ask before losing unsaved changes, and before stopping a run (tests replace
+        this)."""
+        if self.training.controller.running and not self.confirm_stop_training():
+            return False
         if not self.document.modified:
             return True
         answer = QMessageBox.question(
@@ -478,6 +544,11 @@ class MainWindow(QMainWindow):
         return True
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.training.controller.running:
+            if not self.confirm_stop_training():
+                event.ignore()
+                return
+            self.training.shutdown()
         if self.confirm_discard():
             self.document.detach()
             self.autosaver.discard()

@@ -8,15 +8,11 @@ from typing import Any
 from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtGui import QColor, QDrag, QIcon, QPixmap
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QSpinBox,
     QStyle,
     QTreeWidget,
     QTreeWidgetItem,
@@ -28,7 +24,8 @@ from app.core.errors import GraphError, InvalidParamError
 from app.core.shapes import ShapeReport
 from app.ui.canvas import category_colour
 from app.ui.document import Document
-from blocks import REGISTRY, Param
+from app.ui.param_form import make_editor, set_editor_value
+from blocks import REGISTRY
 
 BLOCK_MIME = "application/x-netbuilder-block"
 
@@ -146,8 +143,7 @@ class Inspector(QWidget):
         self.title.setText(f"<b>{block.title}</b> · {node_id}")
         self.help.setText(block.help)
         for spec in block.params:
-            editor = self._editor(spec, node.params[spec.name])
-            editor.setToolTip(f"{spec.help}\nRange: {spec.describe_range()}")
+            editor = make_editor(spec, node.params[spec.name], self.apply)
             self.editors[spec.name] = editor
             self.form.addRow(spec.name.replace("_", " "), editor)
 
@@ -158,48 +154,7 @@ class Inspector(QWidget):
             return
         params = self.document.graph.node(self.node_id).params
         for name, editor in self.editors.items():
-            editor.blockSignals(True)
-            _set_value(editor, params[name])
-            editor.blockSignals(False)
-
-    def _editor(self, spec: Param, value: Any) -> QWidget:
-        if spec.kind == "bool":
-            box = QCheckBox()
-            box.setChecked(bool(value))
-            box.toggled.connect(lambda v, n=spec.name: self.apply(n, v))
-            return box
-        if spec.kind == "choice":
-            combo = QComboBox()
-            combo.addItems(list(spec.choices))
-            combo.setCurrentText(str(value))
-            combo.currentTextChanged.connect(lambda v, n=spec.name: self.apply(n, v))
-            return combo
-        if spec.kind == "float":
-            spin = QDoubleSpinBox()
-            spin.setDecimals(6)
-            spin.setRange(
-                spec.minimum if spec.minimum is not None else -1e9,
-                spec.maximum if spec.maximum is not None else 1e9,
-            )
-            if spec.max_exclusive:
-                spin.setMaximum(spec.maximum - 1e-6)  # type: ignore[operator]
-            spin.setSingleStep(0.1 if (spec.maximum or 10) <= 10 else 1.0)
-            spin.setValue(float(value))
-            spin.editingFinished.connect(lambda s=spin, n=spec.name: self.apply(n, s.value()))
-            return spin
-        spin = QSpinBox()
-        low = int(spec.minimum if spec.minimum is not None else 0)
-        if spec.kind == "padding":  # the lowest value means 'same'
-            low -= 1
-            spin.setSpecialValueText("same")
-        spin.setRange(low, int(spec.maximum if spec.maximum is not None else 2**31 - 1))
-        _set_value(spin, value)
-        spin.editingFinished.connect(
-            lambda s=spin, n=spec.name, k=spec.kind: self.apply(
-                n, "same" if k == "padding" and s.value() == s.minimum() else s.value()
-            )
-        )
-        return spin
+            set_editor_value(editor, params[name])
 
     def apply(self, name: str, value: Any) -> None:
         if self.node_id is None:
@@ -212,17 +167,6 @@ class Inspector(QWidget):
         except (InvalidParamError, GraphError) as exc:
             self.message.emit(f"refused: {exc}")
             self.refresh()
-
-
-def _set_value(editor: QWidget, value: Any) -> None:
-    if isinstance(editor, QCheckBox):
-        editor.setChecked(bool(value))
-    elif isinstance(editor, QComboBox):
-        editor.setCurrentText(str(value))
-    elif isinstance(editor, QDoubleSpinBox):
-        editor.setValue(float(value))
-    elif isinstance(editor, QSpinBox):
-        editor.setValue(editor.minimum() if value == "same" else int(value))
 
 
 class ProblemsPanel(QListWidget):

@@ -11,3 +11,9 @@ def isolated_user_state(tmp_path, monkeypatch):
         QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "settings")
     )
     QSettings("NetBuilder", "NetBuilder").clear()
+
+
+@pytest.fixture(autouse=True)
+def isolated_runs(tmp_path, monkeypatch):
+    """Training runs started by GUI tests go to a temporary folder."""
+    monkeypatch.setenv("NETBUILDER_RUNS_DIR", str(tmp_path / "runs"))

@@ -347,3 +347,25 @@ class ConfigError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("invalid training settings:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+#: training-set sizes of the torchvision datasets (for the LR preview before any download)
+KNOWN_TRAIN_SIZES = {
+    "mnist": 60_000,
+    "fashion_mnist": 60_000,
+    "cifar10": 50_000,
+    "cifar100": 50_000,
+    "svhn": 73_257,
+}
+
+
+def planned_steps_per_epoch(config: TrainConfig) -> int | None:
+    """Steps per epoch as far as known before loading the data (None for an image folder)."""
+    if config.dataset.startswith("shapes"):
+        size = config.train_size
+    else:
+        size = KNOWN_TRAIN_SIZES.get(config.dataset)
+    if size is None:
+        return None
+    b = config.batch_size  # the engine drops the last partial batch when there is more than one
+    return size // b if size > b else 1

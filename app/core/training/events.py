@@ -106,6 +106,30 @@ class RunFailed:
     node_id: str | None = None
 
 
+@dataclass(frozen=True)
+class RunResults:
+    """``confusion[t][p]`` counts validation images of true class t predicted as p. Samples
+    are uint8 images (a numpy N×C×H×W array: it pickles as plain bytes, where a tensor sent
+    from a child process would need that process alive to be read), misclassified first
+    (the most confident mistakes first)."""
+
+    run_dir: str
+    checkpoint: str
+    classes: tuple[str, ...]
+    confusion: tuple[tuple[int, ...], ...]
+    accuracy: float
+    images: Any  # numpy uint8 N×C×H×W
+    truth: tuple[int, ...]
+    predicted: tuple[int, ...]
+    confidence: tuple[float, ...]
+
+    @property
+    def per_class_accuracy(self) -> tuple[float, ...]:
+        return tuple(
+            row[i] / total if (total := sum(row)) else 0.0 for i, row in enumerate(self.confusion)
+        )
+
+
 Event = RunStarted | StepReport | EpochReport | Paused | Resumed | RunFinished | RunFailed
 
 
@@ -118,10 +142,15 @@ class RunControl:
     """Stop / pause / resume flags, safe to set from any thread; the loop honours them between
     steps."""
 
-    def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._go = threading.Event()
-        self._go.set()
+    def __init__(self, stop=None, go=None, lr_scale=None) -> None:
+        """``stop``/``go`` may be ``multiprocessing`` events and ``lr_scale`` a
+        ``multiprocessing.Value('d')``, to control a run in a child process."""
+        self._scale = lr_scale if lr_scale is not None else _Box(1.0)
+        self._stop = stop if stop is not None else threading.Event()
+        if go is None:
+            go = threading.Event()
+            go.set()
+        self._go = go
 
     def stop(self) -> None:
         self._stop.set()
@@ -144,3 +173,20 @@ class RunControl:
 
     def wait_until_resumed(self, timeout: float | None = None) -> bool:
         return self._go.wait(timeout)
+
+    @property
+    def lr_scale(self) -> float:
+        """Factor on the scheduled learning rate, changeable mid-run (from the next step)."""
+        return self._scale.value
+
+    def set_lr_scale(self, factor: float) -> None:
+        if not (factor > 0 and factor < float("inf")):
+            raise ValueError(f"learning-rate factor must be positive and finite, not {factor}")
+        self._scale.value = float(factor)
+
+
+class _Box:
+    """A plain holder with ``.value`` (what multiprocessing.Value offers across processes)."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value

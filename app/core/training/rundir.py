@@ -23,12 +23,9 @@ import torch
 from app.core.serialization import Project, save
 from app.core.training.config import TrainConfig
 from app.core.training.events import EpochReport, Event, event_dict
+from app.core.training.paths import default_runs_root
 
-
-def default_runs_root() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("NetBuilder", appauthor=False)) / "runs"
+__all__ = ["RunDir", "SilentRunDir", "default_runs_root", "new_run_dir"]
 
 
 def new_run_dir(root: Path, name: str) -> Path:

@@ -1,0 +1,161 @@
+"""The metrics of a run as growing arrays, fed with the engine's events; min/max decimation for
+plotting long runs; loading a finished run back from its ``metrics.jsonl``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from app.core.training.events import (
+    EpochReport,
+    Event,
+    LayerStat,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StepReport,
+)
+
+
+class Series:
+    """A growing float64 array (amortised O(1) appends, no Python float lists)."""
+
+    def __init__(self) -> None:
+        self._data = np.empty(1024)
+        self.size = 0
+
+    def extend(self, values) -> None:
+        values = np.asarray(values, dtype=np.float64)
+        need = self.size + len(values)
+        if need > len(self._data):
+            grown = np.empty(max(need, 2 * len(self._data)))
+            grown[: self.size] = self._data[: self.size]
+            self._data = grown
+        self._data[self.size : need] = values
+        self.size = need
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._data[: self.size]
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def decimate(x: np.ndarray, y: np.ndarray, max_points: int = 10_000) -> tuple[np.ndarray, ...]:
+    """At most ``max_points`` points that keep every bucket's minimum and maximum, in order, so
+    spikes survive (a plain stride would drop them)."""
+    n = len(x)
+    if n <= max_points:
+        return x, y
+    buckets = max(1, max_points // 2)
+    per = math.ceil(n / buckets)
+    pad = buckets * per - n
+    yy = np.concatenate([y, np.full(pad, np.nan)]) if pad else y
+    rows = yy.reshape(buckets, per)
+    filled = np.where(np.isnan(rows), np.inf, rows)
+    lo = filled.argmin(1)
+    filled = np.where(np.isnan(rows), -np.inf, rows)
+    hi = filled.argmax(1)
+    base = np.arange(buckets) * per
+    idx = np.sort(np.stack([base + np.minimum(lo, hi), base + np.maximum(lo, hi)], 1).ravel())
+    idx = idx[idx < n]
+    return x[idx], y[idx]
+
+
+class RunMetrics:
+    """Everything plotted for one run."""
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+        self.steps, self.losses, self.lrs = Series(), Series(), Series()
+        self.tick_steps, self.throughput, self.train_acc = Series(), Series(), Series()
+        self.epochs: list[EpochReport] = []
+        self.layers: dict[str, LayerStat] = {}
+        self.started: RunStarted | None = None
+        self.last: StepReport | None = None
+        self.end: RunFinished | RunFailed | None = None
+        self._smooth = (0, 0.0, 0.0)  # (points done, accumulator, normaliser)
+        self.smoothed = Series()
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, StepReport):
+            self.steps.extend(event.steps)
+            self.losses.extend(event.losses)
+            self.lrs.extend(event.lrs)
+            self.tick_steps.extend([event.step])
+            self.throughput.extend([event.images_per_sec])
+            self.train_acc.extend([event.train_acc])
+            self._extend_smoothed(event.losses)
+            if event.layers:
+                self.layers = {s.node_id: s for s in event.layers}
+            self.last = event
+        elif isinstance(event, EpochReport):
+            self.epochs.append(event)
+        elif isinstance(event, RunStarted):
+            self.started = event
+        elif isinstance(event, RunFinished | RunFailed):
+            self.end = event
+
+    def _extend_smoothed(self, losses, weight: float = 0.95) -> None:
+        done, acc, norm = self._smooth
+        out = []
+        for v in losses:
+            if math.isfinite(v):
+                acc = weight * acc + (1 - weight) * v
+                norm = weight * norm + (1 - weight)
+            out.append(acc / norm if norm else v)
+        self._smooth = (done + len(losses), acc, norm)
+        self.smoothed.extend(out)
+
+    def epoch_series(self, field: str) -> tuple[np.ndarray, np.ndarray]:
+        """(global step at the end of each epoch, the field's values)."""
+        return (
+            np.array([e.step for e in self.epochs], dtype=np.float64),
+            np.array([getattr(e, field) for e in self.epochs], dtype=np.float64),
+        )
+
+    @classmethod
+    def from_run_dir(cls, path: Path) -> RunMetrics:
+        """Read a run's ``metrics.jsonl`` (lines that cannot be read are skipped: a run that
+        crashed may have left half a line)."""
+        kinds = {c.__name__: c for c in (RunStarted, StepReport, EpochReport, RunFinished)}
+        kinds["RunFailed"] = RunFailed
+        metrics = cls(Path(path).name)
+        try:
+            lines = (Path(path) / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return metrics
+        for line in lines:
+            try:
+                row = json.loads(line)
+                kind = kinds.get(row.pop("event"))
+                if kind is None:
+                    continue
+                if kind is StepReport:
+                    row["layers"] = tuple(LayerStat(**s) for s in row.get("layers", ()))
+                for key, value in row.items():
+                    if isinstance(value, list):
+                        row[key] = tuple(value)
+                metrics.add(kind(**row))
+            except (ValueError, TypeError, KeyError):
+                continue
+        return metrics
+
+
+def project_runs(root: Path, project_name: str) -> list[Path]:
+    """Run directories under ``root`` whose saved project has this name, oldest first."""
+    if not Path(root).is_dir():
+        return []
+    found = []
+    for path in Path(root).iterdir():
+        try:
+            name = json.loads((path / "project.json").read_text(encoding="utf-8")).get("name")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if name == project_name:
+            found.append(path)
+    return sorted(found)

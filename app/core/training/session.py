@@ -1,0 +1,215 @@
+"""Run the engine away from the caller's thread: in a child process (what the app uses) or in
+a background thread (kept for the comparison in bench/gui_training.py).
+
+Why a process: measured on 2 cores (bench/gui_training.py), the same loop in a Python thread
+next to a live GUI loses 10–20% of its speed to the GIL (every Python-level step of the loop
+waits while the GUI thread runs Python: event dispatch, plotting), while a child process has
+its own interpreter and only shares the cores. Events cross over a queue as pickled immutable
+records; pause/resume/stop are process-shared flags the loop checks between steps.
+
+Both handles have the same small interface: ``start``, ``pause``, ``resume``, ``stop``,
+``get(timeout)`` (a batch of records, ``None`` at the end), ``join(timeout)``, ``alive``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import queue
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+from app.core.training.config import TrainConfig
+from app.core.training.events import RunControl, RunFailed
+
+END = None  # the last item a run puts on its queue
+#: The training process yields the CPU to the GUI whenever the GUI has work (its threads
+#: otherwise keep every core busy and the window's timers fire up to 90 ms late on 2 cores);
+#: the GUI is idle most of the time, so training loses almost nothing.
+CHILD_NICENESS = 10
+
+
+def _drive(
+    project_json: str,
+    config: dict[str, Any],
+    name: str,
+    runs_root: str | None,
+    run_dir: str | None,
+    out,
+    control: RunControl,
+    evaluate: bool,
+) -> None:
+    """Run the engine and put every event on ``out``; then the results; then END."""
+    try:
+        from app.core.serialization import loads
+        from app.core.training.engine import Trainer
+        from app.core.training.events import RunFinished
+
+        project = loads(project_json)
+        trainer = Trainer(
+            project.graph,
+            TrainConfig.from_dict(config),
+            name=name,
+            runs_root=Path(runs_root) if runs_root else None,
+            run_dir=Path(run_dir) if run_dir else None,
+            control=control,
+        )
+        last = None
+        for event in trainer.run():
+            out.put(event)
+            last = event
+        if evaluate and isinstance(last, RunFinished) and trainer.model is not None:
+            from app.core.training.results import evaluate_run
+
+            try:
+                out.put(evaluate_run(trainer))
+            except Exception as exc:  # the run itself succeeded: say why there is no view
+                out.put(RunFailed("results", f"could not evaluate: {exc}", last.step, ""))
+    except BaseException as exc:  # never die silently: the GUI must hear about it
+        out.put(RunFailed("error", f"{type(exc).__name__}: {exc}", 0, ""))
+        traceback.print_exc()
+    finally:
+        out.put(END)
+
+
+def _child_main(args: tuple, out, stop, go, scale) -> None:
+    with contextlib.suppress(OSError, AttributeError):  # POSIX; elsewhere keep the priority
+        os.nice(CHILD_NICENESS)
+    _drive(*args, out, RunControl(stop, go, scale), True)
+
+
+class _Handle:
+    """What both kinds of run share: the queue, batching, and control."""
+
+    def __init__(self, q, control: RunControl) -> None:
+        self.queue = q
+        self.control = control
+        self.ended = False
+
+    def pause(self) -> None:
+        self.control.pause()
+
+    def resume(self) -> None:
+        self.control.resume()
+
+    def stop(self) -> None:
+        self.control.stop()
+
+    def set_lr_scale(self, factor: float) -> None:
+        self.control.set_lr_scale(factor)
+
+    def get(self, timeout: float = 0.1, limit: int = 10_000) -> list | None:
+        """The records that arrived (waiting up to ``timeout`` for the first); ``None`` once
+        the run has ended and everything was delivered."""
+        if self.ended:
+            return None
+        items: list = []
+        try:
+            items.append(self.queue.get(timeout=timeout))
+            while len(items) < limit:
+                items.append(self.queue.get_nowait())
+        except queue.Empty:
+            pass
+        except (EOFError, OSError):  # the child died and took its pipe along
+            items.append(END)
+        if END in items:
+            items = items[: items.index(END)]
+            self.ended = True
+            if not items:
+                return None
+        if not items and not self.alive:
+            self.ended = True
+            return [RunFailed("error", "the training process ended unexpectedly", 0, "")]
+        return items
+
+
+class ProcessRun(_Handle):
+    """The engine in a child process (spawned: a clean interpreter, no inherited Qt state)."""
+
+    def __init__(
+        self,
+        project_json: str,
+        config: TrainConfig,
+        *,
+        name: str = "run",
+        runs_root: Path | None = None,
+        run_dir: Path | None = None,
+    ) -> None:
+        ctx = mp.get_context("spawn")
+        stop, go, scale = ctx.Event(), ctx.Event(), ctx.Value("d", 1.0)
+        go.set()
+        super().__init__(ctx.Queue(), RunControl(stop, go, scale))
+        args = (
+            project_json,
+            config.to_dict(),
+            name,
+            str(runs_root) if runs_root else None,
+            str(run_dir) if run_dir else None,
+        )
+        self.process = ctx.Process(
+            target=_child_main,
+            args=(args, self.queue, stop, go, scale),
+            name="netbuilder-training",
+        )
+        self.process.daemon = True  # never outlive the app
+
+    def start(self) -> None:
+        self.process.start()
+
+    @property
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the child; True when it has exited. It is killed if a stop was asked and
+        it does not exit within ``timeout`` (the checkpoint is written before the loop exits,
+        so only a wedged process is killed)."""
+        if self.process.pid is None:  # never started (start() failed)
+            return True
+        self.process.join(timeout)
+        if self.process.is_alive() and self.control.stop_requested and timeout is not None:
+            self.process.kill()
+            self.process.join(5)
+        with contextlib.suppress(Exception):
+            self.queue.cancel_join_thread()
+        return not self.process.is_alive()
+
+
+class ThreadRun(_Handle):
+    """The engine in a background thread of this process."""
+
+    def __init__(
+        self,
+        project_json: str,
+        config: TrainConfig,
+        *,
+        name: str = "run",
+        runs_root: Path | None = None,
+        run_dir: Path | None = None,
+    ) -> None:
+        super().__init__(queue.Queue(), RunControl())
+        args = (
+            project_json,
+            config.to_dict(),
+            name,
+            str(runs_root) if runs_root else None,
+            str(run_dir) if run_dir else None,
+            self.queue,
+            self.control,
+            True,
+        )
+        self.thread = threading.Thread(target=_drive, args=args, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> bool:
+        self.thread.join(timeout)
+        return not self.thread.is_alive()

@@ -1,0 +1,139 @@
+"""Editors generated from parameter specs (blocks.params.Param), shared by the inspector and
+the training panel. Ranges come from the specs, so editors refuse out-of-range values."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtGui import QValidator
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QLineEdit,
+    QSpinBox,
+    QWidget,
+)
+
+from blocks.params import Param
+
+Apply = Callable[[str, Any], None]
+
+
+class SciSpinBox(QDoubleSpinBox):
+    """A float spin box that shows 1e-08 as 1e-08, not 0.000000 (learning rates, epsilons)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setDecimals(12)
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:.6g}"
+
+    def valueFromText(self, text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int) -> object:
+        stripped = text.strip()
+        if not stripped:
+            return QValidator.State.Intermediate, text, pos
+        try:
+            value = float(stripped)
+        except ValueError:
+            partial = stripped.lower().rstrip("e+-.")
+            ok = not partial or partial.replace(".", "", 1).lstrip("-").isdigit()
+            return (QValidator.State.Intermediate if ok else QValidator.State.Invalid), text, pos
+        if self.minimum() <= value <= self.maximum():
+            return QValidator.State.Acceptable, text, pos
+        return QValidator.State.Intermediate, text, pos
+
+
+def make_editor(spec: Param, value: Any, apply: Apply) -> QWidget:
+    """A widget for ``spec`` showing ``value``; calls ``apply(name, new_value)`` on a change
+    (the caller validates, e.g. through the model, and may refuse with a reason)."""
+    name = spec.name
+    if spec.kind == "bool":
+        box = QCheckBox()
+        box.setChecked(bool(value))
+        box.toggled.connect(lambda v: apply(name, v))
+        editor: QWidget = box
+    elif spec.kind == "choice":
+        combo = QComboBox()
+        combo.addItems(list(spec.choices))
+        combo.setCurrentText(str(value))
+        combo.currentTextChanged.connect(lambda v: apply(name, v))
+        editor = combo
+    elif spec.kind == "float":
+        spin = SciSpinBox()
+        spin.setRange(
+            spec.minimum if spec.minimum is not None else -1e9,
+            spec.maximum if spec.maximum is not None else 1e9,
+        )
+        if spec.max_exclusive:
+            spin.setMaximum(spec.maximum - 1e-6)  # type: ignore[operator]
+        spin.setSingleStep(0.1 if (spec.maximum or 10) <= 10 else 1.0)
+        spin.setValue(float(value))
+        spin.editingFinished.connect(lambda: apply(name, spin.value()))
+        editor = spin
+    elif spec.kind in ("text", "ints"):
+        line = QLineEdit(_text(value))
+        if spec.kind == "ints":
+            line.setPlaceholderText("comma-separated whole numbers, e.g. 30, 60, 90")
+        line.editingFinished.connect(
+            lambda: apply(name, _ints(line.text()) if spec.kind == "ints" else line.text())
+        )
+        editor = line
+    else:
+        ispin = QSpinBox()
+        low = int(spec.minimum if spec.minimum is not None else 0)
+        if spec.kind == "padding":  # the lowest value means 'same'
+            low -= 1
+            ispin.setSpecialValueText("same")
+        ispin.setRange(low, int(spec.maximum if spec.maximum is not None else 2**31 - 1))
+        set_editor_value(ispin, value)
+        padding = spec.kind == "padding"
+        ispin.editingFinished.connect(
+            lambda: apply(
+                name, "same" if padding and ispin.value() == ispin.minimum() else ispin.value()
+            )
+        )
+        editor = ispin
+    editor.setToolTip(f"{spec.help}\nRange: {spec.describe_range()}")
+    return editor
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _ints(text: str) -> Any:
+    """'30, 60' → [30, 60]; anything unreadable is passed on as text for the spec to refuse."""
+    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
+    try:
+        return [int(p) for p in parts]
+    except ValueError:
+        return text
+
+
+def set_editor_value(editor: QWidget, value: Any) -> None:
+    """Show ``value`` without emitting change signals."""
+    editor.blockSignals(True)
+    try:
+        if isinstance(editor, QCheckBox):
+            editor.setChecked(bool(value))
+        elif isinstance(editor, QComboBox):
+            editor.setCurrentText(str(value))
+        elif isinstance(editor, QDoubleSpinBox):
+            editor.setValue(float(value))
+        elif isinstance(editor, QSpinBox):
+            editor.setValue(editor.minimum() if value == "same" else int(value))
+        elif isinstance(editor, QLineEdit):
+            editor.setText(_text(value))
+    finally:
+        editor.blockSignals(False)

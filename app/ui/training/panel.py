@@ -1,0 +1,455 @@
+"""The training panel: run settings (stored in the project), the planned LR curve, Start /
+Pause / Resume / Stop, progress, live curves, per-layer diagnostics, run history and results.
+
+Records arrive in batches from the controller and only update RunMetrics; the plots, the
+progress line and the layer table are redrawn by a 10 Hz timer, never per record."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QToolBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.serialization import Project, to_json
+from app.core.training.config import (
+    FIELDS,
+    GROUPS,
+    ConfigError,
+    TrainConfig,
+    planned_steps_per_epoch,
+)
+from app.core.training.events import (
+    Paused,
+    Resumed,
+    RunFailed,
+    RunFinished,
+    RunResults,
+    RunStarted,
+)
+from app.core.training.paths import default_runs_root
+from app.core.training.schedules import preview
+from app.ui.document import Document
+from app.ui.param_form import make_editor, set_editor_value
+from app.ui.training.controller import TrainingController
+
+REDRAW_MS = 100
+LIVE_FIELDS = ("lr",)  # may change while a run trains
+
+
+def _eta(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class TrainingPanel(QWidget):
+    message = Signal(str)
+    running_changed = Signal(bool)
+    layer_stats = Signal(object)  # {node_id: LayerStat} or None to clear
+    nonfinite_node = Signal(str)  # the first layer producing NaN/Inf
+    device_changed = Signal(str)
+
+    def __init__(self, document: Document, mechanism: str = "process") -> None:
+        super().__init__()
+        self.controller = TrainingController(self, mechanism)
+        self.controller.records.connect(self.on_records)
+        self.controller.running_changed.connect(self._running_changed)
+        self.metrics = None  # RunMetrics of the current or last run (numpy: imported on use)
+        self.run_config: TrainConfig | None = None
+        self.last_run_dir: Path | None = None
+        self.results = None
+        self.editors: dict[str, QWidget] = {}
+        self._dirty = False
+        self._plots = None
+        self._build()
+        self.timer = QTimer(self, interval=REDRAW_MS, singleShot=True)  # armed by records
+        self.timer.timeout.connect(self.redraw)
+        self.set_document(document)
+
+    # ------------------------------------------------------------------ layout
+    def _build(self) -> None:
+        self.toolbox = QToolBox()
+        specs = {p.name: p for p in FIELDS}
+        for group, names in GROUPS.items():
+            page = QWidget()
+            form = QFormLayout(page)
+            for name in names:
+                editor = make_editor(specs[name], TrainConfig().to_dict()[name], self.apply)
+                self.editors[name] = editor
+                form.addRow(name.replace("_", " "), editor)
+            self.toolbox.addItem(page, group)
+        self.start_button = QPushButton("Start")
+        self.pause_button = QPushButton("Pause")
+        self.stop_button = QPushButton("Stop")
+        self.continue_button = QPushButton("Continue Last Run")
+        self.continue_button.setToolTip("Resume the last stopped or failed run from its checkpoint")
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button.clicked.connect(self.stop)
+        self.continue_button.clicked.connect(self.continue_last)
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.pause_button, self.stop_button, self.continue_button):
+            buttons.addWidget(b)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%p%")
+        self.status = QLabel(
+            "Not trained yet: choose the settings, then Start (F5). The Curves tab shows the "
+            "planned learning-rate schedule."
+        )
+        self.status.setWordWrap(True)
+        self.tabs = QTabWidget()
+        self.plots_host = QWidget()
+        QVBoxLayout(self.plots_host).setContentsMargins(0, 0, 0, 0)
+        self.layers = QTableWidget(0, 4)
+        self.layers.setHorizontalHeaderLabels(
+            ["layer", "grad norm", "weight norm", "update/weight"]
+        )
+        self.layers.verticalHeader().setVisible(False)
+        self.layers.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.history = QListWidget()
+        self.history.itemChanged.connect(self._history_toggled)
+        from app.ui.training.results_view import ResultsView
+
+        self.results_view = ResultsView()
+        results_host = QWidget()
+        results_layout = QVBoxLayout(results_host)
+        results_layout.setContentsMargins(0, 0, 0, 0)
+        export_row = QHBoxLayout()
+        self.export_buttons = {}
+        for key, text in (
+            ("weights", "Export Weights…"),
+            ("code", "Export Code…"),
+            ("bundle", "Export Bundle…"),
+        ):
+            button = QPushButton(text)
+            button.clicked.connect(lambda _=False, k=key: self.export_dialog(k))
+            button.setEnabled(False)
+            export_row.addWidget(button)
+            self.export_buttons[key] = button
+        results_layout.addLayout(export_row)
+        results_layout.addWidget(self.results_view, 1)
+        self.tabs.addTab(self.toolbox, "Settings")
+        self.tabs.addTab(self.plots_host, "Curves")
+        self.tabs.addTab(self.layers, "Layers")
+        self.tabs.addTab(self.history, "History")
+        self.tabs.addTab(results_host, "Results")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.tabs, 1)
+        self._update_buttons()
+
+    @property
+    def plots(self):
+        """The pyqtgraph plots, created on first use: pyqtgraph and numpy cost 0.3 s to
+        import, so the window shows first (connect the dock's visibilityChanged to
+        :meth:`on_visible`)."""
+        if self._plots is None:
+            from app.ui.training.plots import MetricsPlots
+
+            self._plots = MetricsPlots()
+            self.plots_host.layout().addWidget(self._plots)
+            if self.metrics is not None:
+                self._plots.set_metrics(self.metrics)
+            self._update_preview()
+            self._load_history()
+        return self._plots
+
+    def on_visible(self, visible: bool = True) -> None:
+        if visible:
+            self.plots  # noqa: B018 - build on first sight
+
+    # --------------------------------------------------------------- settings
+    def set_document(self, document: Document) -> None:
+        self.document = document
+        document.training_changed.connect(self._load_settings)
+        self._load_settings()
+        if self._plots is not None:
+            self._load_history()
+
+    def config(self) -> TrainConfig:
+        """The project's settings (invalid stored values fall back to defaults, reported)."""
+        try:
+            return TrainConfig.from_dict(self.document.project.training)
+        except ConfigError as exc:
+            self.message.emit(f"training settings in the file were ignored: {exc.problems[0]}")
+            return TrainConfig()
+
+    def _load_settings(self) -> None:
+        values = self.config().to_dict()
+        for name, editor in self.editors.items():
+            set_editor_value(editor, values[name])
+        self._update_preview()
+
+    def apply(self, name: str, value) -> None:
+        """A settings edit: validated, stored in the project (undoable); LR also live."""
+        try:
+            config = self.config().replace(**{name: value})
+        except ConfigError as exc:
+            self.message.emit(f"refused: {exc.problems[0]}")
+            self._load_settings()
+            return
+        if config == self.config():
+            return
+        if self.controller.running and name not in LIVE_FIELDS:
+            self.message.emit(f"{name} cannot change while training: stop the run first")
+            self._load_settings()
+            return
+        if self.controller.running and self.run_config is not None:
+            self.controller.handle.set_lr_scale(config.lr / self.run_config.lr)
+            self.message.emit(f"learning rate set to {config.lr:g} from the next step")
+        self.document.set_training(config.changed())
+
+    def _update_preview(self) -> None:
+        if self._plots is None:
+            return
+        config = self.config()
+        spe = planned_steps_per_epoch(config)
+        self._plots.set_preview(preview(config, spe) if spe else [])
+
+    # --------------------------------------------------------------- control
+    def start(self, *, run_dir: Path | None = None) -> bool:
+        if self.controller.running:
+            return False
+        report = self.document.report
+        if not report.ok:
+            self.message.emit(f"fix the graph first: {report.errors[0].message}")
+            return False
+        config = self.config()
+        project = Project(
+            self.document.graph.copy(), self.document.project.name or "Untitled", config.changed()
+        )
+        from app.core.training.metrics import RunMetrics
+
+        self.metrics = RunMetrics("this run")
+        self.results = None
+        self.run_config = config
+        self._dirty = True
+        if self._plots is not None:
+            self._plots.set_metrics(self.metrics)
+        for button in self.export_buttons.values():
+            button.setEnabled(False)
+        self.layer_stats.emit(None)
+        self.tabs.setCurrentWidget(self.plots_host)
+        self.status.setText("Starting the training process…")
+        self.controller.start(
+            to_json(project),
+            config,
+            name=project.name,
+            runs_root=default_runs_root(),
+            run_dir=run_dir,
+        )
+        return True
+
+    def continue_last(self) -> bool:
+        if (
+            self.last_run_dir is None
+            or not (self.last_run_dir / "checkpoints" / "last.pt").exists()
+        ):
+            self.message.emit("there is no stopped run with a checkpoint to continue")
+            return False
+        return self.start(run_dir=self.last_run_dir)
+
+    def toggle_pause(self) -> None:
+        if self.controller.paused:
+            self.controller.resume()
+        else:
+            self.controller.pause()
+        self._update_buttons()
+
+    def pause(self) -> None:
+        if not self.controller.paused:
+            self.toggle_pause()
+
+    def resume(self) -> None:
+        if self.controller.paused:
+            self.toggle_pause()
+
+    def stop(self) -> None:
+        self.controller.stop()
+        self.status.setText("Stopping after the current step (the checkpoint is kept)…")
+
+    def shutdown(self, timeout_s: float = 20.0) -> bool:
+        """Stop and join the run (window closing or another document opening)."""
+        self.timer.stop()
+        return self.controller.shutdown(timeout_s)
+
+    def _running_changed(self, running: bool) -> None:
+        self.document.locked = (
+            "the graph is training: stop the run to change its structure" if running else ""
+        )
+        for name, editor in self.editors.items():
+            editor.setEnabled(not running or name in LIVE_FIELDS)
+        self._update_buttons()
+        if not running:
+            self.timer.stop()
+            self.redraw()
+            if self._plots is not None:
+                self._load_history()
+        self.running_changed.emit(running)
+
+    def _update_buttons(self) -> None:
+        running = self.controller.running
+        self.start_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.stop_button.setEnabled(running)
+        self.pause_button.setText("Resume" if self.controller.paused else "Pause")
+        self.continue_button.setEnabled(not running and self.last_run_dir is not None)
+
+    # ---------------------------------------------------------------- records
+    def on_records(self, batch: list) -> None:
+        """Called with each batch from the worker; cheap: the timer redraws."""
+        if self.metrics is None:
+            from app.core.training.metrics import RunMetrics
+
+            self.metrics = RunMetrics("this run")
+        for record in batch:
+            self.metrics.add(record)
+            if isinstance(record, RunStarted):
+                self.last_run_dir = Path(record.run_dir)
+                if self._plots is not None:
+                    self._plots.set_total_steps(record.total_steps)
+                self.device_changed.emit(record.device)
+            elif isinstance(record, Paused | Resumed):
+                self._update_buttons()
+            elif isinstance(record, RunFailed):
+                self._failed(record)
+            elif isinstance(record, RunFinished):
+                self.status.setText(
+                    f"Run {record.reason} at step {record.step}: best validation accuracy "
+                    f"{record.best_val_acc:.2%} (epoch {record.best_epoch})."
+                )
+            elif isinstance(record, RunResults):
+                self.results = record
+                self.results_view.show_results(record)
+                for button in self.export_buttons.values():
+                    button.setEnabled(True)
+        self._dirty = True
+        if not self.timer.isActive():  # redraw at most every REDRAW_MS, only when data came
+            self.timer.start()
+
+    def _failed(self, failure: RunFailed) -> None:
+        self.status.setText(f"<b>Run failed ({failure.kind})</b>: {failure.message}")
+        self.message.emit(f"training failed: {failure.message}")
+        if failure.run_dir:
+            self.last_run_dir = Path(failure.run_dir)
+        if failure.node_id:
+            self.nonfinite_node.emit(failure.node_id)
+
+    def redraw(self) -> None:
+        if not self._dirty or self.metrics is None:
+            return
+        self._dirty = False
+        m = self.metrics
+        if self._plots is not None and self._plots.isVisible():
+            self._plots.redraw()
+        last, started = m.last, m.started
+        if started is not None and last is not None:
+            self.progress.setMaximum(max(1, started.total_steps))
+            self.progress.setValue(last.step)
+            epoch_text = f"epoch {last.epoch + 1}/{started.epochs}"
+            if m.end is None:
+                self.status.setText(
+                    f"{epoch_text} · step {last.step}/{started.total_steps} · "
+                    f"ETA {_eta(last.eta_s)} · {last.images_per_sec:,.0f} images/s · "
+                    f"loss {m.smoothed.values[-1]:.4f}"
+                    + (" · paused" if self.controller.paused else "")
+                )
+        if m.layers:
+            self._show_layers()
+            self.layer_stats.emit(dict(m.layers))
+
+    def _show_layers(self) -> None:
+        stats = sorted(self.metrics.layers.values(), key=lambda s: -s.update_ratio)
+        self.layers.setRowCount(len(stats))
+        for row, s in enumerate(stats):
+            values = [
+                s.node_id,
+                f"{s.grad_norm:.3g}",
+                f"{s.weight_norm:.3g}",
+                f"{s.update_ratio:.2e}",
+            ]
+            for col, text in enumerate(values):
+                self.layers.setItem(row, col, QTableWidgetItem(text))
+
+    # ---------------------------------------------------------------- history
+    def _load_history(self) -> None:
+        from app.core.training.metrics import project_runs
+
+        self.history.blockSignals(True)
+        self.history.clear()
+        for path in reversed(project_runs(default_runs_root(), self.document.project.name)):
+            item = QListWidgetItem(path.name)
+            item.setData(Qt.ItemDataRole.UserRole, str(path))
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Unchecked)
+            epochs = (
+                (path / "epochs.csv").read_text().count("\n") - 1
+                if (path / "epochs.csv").exists()
+                else 0
+            )
+            item.setToolTip(f"{path}\n{max(epochs, 0)} epochs; tick to overlay its curves")
+            self.history.addItem(item)
+        self.history.blockSignals(False)
+
+    def _history_toggled(self, _item: QListWidgetItem) -> None:
+        from app.core.training.metrics import RunMetrics
+
+        chosen = [
+            RunMetrics.from_run_dir(Path(self.history.item(i).data(Qt.ItemDataRole.UserRole)))
+            for i in range(self.history.count())
+            if self.history.item(i).checkState() == Qt.CheckState.Checked
+        ]
+        self.plots.set_overlays(chosen)
+
+    # ----------------------------------------------------------------- export
+    def export_dialog(self, kind: str) -> None:
+        filters = {"weights": "Weights (*.pt)", "code": "Python (*.py)", "bundle": "Zip (*.zip)"}
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind}", "", filters[kind])
+        if path:
+            self.export(kind, Path(path))
+
+    def export(self, kind: str, path: Path) -> Path | None:
+        """Export the finished run: its best weights, the code, or a bundle with metrics."""
+        from app.core import artifacts
+        from app.core.exporter import export_model_code
+
+        run_dir = self.last_run_dir
+        project = self.document.project
+        try:
+            if kind == "weights":
+                best = run_dir / "checkpoints" / "best.pt" if run_dir else None
+                if best is None or not best.exists():
+                    raise FileNotFoundError("this run saved no best checkpoint")
+                state = artifacts.load_weights(best)["model"]  # type: ignore[index]
+                artifacts.export_weights(project.graph, path, state)
+            elif kind == "code":
+                path.write_text(export_model_code(project.graph, project.name or "Net"))
+            else:
+                artifacts.export_bundle(project, path, run_dir)
+        except Exception as exc:  # reported, never raised into Qt
+            self.message.emit(f"cannot export {kind}: {exc}")
+            return None
+        self.message.emit(f"exported {kind} to {path}")
+        return path

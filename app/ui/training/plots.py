@@ -1,0 +1,164 @@
+"""Live curves of a run with pyqtgraph: loss (raw, smoothed, validation), accuracy (train,
+validation top-1/top-5), learning rate (with the planned schedule) and throughput. Redrawn on
+the panel's timer from RunMetrics; every curve is decimated to at most MAX_POINTS (min/max per
+bucket), so a redraw costs the same however long the run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from app.core.training.metrics import RunMetrics, decimate
+
+MAX_POINTS = 10_000
+OVERLAY_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def _pen(colour: str, width: float = 1.5, dash: bool = False) -> pg.QtGui.QPen:
+    pen = pg.mkPen(colour, width=width)
+    if dash:
+        pen.setStyle(Qt.PenStyle.DashLine)
+    return pen
+
+
+class MetricsPlots(QWidget):
+    """Four linked plots and a crosshair readout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setBackground("w")
+        self.readout = QLabel("Move the mouse over a plot to read values.")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.readout)
+        self.loss = self._plot(0, 0, "loss")
+        self.acc = self._plot(0, 1, "accuracy")
+        self.lr = self._plot(1, 0, "learning rate")
+        self.speed = self._plot(1, 1, "images/s")
+        for plot in (self.acc, self.lr, self.speed):
+            plot.setXLink(self.loss)
+        self.curves = {
+            "loss": self.loss.plot(pen=_pen("#aec7e8", 1), name="train (raw)"),
+            "smooth": self.loss.plot(pen=_pen("#1f77b4", 2), name="train (smoothed)"),
+            "val_loss": self.loss.plot(
+                pen=_pen("#d62728", 2), symbol="o", symbolSize=6, name="validation"
+            ),
+            "train_acc": self.acc.plot(pen=_pen("#1f77b4", 1.5), name="train"),
+            "val_acc": self.acc.plot(
+                pen=_pen("#d62728", 2), symbol="o", symbolSize=6, name="val top-1"
+            ),
+            "val_top5": self.acc.plot(
+                pen=_pen("#ff7f0e", 1.5), symbol="t", symbolSize=6, name="val top-5"
+            ),
+            "preview": self.lr.plot(pen=_pen("#999999", 1.5, dash=True), name="planned"),
+            "lr": self.lr.plot(pen=_pen("#2ca02c", 2), name="actual"),
+            "speed": self.speed.plot(pen=_pen("#9467bd", 1.5)),
+        }
+        self.overlays: list[pg.PlotDataItem] = []
+        self.lines = []
+        for plot in (self.loss, self.acc, self.lr, self.speed):
+            line = pg.InfiniteLine(angle=90, movable=False, pen=_pen("#888888", 1, dash=True))
+            plot.addItem(line, ignoreBounds=True)
+            self.lines.append(line)
+        self.metrics: RunMetrics | None = None
+        self.view.scene().sigMouseMoved.connect(self._mouse_moved)
+
+    def _plot(self, row: int, col: int, title: str) -> pg.PlotItem:
+        plot = self.view.addPlot(row=row, col=col, title=title)
+        plot.showGrid(x=True, y=True, alpha=0.25)
+        plot.setClipToView(True)
+        plot.setDownsampling(auto=True, mode="peak")
+        plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        plot.setLabel("bottom", "step")
+        return plot
+
+    # ------------------------------------------------------------------ data
+    def set_preview(self, lrs: list[float]) -> None:
+        """The planned LR of every step (drawn before and during the run)."""
+        y = np.asarray(lrs, dtype=float)
+        self.curves["preview"].setData(*decimate(np.arange(len(y), dtype=float), y, MAX_POINTS))
+
+    def set_total_steps(self, total: int) -> None:
+        """Show the whole planned run on the step axis (the planned LR to its end)."""
+        self.loss.setXRange(0, max(1, total), padding=0.02)
+
+    def set_metrics(self, metrics: RunMetrics) -> None:
+        self.metrics = metrics
+        self.redraw()
+
+    def redraw(self) -> None:
+        m = self.metrics
+        if m is None:
+            return
+        steps = m.steps.values
+        self._set("loss", steps, m.losses.values)
+        self._set("smooth", steps, m.smoothed.values)
+        self._set("lr", steps, m.lrs.values)
+        self._set("train_acc", m.tick_steps.values, m.train_acc.values)
+        self._set("speed", m.tick_steps.values, m.throughput.values)
+        for key, field in (
+            ("val_loss", "val_loss"),
+            ("val_acc", "val_acc"),
+            ("val_top5", "val_top5"),
+        ):
+            self.curves[key].setData(*m.epoch_series(field))
+
+    def _set(self, key: str, x: np.ndarray, y: np.ndarray) -> None:
+        finite = np.isfinite(y)
+        if not finite.all():
+            x, y = x[finite], y[finite]
+        self.curves[key].setData(*decimate(x, y, MAX_POINTS))
+
+    def point_count(self, key: str) -> int:
+        """Points given to the curve (before pyqtgraph's own clipping to the view)."""
+        data = self.curves[key].xData
+        return 0 if data is None else len(data)
+
+    def set_overlays(self, runs: list[RunMetrics]) -> None:
+        """Earlier runs of the project, dashed, on the loss and accuracy plots."""
+        for item in self.overlays:
+            item.getViewBox().removeItem(item) if item.getViewBox() else None
+        self.overlays = []
+        for i, run in enumerate(runs):
+            colour = OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)]
+            x, y = decimate(run.steps.values, run.smoothed.values, MAX_POINTS)
+            self.overlays.append(self.loss.plot(x, y, pen=_pen(colour, 1.5, True), name=run.name))
+            ex, ey = run.epoch_series("val_acc")
+            self.overlays.append(
+                self.acc.plot(ex, ey, pen=_pen(colour, 1.5, True), symbol="x", name=run.name)
+            )
+
+    # --------------------------------------------------------------- readout
+    def _mouse_moved(self, pos) -> None:
+        for plot in (self.loss, self.acc, self.lr, self.speed):
+            if plot.sceneBoundingRect().contains(pos):
+                step = plot.vb.mapSceneToView(pos).x()
+                self.read_at(step)
+                return
+
+    def read_at(self, step: float) -> str:
+        """Move the crosshair to ``step`` and show the values there."""
+        for line in self.lines:
+            line.setPos(step)
+        m = self.metrics
+        if m is None or not len(m.steps):
+            text = f"step {step:.0f}"
+        else:
+            i = int(np.clip(np.searchsorted(m.steps.values, step), 0, len(m.steps) - 1))
+            text = (
+                f"step {m.steps.values[i]:.0f}: loss {m.losses.values[i]:.4f} "
+                f"(smoothed {m.smoothed.values[i]:.4f}) · lr {m.lrs.values[i]:.3g}"
+            )
+            done = [e for e in m.epochs if e.step <= step + 0.5]
+            if done:
+                e = done[-1]
+                text += (
+                    f" · epoch {e.epoch}: val loss {e.val_loss:.4f}, "
+                    f"val acc {e.val_acc:.2%} (top-5 {e.val_top5:.2%})"
+                )
+        self.readout.setText(text)
+        return text

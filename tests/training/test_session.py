@@ -1,0 +1,151 @@
+"""Runs in a child process or a thread, their metrics, and the results of a finished run."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+import presets
+from app.core.serialization import Project, to_json
+from app.core.training.config import TrainConfig
+from app.core.training.events import (
+    EpochReport,
+    Paused,
+    Resumed,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    StepReport,
+)
+from app.core.training.metrics import RunMetrics, decimate, project_runs
+from app.core.training.results import RunResults
+from app.core.training.session import ProcessRun, ThreadRun
+from tests.helpers import chain, image
+
+SMALL = {
+    "dataset": "shapes_gray",
+    "train_size": 512,
+    "val_size": 128,
+    "batch_size": 32,
+    "epochs": 2,
+    "report_every": 4,
+    "lr": 0.05,
+}
+
+
+def lenet_json() -> str:
+    p = presets.get("lenet5")
+    return to_json(Project(p.build(), "LeNet-5"))
+
+
+def drain(handle, timeout: float = 120.0, on_event=None) -> list:
+    events: list = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        batch = handle.get(timeout=0.2)
+        if batch is None:
+            return events
+        for event in batch:
+            events.append(event)
+            if on_event:
+                on_event(event)
+    raise AssertionError(f"the run did not end in {timeout} s: {events[-3:]}")
+
+
+@pytest.mark.parametrize("kind", [ProcessRun, ThreadRun])
+def test_a_run_streams_events_then_results(kind, tmp_path):
+    handle = kind(lenet_json(), TrainConfig.from_dict(SMALL), name="LeNet-5", runs_root=tmp_path)
+    handle.start()
+    events = drain(handle)
+    assert handle.join(30)
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[0] == "RunStarted" and kinds[-2:] == ["RunFinished", "RunResults"]
+    steps = [e for e in events if isinstance(e, StepReport)]
+    assert len(steps) == 2 * 512 // 32 // 4  # one record per report tick, not per step
+    assert sum(len(s.losses) for s in steps) == 2 * 512 // 32
+    assert [e.epoch for e in events if isinstance(e, EpochReport)] == [1, 2]
+    results: RunResults = events[-1]
+    assert sum(map(sum, results.confusion)) == 128
+    assert results.accuracy == pytest.approx(
+        sum(results.confusion[i][i] for i in range(len(results.classes))) / 128
+    )
+    assert results.checkpoint.endswith("best.pt")
+    assert results.images.dtype == np.uint8 and results.images.shape[1:] == (1, 28, 28)
+    wrong = [t != p for t, p in zip(results.truth, results.predicted, strict=True)]
+    assert wrong == sorted(wrong, reverse=True)  # misclassified first
+    assert len(results.per_class_accuracy) == len(results.classes)
+
+
+def test_pause_resume_and_stop_a_child_process(tmp_path):
+    config = TrainConfig.from_dict({**SMALL, "epochs": 50, "train_size": 2048})
+    handle = ProcessRun(lenet_json(), config, name="LeNet-5", runs_root=tmp_path)
+    handle.start()
+    state = {"paused": False, "resumed": False, "stopped": False}
+
+    def control(event):
+        if isinstance(event, StepReport) and not state["paused"]:
+            state["paused"] = True
+            handle.pause()
+        elif isinstance(event, Paused):
+            time.sleep(0.3)
+            handle.resume()
+        elif isinstance(event, Resumed):
+            state["resumed"] = True
+        elif isinstance(event, StepReport) and state["resumed"] and not state["stopped"]:
+            state["stopped"] = True
+            handle.stop()
+
+    events = drain(handle, on_event=control)
+    assert handle.join(30)
+    finished = next(e for e in events if isinstance(e, RunFinished))
+    assert finished.reason == "stopped" and finished.step < 50 * 2048 // 32
+    run_dir = next(e for e in events if isinstance(e, RunStarted)).run_dir
+    assert (tmp_path / run_dir.split("/")[-1] / "checkpoints" / "last.pt").exists()
+    assert type(events[-1]).__name__ == "RunResults"  # a stopped run is evaluated too
+    assert [type(e) for e in events if isinstance(e, Paused | Resumed)] == [Paused, Resumed]
+
+
+def test_a_graph_with_errors_fails_with_a_message(tmp_path):
+    g = chain(image(1, 28, 28), ("conv2d", {"kernel_h": 40}), ("output", {}))
+    handle = ThreadRun(to_json(Project(g, "bad")), TrainConfig.from_dict(SMALL), runs_root=tmp_path)
+    handle.start()
+    events = drain(handle)
+    (failed,) = events
+    assert isinstance(failed, RunFailed) and failed.kind == "graph"
+
+
+def test_metrics_follow_events_and_reload_from_the_run_directory(tmp_path):
+    handle = ThreadRun(
+        lenet_json(), TrainConfig.from_dict(SMALL), name="LeNet-5", runs_root=tmp_path
+    )
+    handle.start()
+    live = RunMetrics()
+    for event in drain(handle):
+        live.add(event)
+    assert len(live.steps) == len(live.losses) == len(live.lrs) == len(live.smoothed) == 32
+    assert len(live.epochs) == 2 and live.end.reason == "completed"
+    assert set(live.layers) >= {"conv2d_1", "linear_3"}
+    (run,) = project_runs(tmp_path, "LeNet-5")
+    again = RunMetrics.from_run_dir(run)
+    np.testing.assert_array_equal(again.losses.values, live.losses.values)
+    assert [e.val_acc for e in again.epochs] == [e.val_acc for e in live.epochs]
+    with open(run / "metrics.jsonl", "a") as fh:
+        fh.write('{"event": "StepReport", "step": 3')  # a crash mid-line is skipped
+    assert len(RunMetrics.from_run_dir(run).losses) == 32
+    assert project_runs(tmp_path, "LeNet") == []
+    assert json.loads((run / "config.json").read_text())["epochs"] == 2
+
+
+def test_decimation_keeps_extremes_and_bounds_the_points():
+    x = np.arange(1_000_000, dtype=float)
+    y = np.sin(x / 1000.0)
+    y[123_457] = 50.0  # a spike a stride would miss
+    y[654_321] = -50.0
+    dx, dy = decimate(x, y, 10_000)
+    assert len(dx) <= 10_000 and np.all(np.diff(dx) > 0)
+    assert dy.max() == 50.0 and dy.min() == -50.0
+    small = np.arange(10.0)
+    assert decimate(small, small)[0] is small

@@ -1,0 +1,177 @@
+"""Live training in the window, offscreen: a real run in a child process on the built-in
+dataset, its curves, pause/resume/stop, the locked graph, results, export, and closing the
+window mid-run."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from PySide6.QtCore import Qt
+
+import presets
+from app.core.serialization import Project
+from app.core.training.events import Paused, Resumed, RunFailed
+from app.ui.document import Document
+from app.ui.main_window import MainWindow
+from tests.training.test_engine import relu_net
+
+FAST = {
+    "dataset": "shapes_gray",
+    "train_size": 512,
+    "val_size": 128,
+    "batch_size": 32,
+    "epochs": 2,
+    "report_every": 2,
+}
+LONG = {**FAST, "epochs": 200, "train_size": 2048}
+
+
+def make_window(qtbot, training: dict, graph=None) -> MainWindow:
+    graph = graph or presets.get("lenet5").build()
+    win = MainWindow(Document(Project(graph, "LeNet-5", dict(training))))
+    win.confirm_discard = lambda: True
+    win.confirm_stop_training = lambda: True
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+def wait_for(qtbot, condition, timeout=90_000):
+    qtbot.waitUntil(condition, timeout=timeout)
+
+
+def test_a_run_with_live_curves_results_and_exports(qtbot, tmp_path):
+    win = make_window(qtbot, FAST)
+    panel = win.training
+    win._start_training()
+    assert panel.controller.running and not panel.start_button.isEnabled()
+    wait_for(qtbot, panel.plots.isVisible, 5000)  # the Training dock came to the front
+    wait_for(qtbot, lambda: panel.metrics.last is not None)
+    first = panel.plots.point_count("loss")
+    wait_for(qtbot, lambda: panel.plots.point_count("loss") > first)  # the curves grow
+    wait_for(qtbot, lambda: panel.results is not None)
+    wait_for(qtbot, lambda: not panel.controller.running)
+    m = panel.metrics
+    assert len(m.steps) == 2 * 512 // 32 and len(m.epochs) == 2 and m.end.reason == "completed"
+    assert panel.plots.point_count("val_acc") == 2
+    assert panel.plots.point_count("preview") == 2 * 512 // 32  # the planned LR of every step
+    assert "Run completed" in panel.status.text()
+    assert panel.progress.value() == panel.progress.maximum()
+    assert win.device_label.text() == "device: cpu"
+    # diagnostics: per-layer heat on the canvas and in the table
+    assert win.scene.node_items["conv2d_1"].stat is not None
+    assert panel.layers.rowCount() == len(m.layers) >= 5
+    assert "update/weight" in win.scene.node_items["conv2d_1"].tooltip_text()
+    # results: confusion matrix, per-class accuracy, samples
+    view = panel.results_view
+    assert not view.matrix.pixmap().isNull() and not view.samples.pixmap().isNull()
+    assert view.table.rowCount() == len(panel.results.classes)
+    assert "Validation accuracy" in view.summary.text()
+    # exports from the results
+    assert panel.export("weights", tmp_path / "w.pt").exists()
+    assert "class LeNet5" in panel.export("code", tmp_path / "m.py").read_text()
+    assert panel.export("bundle", tmp_path / "b.zip").exists()
+    # history: the run is listed and can be overlaid
+    assert panel.history.count() == 1
+    panel.history.item(0).setCheckState(Qt.CheckState.Checked)
+    assert len(panel.plots.overlays) == 2
+    readout = panel.plots.read_at(10)
+    assert readout.startswith("step 10: loss") and "lr" in readout
+
+
+def test_pause_resume_stop_lock_and_live_learning_rate(qtbot):
+    win = make_window(qtbot, LONG)
+    panel, doc = win.training, win.document
+    seen: list = []
+    panel.controller.records.connect(seen.extend)
+    before = doc.graph.copy()
+    assert panel.start()
+    wait_for(qtbot, lambda: panel.metrics.last is not None)
+    # the graph is locked: structural and parameter edits are refused with a reason
+    assert win.add_block("relu") == ""
+    assert "training" in win.statusBar().currentMessage()
+    win.focus_node("conv2d_1")
+    win.delete_selection()
+    assert doc.graph == before and not win.undo_action.isEnabled()
+    assert not win.inspector.isEnabled() and not win.palette_panel.isEnabled()
+    win.document.move({"conv2d_1": (500.0, 500.0)})  # moving is harmless and allowed
+    assert not panel.editors["epochs"].isEnabled() and panel.editors["lr"].isEnabled()
+    # the learning rate may change mid-run
+    panel.apply("lr", 0.01)
+    step = panel.metrics.last.step
+    wait_for(qtbot, lambda: panel.metrics.last.step > step + 4)
+    assert panel.metrics.lrs.values[-1] == pytest.approx(0.01)
+    # pause: the steps stop where the Paused record says; resume: they go on
+    panel.pause()
+    assert panel.pause_button.text() == "Resume"
+    wait_for(qtbot, lambda: any(isinstance(r, Paused) for r in seen))
+    paused = next(r for r in seen if isinstance(r, Paused))
+    qtbot.wait(700)
+    assert panel.metrics.last.step <= paused.step
+    panel.resume()
+    assert panel.pause_button.text() == "Pause"
+    wait_for(qtbot, lambda: panel.metrics.last.step > paused.step + 4)
+    assert [type(r) for r in seen if isinstance(r, Paused | Resumed)] == [Paused, Resumed]
+    panel.stop()
+    wait_for(qtbot, lambda: not panel.controller.running)
+    assert panel.metrics.end.reason == "stopped"
+    assert (panel.last_run_dir / "checkpoints" / "last.pt").exists()
+    assert panel.continue_button.isEnabled() and doc.locked == ""
+    assert win.add_block("relu")  # unlocked again
+    win.undo_action.trigger()
+    # continue the stopped run from its checkpoint
+    stopped_at = panel.metrics.end.step
+    assert panel.continue_last()
+    wait_for(qtbot, lambda: panel.metrics.started is not None)
+    assert panel.metrics.started.start_step == stopped_at
+    panel.stop()
+    wait_for(qtbot, lambda: not panel.controller.running)
+
+
+def test_closing_the_window_mid_run_stops_it_cleanly(qtbot):
+    win = make_window(qtbot, LONG)
+    panel = win.training
+    panel.start()
+    wait_for(qtbot, lambda: panel.metrics.last is not None)
+    process = panel.controller.handle.process
+    start = time.monotonic()
+    assert win.close()
+    assert time.monotonic() - start < 30
+    assert not process.is_alive() and not panel.controller.running
+    run_dir = panel.last_run_dir
+    assert (run_dir / "checkpoints" / "last.pt").exists()
+
+
+def test_a_nan_loss_highlights_the_first_bad_layer(qtbot):
+    """A real exploding run (lr = 100 on a ReLU net without normalisation)."""
+    win = make_window(qtbot, {**FAST, "lr": 100.0}, relu_net())
+    panel = win.training
+    panel.start()
+    wait_for(qtbot, lambda: not panel.controller.running)
+    failed = panel.metrics.end
+    assert isinstance(failed, RunFailed) and failed.kind == "nan"
+    item = win.scene.node_items[failed.node_id]
+    assert item.nonfinite and win.scene.selected_node_ids() == [failed.node_id]
+    assert "Run failed (nan)" in panel.status.text() and "Lower the learning rate" in (
+        panel.status.text()
+    )
+    assert "NaN/Inf" in item.tooltip_text()
+    win.scene.set_layer_stats(None)  # the next run clears the mark
+    assert not item.nonfinite
+
+
+def test_settings_are_stored_in_the_project_and_refused_when_invalid(qtbot):
+    win = make_window(qtbot, FAST)
+    panel, doc = win.training, win.document
+    panel.apply("epochs", 7)
+    assert doc.project.training["epochs"] == 7 and doc.modified
+    doc.undo_stack.undo()
+    assert doc.project.training["epochs"] == 2
+    assert panel.editors["epochs"].value() == 2  # the form follows undo
+    panel.apply("milestones", "ten, twenty")
+    assert "refused: milestones" in win.statusBar().currentMessage()
+    panel.apply("schedule", "cosine")
+    assert panel.plots.point_count("preview") == 2 * 512 // 32

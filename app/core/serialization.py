@@ -78,7 +78,12 @@ def save(project: Project, path: str | os.PathLike[str]) -> None:
     text = to_json(project).encode("utf-8")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
-        with os.fdopen(fd, "wb") as fh:
+        try:
+            fh = os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)  # fdopen did not take ownership of the descriptor
+            raise
+        with fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
@@ -264,7 +269,10 @@ class _Reader:
             src, dst, port = item.get("src"), item.get("dst"), item.get("port", 0)
             bad = False
             for key, value in (("src", src), ("dst", dst)):
-                if value not in nodes:
+                if not isinstance(value, str):  # found by tests/reliability/test_file_fuzz.py
+                    self.err(f"{path}.{key}", f"expected a node name, got {_kind(value)}")
+                    bad = True
+                elif value not in nodes:
                     if value not in self.seen_ids:  # else the node's own problem is reported
                         self.err(f"{path}.{key}", f"no node named {value!r} (dangling edge)")
                     bad = True

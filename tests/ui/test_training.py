@@ -175,3 +175,18 @@ def test_settings_are_stored_in_the_project_and_refused_when_invalid(qtbot):
     assert "refused: milestones" in win.statusBar().currentMessage()
     panel.apply("schedule", "cosine")
     assert panel.plots.point_count("preview") == 2 * 512 // 32
+
+
+def test_opening_another_document_mid_run_asks_then_stops_it(qtbot):
+    win = make_window(qtbot, LONG)
+    del win.confirm_discard  # the real one: it asks about the run first
+    asked = []
+    win.confirm_stop_training = lambda: asked.append(True) or True
+    win.training.start()
+    wait_for(qtbot, lambda: win.training.metrics.last is not None)
+    process = win.training.controller.handle.process
+    win.document.undo_stack.setClean()
+    win.open_preset("mlp")
+    assert asked == [True] and win.document.project.name.lower().startswith("mlp")
+    assert not win.training.controller.running and not process.is_alive()
+    assert win.training.metrics.end.reason == "stopped"

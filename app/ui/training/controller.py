@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from app.core.training.config import TrainConfig
 from app.core.training.session import ProcessRun, ThreadRun
@@ -129,6 +129,9 @@ class TrainingController(QObject):
                 self.handle.process.kill()
             thread.wait(5000)
         done = thread.isFinished()
+        # deliver the run's last records (RunFinished…) now: they were queued for this object
+        # while the GUI thread was blocked in wait()
+        QCoreApplication.sendPostedEvents(self)
         if done:
             self._finished()
         return done

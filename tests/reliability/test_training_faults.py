@@ -1,0 +1,194 @@
+"""Faults injected into real training runs. Each must end with a clear message, leave a
+consistent run directory (metrics log ending in the failure, loadable checkpoint), and the
+run must resume from its last good checkpoint to completion."""
+
+from __future__ import annotations
+
+import errno
+import json
+import random
+
+import pytest
+import torch
+
+import presets
+from app.core.training import engine as engine_module
+from app.core.training import rundir as rundir_module
+from app.core.training.augment import Augmenter
+from app.core.training.config import TrainConfig
+from app.core.training.data import TensorSplit
+from app.core.training.engine import Trainer
+from app.core.training.events import RunControl, RunFailed, RunFinished, StepReport
+from tests.training.test_engine import relu_net
+
+SMALL = {
+    "dataset": "shapes_gray",
+    "train_size": 512,
+    "val_size": 128,
+    "batch_size": 32,
+    "epochs": 2,
+    "report_every": 4,
+}
+STEPS_PER_EPOCH = 512 // 32
+
+
+def lenet():
+    return presets.get("lenet5").build()
+
+
+def start(tmp_path, control=None):
+    trainer = Trainer(
+        lenet(), TrainConfig.from_dict(SMALL), name="t", runs_root=tmp_path, control=control
+    )
+    return trainer, list(trainer.run())
+
+
+def assert_consistent_and_resumable(trainer, failure: RunFailed, graph=None) -> None:
+    """The run folder tells the story, and the run finishes from its last checkpoint."""
+    folder = trainer.run_dir.path
+    lines = (folder / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["event"] == "RunFailed"
+    assert f"FAILED ({failure.kind})" in (folder / "run.log").read_text()
+    last = torch.load(folder / "checkpoints" / "last.pt", weights_only=False)
+    assert last["step"] == STEPS_PER_EPOCH  # the end of epoch 1: the last good state
+    resumed = Trainer(graph or lenet(), TrainConfig.from_dict(SMALL), run_dir=folder)
+    events = list(resumed.run())
+    assert events[0].start_step == STEPS_PER_EPOCH
+    assert isinstance(events[-1], RunFinished) and events[-1].reason == "completed"
+    assert events[-1].step == 2 * STEPS_PER_EPOCH
+
+
+def after_steps(n: int):
+    """A predicate that becomes true on its (n+1)-th call."""
+    calls = {"n": 0}
+
+    def due() -> bool:
+        calls["n"] += 1
+        return calls["n"] > n
+
+    return due
+
+
+def test_nan_in_the_data(tmp_path, monkeypatch):
+    real = Augmenter.train
+    due = after_steps(STEPS_PER_EPOCH + 3)
+
+    def poisoned(self, images, labels, classes):
+        x, y = real(self, images, labels, classes)
+        return (x * float("nan"), y) if due() else (x, y)
+
+    monkeypatch.setattr(Augmenter, "train", poisoned)
+    trainer, events = start(tmp_path)
+    failed = events[-1]
+    assert isinstance(failed, RunFailed) and failed.kind == "nan"
+    assert "the loss became nan" in failed.message and "checkpoint of epoch 1 is kept" in (
+        failed.message
+    )
+    monkeypatch.setattr(Augmenter, "train", real)
+    assert_consistent_and_resumable(trainer, failed)
+
+
+def test_exploding_learning_rate(tmp_path):
+    control = RunControl()
+    trainer = Trainer(
+        relu_net(), TrainConfig.from_dict(SMALL), name="t", runs_root=tmp_path, control=control
+    )
+    events = []
+    for event in trainer.run():
+        events.append(event)
+        if isinstance(event, StepReport) and event.step >= STEPS_PER_EPOCH + 2:
+            control.set_lr_scale(2000.0)  # the LR explodes in epoch 2 (0.05 → 100)
+    failed = events[-1]
+    assert isinstance(failed, RunFailed) and failed.kind == "nan"
+    assert failed.node_id and "Lower the learning rate" in failed.message
+    assert_consistent_and_resumable(trainer, failed, relu_net())
+
+
+def test_out_of_memory(tmp_path, monkeypatch):
+    real = engine_module.compile_graph
+
+    def compile_then_fill_up(graph, report=None):
+        model = real(graph, report)
+        forward = model.forward
+        calls = {"n": 0}
+
+        def maybe_oom(*args, **kwargs):
+            calls["n"] += 1
+            if calls["n"] == STEPS_PER_EPOCH + 5:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return forward(*args, **kwargs)
+
+        model.forward = maybe_oom
+        return model
+
+    monkeypatch.setattr(engine_module, "compile_graph", compile_then_fill_up)
+    trainer, events = start(tmp_path)
+    failed = events[-1]
+    assert failed.kind == "oom" and "try batch size 16" in failed.message
+    monkeypatch.setattr(engine_module, "compile_graph", real)
+    assert_consistent_and_resumable(trainer, failed)
+
+
+def test_an_exception_in_the_dataset(tmp_path, monkeypatch):
+    real = TensorSplit.batches
+    due = after_steps(STEPS_PER_EPOCH + 3)
+
+    def unreliable(self, *args, **kwargs):
+        for batch in real(self, *args, **kwargs):
+            if kwargs.get("shuffle") and due():
+                raise OSError("image 1234 is unreadable (truncated JPEG)")
+            yield batch
+
+    monkeypatch.setattr(TensorSplit, "batches", unreliable)
+    trainer, events = start(tmp_path)
+    failed = events[-1]
+    assert failed.kind == "error" and "image 1234 is unreadable" in failed.message
+    monkeypatch.setattr(TensorSplit, "batches", real)
+    assert_consistent_and_resumable(trainer, failed)
+
+
+def test_disk_full_while_writing_a_checkpoint(tmp_path, monkeypatch):
+    real = rundir_module.atomic_torch_save
+    calls = {"n": 0}
+
+    def full_disk(obj, path):
+        calls["n"] += 1
+        if calls["n"] > 2:  # epoch 1's best and last are written; then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(obj, path)
+
+    monkeypatch.setattr(rundir_module, "atomic_torch_save", full_disk)
+    trainer, events = start(tmp_path)
+    failed = events[-1]
+    assert failed.kind == "checkpoint"
+    assert "No space left on device" in failed.message and "previous one is kept" in (
+        failed.message
+    )
+    leftovers = list((trainer.run_dir.path / "checkpoints").glob(".*tmp"))
+    assert leftovers == []  # no half-written file left behind
+    monkeypatch.setattr(rundir_module, "atomic_torch_save", real)
+    assert_consistent_and_resumable(trainer, failed)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_stop_at_a_random_step_then_resume(tmp_path, seed):
+    stop_at = random.Random(seed).randrange(1, 2 * STEPS_PER_EPOCH - 1)
+    control = RunControl()
+    trainer = Trainer(
+        lenet(),
+        TrainConfig.from_dict({**SMALL, "report_every": 1}),
+        name="t",
+        runs_root=tmp_path,
+        control=control,
+    )
+    for event in trainer.run():
+        if isinstance(event, StepReport) and event.step >= stop_at:
+            control.stop()
+    folder = trainer.run_dir.path
+    last = json.loads((folder / "metrics.jsonl").read_text().splitlines()[-1])
+    assert last["event"] == "RunFinished" and last["reason"] == "stopped"
+    assert last["step"] == stop_at
+    resumed = Trainer(lenet(), TrainConfig.from_dict({**SMALL, "report_every": 1}), run_dir=folder)
+    events = list(resumed.run())
+    assert events[0].start_step == stop_at
+    assert events[-1].reason == "completed" and events[-1].step == 2 * STEPS_PER_EPOCH

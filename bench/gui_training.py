@@ -1,6 +1,6 @@
 """Training from the app vs a plain loop, measured interleaved in one run (the machines are noisy).
 
-(a)  images/s of a plain PyTorch training loop in the main thread, no Qt running;
+(a)  images/s of a plain PyTorch training loop in the main thread of a fresh interpreter, no Qt;
 (b)  images/s of a run started from the app's training panel (LeNet-5, built-in data, live
      plots redrawn at 10 Hz) with the engine in a child process (what the app uses);
 (b') the same with the engine in a worker thread of the GUI process (the alternative);
@@ -16,32 +16,44 @@ from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import tempfile
-
-import torch
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
-from torch import nn
 
 import presets
-from app.core.compiler import compile_graph
 from app.core.serialization import Project
-from app.core.training.portable.shapes import make_shapes
 from app.ui.document import Document
 from app.ui.main_window import MainWindow
 
 BATCH = 128
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def plain_loop(steps: int) -> float:
+    """(a) in a fresh interpreter: the GUI process must not hold torch (the app's never does;
+    a large heap there lengthens its garbage-collection pauses)."""
+    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from bench.gui_training import "
+    code += f"_plain_loop; print(_plain_loop({steps}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def _plain_loop(steps: int) -> float:
     """(a): the compiled LeNet-5, SGD with momentum, pre-normalised tensors, main thread."""
+    import torch
+    from torch import nn
+
+    from app.core.compiler import compile_graph
+    from app.core.training.portable.shapes import make_shapes
+
     torch.manual_seed(0)
     x, y = make_shapes(BATCH * steps, 28, 1, seed=1)
     x = (x - x.mean()) / x.std()
@@ -122,16 +134,14 @@ def main() -> None:
     ratios: dict[str, list[float]] = {"process": [], "thread": []}
     rates: dict[str, list[float]] = {"process": [], "thread": []}
     lateness: dict[str, list[float]] = {"process": [], "thread": []}
-    for _ in range(rounds):
-        for mechanism in ("process", "thread"):
+    for mechanism in ("process", "thread"):  # thread last: it loads torch into this process
+        for _ in range(rounds):
             rate, late = app_run(window, mechanism, steps)
             a.append(plain_loop(steps))
             ratios[mechanism].append(rate / ((a[-2] + a[-1]) / 2))
             rates[mechanism].append(rate)
             lateness[mechanism] += late
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; LeNet-5, batch {BATCH}"
-    )
+    print(f"{os.cpu_count()} CPUs; LeNet-5, batch {BATCH}, {steps} steps per run")
     print(f"(a)  plain loop, main thread, no Qt      {statistics.median(a):8.0f} img/s (median)")
     for name, mechanism in (
         ("(b)  app, engine in a child process", "process"),

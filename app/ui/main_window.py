@@ -550,6 +550,7 @@ class MainWindow(QMainWindow):
                 return
             self.training.shutdown()
         if self.confirm_discard():
+            self.training.shutdown()  # also ends the export worker, if one was started
             self.document.detach()
             self.autosaver.discard()
             event.accept()

@@ -4,6 +4,7 @@ window mid-run."""
 
 from __future__ import annotations
 
+import sys
 import time
 
 import pytest
@@ -44,8 +45,11 @@ def wait_for(qtbot, condition, timeout=90_000):
 
 
 def test_a_run_with_live_curves_results_and_exports(qtbot, tmp_path):
+    torch_was_loaded = "torch" in sys.modules
     win = make_window(qtbot, FAST)
     panel = win.training
+    messages: list[str] = []
+    panel.message.connect(messages.append)
     win._start_training()
     assert panel.controller.running and not panel.start_button.isEnabled()
     wait_for(qtbot, panel.plots.isVisible, 5000)  # the Training dock came to the front
@@ -70,10 +74,16 @@ def test_a_run_with_live_curves_results_and_exports(qtbot, tmp_path):
     assert not view.matrix.pixmap().isNull() and not view.samples.pixmap().isNull()
     assert view.table.rowCount() == len(panel.results.classes)
     assert "Validation accuracy" in view.summary.text()
-    # exports from the results
-    assert panel.export("weights", tmp_path / "w.pt").exists()
-    assert "class LeNet5" in panel.export("code", tmp_path / "m.py").read_text()
-    assert panel.export("bundle", tmp_path / "b.zip").exists()
+    # exports from the results, in a worker process (torch never loads in the GUI process)
+    for kind, name in (("weights", "w.pt"), ("code", "m.py"), ("bundle", "b.zip")):
+        panel.export(kind, tmp_path / name)
+        wait_for(
+            qtbot, lambda k=kind: any(m.startswith(("exported " + k, "cannot")) for m in messages)
+        )
+        assert f"exported {kind} to {tmp_path / name}" in messages
+    assert (tmp_path / "w.pt").exists() and (tmp_path / "b.zip").exists()
+    assert "class LeNet5" in (tmp_path / "m.py").read_text()
+    assert "torch" not in sys.modules or torch_was_loaded
     # history: the run is listed and can be overlaid
     assert panel.history.count() == 1
     panel.history.item(0).setCheckState(Qt.CheckState.Checked)

@@ -7,6 +7,7 @@ progress line and the layer table are redrawn by a 10 Hz timer, never per record
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -50,6 +51,7 @@ from app.ui.param_form import make_editor, set_editor_value
 from app.ui.training.controller import TrainingController
 
 REDRAW_MS = 100
+LAYERS_INTERVAL_S = 1.0
 LIVE_FIELDS = ("lr",)  # may change while a run trains
 
 
@@ -67,6 +69,7 @@ class TrainingPanel(QWidget):
     layer_stats = Signal(object)  # {node_id: LayerStat} or None to clear
     nonfinite_node = Signal(str)  # the first layer producing NaN/Inf
     device_changed = Signal(str)
+    _exported = Signal(str, object)  # (kind, Future): from the export pool's thread
 
     def __init__(self, document: Document, mechanism: str = "process") -> None:
         super().__init__()
@@ -80,6 +83,9 @@ class TrainingPanel(QWidget):
         self.editors: dict[str, QWidget] = {}
         self._dirty = False
         self._plots = None
+        self._pool = None  # process pool for exports, started on first use
+        self._layers_shown = 0.0
+        self._exported.connect(self._export_finished)
         self._build()
         self.timer = QTimer(self, interval=REDRAW_MS, singleShot=True)  # armed by records
         self.timer.timeout.connect(self.redraw)
@@ -150,6 +156,7 @@ class TrainingPanel(QWidget):
         self.tabs.addTab(self.toolbox, "Settings")
         self.tabs.addTab(self.plots_host, "Curves")
         self.tabs.addTab(self.layers, "Layers")
+        self.tabs.currentChanged.connect(lambda _: self._show_layers())
         self.tabs.addTab(self.history, "History")
         self.tabs.addTab(results_host, "Results")
         layout = QVBoxLayout(self)
@@ -293,6 +300,9 @@ class TrainingPanel(QWidget):
     def shutdown(self, timeout_s: float = 20.0) -> bool:
         """Stop and join the run (window closing or another document opening)."""
         self.timer.stop()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
         return self.controller.shutdown(timeout_s)
 
     def _running_changed(self, running: bool) -> None:
@@ -376,11 +386,18 @@ class TrainingPanel(QWidget):
                     f"loss {m.smoothed.values[-1]:.4f}"
                     + (" · paused" if self.controller.paused else "")
                 )
-        if m.layers:
-            self._show_layers()
+        # per-layer diagnostics change slowly: the table and the canvas heat strips are
+        # refreshed at most once a second (repainting the canvas costs the training speed)
+        now = time.monotonic()
+        if m.layers and (now - self._layers_shown >= LAYERS_INTERVAL_S or m.end is not None):
+            self._layers_shown = now
+            if self.layers.isVisible() or m.end is not None:
+                self._show_layers()
             self.layer_stats.emit(dict(m.layers))
 
     def _show_layers(self) -> None:
+        if self.metrics is None:
+            return
         stats = sorted(self.metrics.layers.values(), key=lambda s: -s.update_ratio)
         self.layers.setRowCount(len(stats))
         for row, s in enumerate(stats):
@@ -430,26 +447,32 @@ class TrainingPanel(QWidget):
         if path:
             self.export(kind, Path(path))
 
-    def export(self, kind: str, path: Path) -> Path | None:
-        """Export the finished run: its best weights, the code, or a bundle with metrics."""
-        from app.core import artifacts
-        from app.core.exporter import export_model_code
+    def export(self, kind: str, path: Path):
+        """Export the run (its best weights, the code, or a bundle with metrics) in a worker
+        process: torch is never imported in the GUI. Returns the job's Future; the status bar
+        says when it is written or why it failed."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-        run_dir = self.last_run_dir
-        project = self.document.project
+        from app.core.jobs import export_run
+
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        self.message.emit(f"exporting {kind} to {path}…")
+        future = self._pool.submit(
+            export_run,
+            kind,
+            to_json(self.document.project),
+            str(path),
+            str(self.last_run_dir) if self.last_run_dir else None,
+        )
+        future.add_done_callback(lambda f: self._exported.emit(kind, f))
+        return future
+
+    def _export_finished(self, kind: str, future) -> None:
         try:
-            if kind == "weights":
-                best = run_dir / "checkpoints" / "best.pt" if run_dir else None
-                if best is None or not best.exists():
-                    raise FileNotFoundError("this run saved no best checkpoint")
-                state = artifacts.load_weights(best)["model"]  # type: ignore[index]
-                artifacts.export_weights(project.graph, path, state)
-            elif kind == "code":
-                path.write_text(export_model_code(project.graph, project.name or "Net"))
-            else:
-                artifacts.export_bundle(project, path, run_dir)
+            path = future.result()
         except Exception as exc:  # reported, never raised into Qt
             self.message.emit(f"cannot export {kind}: {exc}")
-            return None
+            return
         self.message.emit(f"exported {kind} to {path}")
-        return path

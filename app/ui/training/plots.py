@@ -69,7 +69,7 @@ class MetricsPlots(QWidget):
 
     def _plot(self, row: int, col: int, title: str) -> pg.PlotItem:
         plot = self.view.addPlot(row=row, col=col, title=title)
-        plot.showGrid(x=True, y=True, alpha=0.25)
+        plot.showGrid(x=False, y=False)
         plot.setClipToView(True)
         plot.setDownsampling(auto=True, mode="peak")
         plot.addLegend(offset=(-10, 10), labelTextSize="8pt")

@@ -21,3 +21,29 @@ def chain(*steps: tuple[str, dict[str, Any]], graph: Graph | None = None) -> Gra
 
 def image(c: int = 3, h: int = 32, w: int = 32) -> tuple[str, dict[str, Any]]:
     return ("input", {"channels": c, "height": h, "width": w})
+
+
+#: a small, fast training run on the built-in data (2 epochs of 16 steps)
+SMALL_TRAINING: dict[str, Any] = {
+    "dataset": "shapes_gray",
+    "train_size": 512,
+    "val_size": 128,
+    "batch_size": 32,
+    "epochs": 2,
+    "report_every": 4,
+    "optimizer": "sgd",
+    "lr": 0.05,
+}
+
+
+def relu_net() -> Graph:
+    """A ReLU network without normalisation: a learning rate of 100 makes its loss NaN."""
+    return chain(
+        image(1, 28, 28),
+        ("conv2d", {"out_channels": 8}),
+        ("relu", {}),
+        ("flatten", {}),
+        ("linear", {"out_features": 64}),
+        ("relu", {}),
+        ("linear", {"out_features": 10}),
+    )

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from app.core.errors import GraphError, PortError
 from app.core.graph import Edge, Graph, Position
-from app.core.shapes import check
+from app.core.shapes import ShapeReport, check
 from blocks.expansion import INPUT, can_expand, expand
 
 LAYER_GAP = 90.0
@@ -124,7 +124,9 @@ class ExpansionError(GraphError):
     """The block cannot be expanded (not composite, or its input shape is unknown)."""
 
 
-def expand_node(graph: Graph, node_id: str) -> tuple[list[str], list[Step]]:
+def expand_node(
+    graph: Graph, node_id: str, report: ShapeReport | None = None
+) -> tuple[list[str], list[Step]]:
     """Steps that replace composite ``node_id`` with its primitive parts (ids
     ``<node_id>_<part>``), keeping its connections; nodes below it move down to make room."""
     node = graph.node(node_id)
@@ -132,7 +134,7 @@ def expand_node(graph: Graph, node_id: str) -> tuple[list[str], list[Step]]:
     if not can_expand(node.type_id):
         raise ExpansionError(f"{node_id} ({block.title}) is not a composite block")
     src = graph.inputs_of(node_id)[0]
-    info = check(graph).nodes.get(src) if src else None
+    info = (report or check(graph)).nodes.get(src) if src else None
     if src is None or info is None or info.shape is None:
         raise ExpansionError(
             f"the input shape of {node_id} is unknown: connect its input (without errors) first"

@@ -23,10 +23,11 @@ def inside_graph(graph: Graph, node_id: str) -> Graph:
     """A small graph: an input of the block's input shape, then the block's primitive parts
     (ExpansionError when the block has no inside or its input shape is unknown)."""
     src = graph.inputs_of(node_id)[0] if graph.inputs_of(node_id) else None
-    info = check(graph).nodes.get(src) if src else None
+    report = check(graph)
+    info = report.nodes.get(src) if src else None
     shape = info.shape if info else None
     if shape is None or len(shape) != 3:
-        expand_node(graph, node_id)  # raises with the reason when the shape is unknown
+        expand_node(graph, node_id, report)  # raises with the reason when the shape is unknown
         raise ExpansionError(f"{node_id} needs an image input (C×H×W) to show its inside")
     inner = Graph(graph.registry)
     c, h, w = shape

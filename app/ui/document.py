@@ -145,7 +145,7 @@ class Document(QObject):
 
     def expand(self, node_id: str) -> list[str]:
         """Replace a composite block by its primitive blocks (one undoable command)."""
-        new_ids, steps = expand_node(self.graph, node_id)
+        new_ids, steps = expand_node(self.graph, node_id, self.report)
         self.push(StepsCommand(self.graph, f"Expand {node_id}", steps))
         return new_ids
 

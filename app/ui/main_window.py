@@ -244,7 +244,7 @@ class MainWindow(QMainWindow):
         document.file_changed.connect(self._update_title)
         document.changed.connect(self._update_title)
         self.inspector.set_document(document)
-        if hasattr(self, "scene") and hasattr(self, "docks"):
+        if self.training.document is not document:
             self.training.set_document(document)
         if hasattr(self, "summary"):
             self.summary.set_document(document)

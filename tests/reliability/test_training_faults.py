@@ -19,16 +19,9 @@ from app.core.training.config import TrainConfig
 from app.core.training.data import TensorSplit
 from app.core.training.engine import Trainer
 from app.core.training.events import RunControl, RunFailed, RunFinished, StepReport
-from tests.training.test_engine import relu_net
+from tests.helpers import SMALL_TRAINING as SMALL
+from tests.helpers import relu_net
 
-SMALL = {
-    "dataset": "shapes_gray",
-    "train_size": 512,
-    "val_size": 128,
-    "batch_size": 32,
-    "epochs": 2,
-    "report_every": 4,
-}
 STEPS_PER_EPOCH = 512 // 32
 
 

@@ -23,18 +23,8 @@ from app.core.training.events import (
     StepReport,
 )
 from app.core.training.schedules import preview
-from tests.helpers import chain, image
-
-SMALL = {
-    "dataset": "shapes_gray",
-    "train_size": 512,
-    "val_size": 128,
-    "batch_size": 32,
-    "epochs": 2,
-    "report_every": 4,
-    "optimizer": "sgd",
-    "lr": 0.05,
-}
+from tests.helpers import SMALL_TRAINING as SMALL
+from tests.helpers import chain, image, relu_net
 
 
 def run(graph, tmp_path, control=None, **config):
@@ -154,18 +144,6 @@ def test_pause_and_resume_from_another_thread(tmp_path):
     assert Paused in kinds and Resumed in kinds
     assert kinds.index(Paused) < kinds.index(Resumed)
     assert events[-1].reason == "completed" and events[-1].step == 32
-
-
-def relu_net():
-    return chain(
-        image(1, 28, 28),
-        ("conv2d", {"out_channels": 8}),
-        ("relu", {}),
-        ("flatten", {}),
-        ("linear", {"out_features": 64}),
-        ("relu", {}),
-        ("linear", {"out_features": 10}),
-    )
 
 
 def test_nan_loss_names_the_first_bad_layer(tmp_path):

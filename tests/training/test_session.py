@@ -23,17 +23,8 @@ from app.core.training.events import (
 from app.core.training.metrics import RunMetrics, decimate, project_runs
 from app.core.training.results import RunResults
 from app.core.training.session import ProcessRun, ThreadRun
+from tests.helpers import SMALL_TRAINING as SMALL
 from tests.helpers import chain, image
-
-SMALL = {
-    "dataset": "shapes_gray",
-    "train_size": 512,
-    "val_size": 128,
-    "batch_size": 32,
-    "epochs": 2,
-    "report_every": 4,
-    "lr": 0.05,
-}
 
 
 def lenet_json() -> str:

@@ -39,35 +39,26 @@ def edge_midpoint(win: MainWindow, src: str, dst: str) -> QPoint:
     return win.view.mapFromScene(item.path().pointAtPercent(0.5))
 
 
-def drop_block(win: MainWindow, type_id: str, at: QPoint) -> None:
+def drag_over(win: MainWindow, type_id: str, at: QPoint) -> QMimeData:
+    """A palette block dragged over the canvas at ``at`` (not dropped yet)."""
     mime = QMimeData()
     mime.setData(BLOCK_MIME, type_id.encode())
-    args = (QPointF(at), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton)
-    move = QDragMoveEvent(
-        at,
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    win.view.dragMoveEvent(move)
-    win.view.dropEvent(QDropEvent(*args, Qt.KeyboardModifier.NoModifier))
+    buttons, modifiers = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    win.view.dragMoveEvent(QDragMoveEvent(at, Qt.DropAction.CopyAction, mime, buttons, modifiers))
+    return mime
+
+
+def drop_block(win: MainWindow, type_id: str, at: QPoint) -> None:
+    mime = drag_over(win, type_id, at)
+    buttons, modifiers = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    win.view.dropEvent(QDropEvent(QPointF(at), Qt.DropAction.CopyAction, mime, buttons, modifiers))
 
 
 def test_drop_on_an_edge_inserts_the_block_and_undo_restores(window):
     graph = window.document.graph
     before = to_json(window.document.project)
     at = edge_midpoint(window, "conv2d_1", "tanh_1")
-    mime = QMimeData()
-    mime.setData(BLOCK_MIME, b"batchnorm2d")
-    move = QDragMoveEvent(
-        at,
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    window.view.dragMoveEvent(move)
+    drag_over(window, "batchnorm2d", at)
     hovered = [e for e, i in window.scene.edge_items.items() if i.hover]
     assert [(e.src, e.dst) for e in hovered] == [("conv2d_1", "tanh_1")]  # shown before drop
     drop_block(window, "batchnorm2d", at)

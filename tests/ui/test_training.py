@@ -15,7 +15,7 @@ from app.core.serialization import Project
 from app.core.training.events import Paused, Resumed, RunFailed
 from app.ui.document import Document
 from app.ui.main_window import MainWindow
-from tests.training.test_engine import relu_net
+from tests.helpers import relu_net
 
 FAST = {
     "dataset": "shapes_gray",

@@ -78,7 +78,7 @@ class RunMetrics:
         self.started: RunStarted | None = None
         self.last: StepReport | None = None
         self.end: RunFinished | RunFailed | None = None
-        self._smooth = (0, 0.0, 0.0)  # (points done, accumulator, normaliser)
+        self._smooth = (0.0, 0.0)  # EMA accumulator and its bias-correcting normaliser
         self.smoothed = Series()
 
     def add(self, event: Event) -> None:
@@ -101,14 +101,14 @@ class RunMetrics:
             self.end = event
 
     def _extend_smoothed(self, losses, weight: float = 0.95) -> None:
-        done, acc, norm = self._smooth
+        acc, norm = self._smooth
         out = []
         for v in losses:
             if math.isfinite(v):
                 acc = weight * acc + (1 - weight) * v
                 norm = weight * norm + (1 - weight)
             out.append(acc / norm if norm else v)
-        self._smooth = (done + len(losses), acc, norm)
+        self._smooth = (acc, norm)
         self.smoothed.extend(out)
 
     def epoch_series(self, field: str) -> tuple[np.ndarray, np.ndarray]:

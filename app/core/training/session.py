@@ -75,6 +75,23 @@ def _drive(
         out.put(END)
 
 
+def _run_args(
+    project_json: str,
+    config: TrainConfig,
+    name: str,
+    runs_root: Path | None,
+    run_dir: Path | None,
+) -> tuple:
+    """The picklable leading arguments of :func:`_drive`."""
+    return (
+        project_json,
+        config.to_dict(),
+        name,
+        str(runs_root) if runs_root else None,
+        str(run_dir) if run_dir else None,
+    )
+
+
 def _child_main(args: tuple, out, stop, go, scale) -> None:
     with contextlib.suppress(OSError, AttributeError):  # POSIX; elsewhere keep the priority
         os.nice(CHILD_NICENESS)
@@ -142,13 +159,7 @@ class ProcessRun(_Handle):
         stop, go, scale = ctx.Event(), ctx.Event(), ctx.Value("d", 1.0)
         go.set()
         super().__init__(ctx.Queue(), RunControl(stop, go, scale))
-        args = (
-            project_json,
-            config.to_dict(),
-            name,
-            str(runs_root) if runs_root else None,
-            str(run_dir) if run_dir else None,
-        )
+        args = _run_args(project_json, config, name, runs_root, run_dir)
         self.process = ctx.Process(
             target=_child_main,
             args=(args, self.queue, stop, go, scale),
@@ -191,16 +202,8 @@ class ThreadRun(_Handle):
         run_dir: Path | None = None,
     ) -> None:
         super().__init__(queue.Queue(), RunControl())
-        args = (
-            project_json,
-            config.to_dict(),
-            name,
-            str(runs_root) if runs_root else None,
-            str(run_dir) if run_dir else None,
-            self.queue,
-            self.control,
-            True,
-        )
+        args = (*_run_args(project_json, config, name, runs_root, run_dir), self.queue)
+        args += (self.control, True)
         self.thread = threading.Thread(target=_drive, args=args, daemon=True)
 
     def start(self) -> None:

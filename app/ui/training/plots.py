@@ -121,7 +121,8 @@ class MetricsPlots(QWidget):
     def set_overlays(self, runs: list[RunMetrics]) -> None:
         """Earlier runs of the project, dashed, on the loss and accuracy plots."""
         for item in self.overlays:
-            item.getViewBox().removeItem(item) if item.getViewBox() else None
+            if item.getViewBox() is not None:
+                item.getViewBox().removeItem(item)
         self.overlays = []
         for i, run in enumerate(runs):
             colour = OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)]

@@ -26,3 +26,10 @@ def layered_layout(graph: Graph) -> dict[str, Position]:
             x_of[node_id] = x
             positions[node_id] = (x, row * ROW_GAP)
     return positions
+
+
+def unplaced(graph: Graph) -> bool:
+    """True for a graph that came without a layout: two or more nodes, all at one position (a
+    file written by a script, or a graph built in code)."""
+    positions = {node.position for node in graph.nodes.values()}
+    return len(graph) > 1 and len(positions) == 1

@@ -114,13 +114,18 @@ class GraphScene(QGraphicsScene):
 
     def set_layer_stats(self, stats: dict | None) -> None:
         """Heat strips from a run's per-layer statistics (None clears them and NaN marks)."""
+        if stats is None:
+            self.clear_nonfinite()
         for node_id, item in self.node_items.items():
             stat = stats.get(node_id) if stats else None
-            if stats is None and item.nonfinite:
-                item.nonfinite = False
-                item.update()
             if stat != item.stat:
                 item.stat = stat
+                item.update()
+
+    def clear_nonfinite(self) -> None:
+        for item in self.node_items.values():
+            if item.nonfinite:
+                item.nonfinite = False
                 item.update()
 
     def mark_nonfinite(self, node_id: str) -> None:

@@ -14,6 +14,7 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 from app.core.edits import Step, apply_steps, expand_node, insert_on_edge
 from app.core.errors import GraphError
 from app.core.graph import Edge, Graph, GraphEvent
+from app.core.layout import layered_layout, unplaced
 from app.core.serialization import Project, load, save
 from app.core.shapes import ShapeReport, check
 
@@ -30,6 +31,9 @@ class Document(QObject):
         super().__init__()
         self.project = project or Project(Graph(), "Untitled")
         self.path = path
+        if unplaced(self.graph):  # every block on top of the others: lay them out
+            for node_id, position in layered_layout(self.graph).items():
+                self.graph.move_node(node_id, position)
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self._clean_changed)
         self.report: ShapeReport = check(self.graph)

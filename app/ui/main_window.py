@@ -392,6 +392,10 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("the run ended: the graph can be edited again")
 
     def _nonfinite(self, node_id: str) -> None:
+        """Outline the first layer producing NaN/Inf ("": the run resumed, clear the mark)."""
+        if not node_id:
+            self.scene.clear_nonfinite()
+            return
         self.scene.mark_nonfinite(node_id)
         self.focus_node(node_id)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import random
 
 import pytest
@@ -185,3 +186,85 @@ def test_stop_at_a_random_step_then_resume(tmp_path, seed):
     events = list(resumed.run())
     assert events[0].start_step == stop_at
     assert events[-1].reason == "completed" and events[-1].step == 2 * STEPS_PER_EPOCH
+
+
+def interactive(tmp_path, control: RunControl) -> Trainer:
+    """A run as the app makes it: a NaN/Inf loss pauses instead of ending the run."""
+    return Trainer(
+        relu_net(),
+        TrainConfig.from_dict(SMALL),
+        name="t",
+        runs_root=tmp_path,
+        control=control,
+        pause_on_nonfinite=True,
+    )
+
+
+def test_a_nan_pauses_the_app_run_which_resumes_from_the_last_good_checkpoint(tmp_path):
+    """The LR explodes in epoch 2: the weights go back to the end of epoch 1 and the run
+    waits; the user lowers the LR and resumes; the run completes and its curves have no
+    trace of the undone steps."""
+    from app.core.training.events import Diverged, Paused, Resumed
+    from app.core.training.metrics import RunMetrics
+
+    control = RunControl()
+    trainer = interactive(tmp_path, control)
+    metrics = RunMetrics()
+    events = []
+    for event in trainer.run():
+        events.append(event)
+        metrics.add(event)
+        at = isinstance(event, StepReport) and event.step == STEPS_PER_EPOCH + 4
+        if at and not metrics.diverged:
+            control.set_lr_scale(2000.0)  # 0.05 → 100, once
+        if isinstance(event, Diverged):
+            assert control.paused  # the engine paused itself before saying so
+            assert event.resume_step == STEPS_PER_EPOCH and event.node_id
+            assert event.step > STEPS_PER_EPOCH + 4 and event.lr == pytest.approx(100.0)
+            assert "went back to the checkpoint of epoch 1" in event.message
+            assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+            assert len(metrics.diverged) == 1 and metrics.diverged[0] is event
+            control.set_lr_scale(1.0)  # what the user does from the panel
+            control.resume()
+    kinds = [type(e).__name__ for e in events]
+    at = kinds.index("Diverged")
+    assert kinds[at : at + 3] == ["Diverged", "Paused", "Resumed"]
+    assert isinstance(events[at + 1], Paused) and isinstance(events[at + 2], Resumed)
+    assert events[at + 2].step == STEPS_PER_EPOCH
+    finished = events[-1]
+    assert isinstance(finished, RunFinished) and finished.reason == "completed"
+    assert finished.step == 2 * STEPS_PER_EPOCH and finished.epochs_done == 2
+    # the curves: every step once, in order, all finite (the undone ones were dropped)
+    steps = metrics.steps.values
+    assert list(steps) == list(range(2 * STEPS_PER_EPOCH))
+    assert all(map(math.isfinite, metrics.losses.values))
+    assert len(metrics.smoothed) == len(steps) and [e.epoch for e in metrics.epochs] == [1, 2]
+    # the log tells the same story to a reader of the run folder (history overlay)
+    reloaded = RunMetrics.from_run_dir(trainer.run_dir.path)
+    assert list(reloaded.steps.values) == list(steps) and len(reloaded.diverged) == 1
+    assert "DIVERGED" in (trainer.run_dir.path / "run.log").read_text()
+
+
+def test_a_nan_before_any_checkpoint_goes_back_to_the_start_and_stop_keeps_it(tmp_path):
+    from app.core.training.events import Diverged
+
+    control = RunControl()
+    trainer = interactive(tmp_path, control)
+    initial = None
+    events = []
+    for event in trainer.run():
+        events.append(event)
+        if initial is None and trainer.model is not None:
+            initial = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+        if isinstance(event, StepReport) and event.step == 4:
+            control.set_lr_scale(2000.0)
+        if isinstance(event, Diverged):
+            assert event.resume_step == 0 and "the start" in event.message
+            control.stop()  # the user gives up on this run
+    finished = events[-1]
+    assert isinstance(finished, RunFinished) and finished.reason == "stopped"
+    assert finished.step == 0
+    last = torch.load(trainer.run_dir.path / "checkpoints" / "last.pt", weights_only=False)
+    assert last["step"] == 0
+    for name, value in last["model"].items():  # the initial weights, not the NaN ones
+        torch.testing.assert_close(value, initial[name])

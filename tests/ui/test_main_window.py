@@ -296,3 +296,17 @@ def test_each_command_rechecks_once_and_moves_reroute_only_their_edges(window):
     assert start == item.mapToScene(item.output_port())
     window.scene.commit_moves()
     assert window.document.graph.node("conv2d_1").position[0] == item.pos().x()
+
+
+def test_a_graph_without_positions_opens_laid_out_and_unmodified(qtbot):
+    """A graph built in code (every node at the origin) would show one pile of blocks."""
+    from tests.helpers import relu_net
+
+    graph = relu_net()
+    assert len({n.position for n in graph.nodes.values()}) == 1
+    window = MainWindow(Document(Project(graph, "from a script")))
+    qtbot.addWidget(window)
+    positions = [item.pos() for item in window.scene.node_items.values()]
+    assert len({(p.x(), p.y()) for p in positions}) == len(positions)
+    assert not window.document.modified  # nothing to save, nothing to undo
+    assert window.document.undo_stack.count() == 0

@@ -4,6 +4,7 @@ window mid-run."""
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 
@@ -12,7 +13,7 @@ from PySide6.QtCore import Qt
 
 import presets
 from app.core.serialization import Project
-from app.core.training.events import Paused, Resumed, RunFailed
+from app.core.training.events import Paused, Resumed, RunFinished
 from app.ui.document import Document
 from app.ui.main_window import MainWindow
 from tests.helpers import relu_net
@@ -155,22 +156,33 @@ def test_closing_the_window_mid_run_stops_it_cleanly(qtbot):
     assert (run_dir / "checkpoints" / "last.pt").exists()
 
 
-def test_a_nan_loss_highlights_the_first_bad_layer(qtbot):
-    """A real exploding run (lr = 100 on a ReLU net without normalisation)."""
+def test_a_nan_loss_pauses_the_run_and_highlights_the_first_bad_layer(qtbot):
+    """A real exploding run (lr = 100 on a ReLU net without normalisation): the run pauses
+    with the weights back at the start, the layer is outlined, the learning rate is offered;
+    the user lowers it and resumes, and the run completes."""
     win = make_window(qtbot, {**FAST, "lr": 100.0}, relu_net())
     panel = win.training
     panel.start()
-    wait_for(qtbot, lambda: not panel.controller.running)
-    failed = panel.metrics.end
-    assert isinstance(failed, RunFailed) and failed.kind == "nan"
-    item = win.scene.node_items[failed.node_id]
-    assert item.nonfinite and win.scene.selected_node_ids() == [failed.node_id]
-    assert "Run failed (nan)" in panel.status.text() and "Lower the learning rate" in (
-        panel.status.text()
-    )
+    wait_for(qtbot, lambda: bool(panel.metrics.diverged) and panel.controller.paused)
+    event = panel.metrics.diverged[0]
+    assert panel.controller.running and panel.pause_button.text() == "Resume"
+    item = win.scene.node_items[event.node_id]
+    assert item.nonfinite and win.scene.selected_node_ids() == [event.node_id]
     assert "NaN/Inf" in item.tooltip_text()
-    win.scene.set_layer_stats(None)  # the next run clears the mark
-    assert not item.nonfinite
+    text = panel.status.text()
+    assert "Paused" in text and "Lower the learning rate" in text and "the start" in text
+    assert panel.tabs.currentWidget() is panel.toolbox  # the settings, with the LR editable
+    assert panel.editors["lr"].isEnabled()
+    panel.apply("lr", 0.05)
+    panel.resume()
+    wait_for(qtbot, lambda: not panel.controller.running)
+    finished = panel.metrics.end
+    assert isinstance(finished, RunFinished) and finished.reason == "completed", finished
+    assert not item.nonfinite  # cleared on resume
+    steps = list(panel.metrics.steps.values)
+    assert steps == list(range(finished.step))  # the undone steps left the curves
+    assert all(map(math.isfinite, panel.metrics.losses.values))
+    assert panel.config().lr == 0.05  # stored for the next run
 
 
 def test_settings_are_stored_in_the_project_and_refused_when_invalid(qtbot):

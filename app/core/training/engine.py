@@ -4,11 +4,15 @@ thread, the CLI and tests.
 Data order is a pure function of (seed, epoch) and the augmentation generator is saved in every
 checkpoint, so a stopped run resumes exactly where it stopped. Metrics stay on the device until
 a reporting tick, which makes one host sync. Failures never escape as exceptions: they end the
-stream with a RunFailed record, and the run directory keeps the last good checkpoint.
+stream with a RunFailed record, and the run directory keeps the last good checkpoint. In an
+interactive run (``pause_on_nonfinite``) a NaN/Inf loss does not end it: the weights go back
+to the last good state and the run pauses until the user resumes (with a lower learning rate,
+say) or stops it.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import time
 import traceback
@@ -30,6 +34,7 @@ from app.core.training.config import TrainConfig
 from app.core.training.data import Data, DatasetError, load_data
 from app.core.training.evaluate import EvalResult, evaluate, first_nonfinite_layer
 from app.core.training.events import (
+    Diverged,
     EpochReport,
     Event,
     LayerStat,
@@ -53,6 +58,18 @@ class TrainingFailure(Exception):
     def __init__(self, kind: str, message: str, node_id: str | None = None) -> None:
         super().__init__(message)
         self.kind, self.node_id = kind, node_id
+
+
+class NonFiniteLoss(Exception):
+    """Internal: a reporting tick saw a NaN/Inf loss (a failure, or a pause when interactive)."""
+
+    def __init__(self, step: int, epoch: int, lr: float, loss: float, node_id: str | None):
+        where = f"; the first layer producing non-finite values is {node_id}" if node_id else ""
+        super().__init__(
+            f"the loss became {loss} at step {step} (epoch {epoch + 1}, learning rate "
+            f"{lr:.3g}){where}"
+        )
+        self.step, self.epoch, self.lr, self.loss, self.node_id = step, epoch, lr, loss, node_id
 
 
 def resolve_device(name: str) -> torch.device:
@@ -85,9 +102,14 @@ class Trainer:
         run_dir: Path | None = None,
         control: RunControl | None = None,
         data: Data | None = None,
+        pause_on_nonfinite: bool = False,
     ) -> None:
+        """``pause_on_nonfinite``: someone watches ``control`` and will resume or stop the run
+        (the app); otherwise a NaN/Inf loss ends the run (the CLI, scripts)."""
         self.graph, self.config, self.name = graph, config, name
         self.control = control or RunControl()
+        self.pause_on_nonfinite = pause_on_nonfinite
+        self._initial: bytes | None = None  # the state at step 0, to go back to after a NaN
         self._runs_root = runs_root
         self._resume_dir = run_dir
         self._data = data
@@ -259,6 +281,8 @@ class Trainer:
             self.run_dir.write_setup(Project(self.graph, self.name), c)
         else:
             self.run_dir = SilentRunDir()
+        if self.pause_on_nonfinite and self._resume_dir is None:
+            self._initial = self._serialise(self._state(0, 0))
         info = self.data.info
         started = RunStarted(
             str(self.run_dir.path),
@@ -280,12 +304,77 @@ class Trainer:
             f"{c.epochs} epochs of {self.spe} steps"
         )
         yield started
-        for epoch in range(start_epoch, c.epochs):
-            result = yield from self._epoch(epoch, start_batch if epoch == start_epoch else 0)
+        epoch, batch = start_epoch, start_batch
+        while epoch < c.epochs:
+            try:
+                result = yield from self._epoch(epoch, batch)
+            except NonFiniteLoss as bad:
+                if not self.pause_on_nonfinite or self.dist.active:
+                    kept = (
+                        f"the checkpoint of epoch {len(self.history)} is kept"
+                        if self.history
+                        else "no epoch had completed, so there is no checkpoint"
+                    )
+                    raise TrainingFailure(
+                        "nan",
+                        f"{bad}. Lower the learning rate, add gradient clipping or BatchNorm; "
+                        f"{kept}",
+                        bad.node_id,
+                    ) from None
+                epoch, batch = yield from self._diverged(bad)
+                if self.control.stop_requested:
+                    yield self._log(self._finish("stopped"))
+                    return
+                continue
             if result is not None:
                 yield self._log(result)
                 return
+            epoch, batch = epoch + 1, 0
         yield self._log(self._finish("completed"))
+
+    def _diverged(self, bad: NonFiniteLoss) -> Iterator[Event]:
+        """Go back to the last good state, pause, and wait for the user; returns the
+        (epoch, batch) to continue from. A stop keeps the good state as the last checkpoint."""
+        rd = self.run_dir
+        assert rd is not None
+        path = rd.checkpoint_path("last")
+        if path.exists():  # written at each epoch's end (and a resumed run started from it)
+            state = torch.load(path, map_location=self.device, weights_only=False)
+            back_to = f"the checkpoint of epoch {state['epoch']}, step {state['step']}"
+        else:
+            assert self._initial is not None
+            state = torch.load(
+                io.BytesIO(self._initial), map_location=self.device, weights_only=False
+            )
+            back_to = "the start (no epoch had completed)"
+        epoch, batch = self._restore(state)
+        self.control.pause()
+        event = Diverged(
+            bad.step,
+            bad.epoch,
+            bad.lr,
+            bad.loss,
+            bad.node_id,
+            f"{bad}. The weights went back to {back_to}. Lower the learning rate (or add "
+            "gradient clipping or BatchNorm), then Resume; or Stop",
+            self._step,
+        )
+        rd.log(f"DIVERGED: {event.message}")
+        yield self._log(event)
+        yield Paused(self._step)
+        self.control.wait_until_resumed()
+        if self.control.stop_requested:
+            self._checkpoint("last", self._state(epoch, batch))
+        else:
+            rd.log(f"resumed after the divergence at step {self._step}")
+            yield self._log(Resumed(self._step))  # logged: the curves drop the bad steps
+        return epoch, batch
+
+    @staticmethod
+    def _serialise(state: dict[str, Any]) -> bytes:
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        return buffer.getvalue()
 
     def _log(self, event: Event) -> Event:
         self.run_dir.log_event(event)  # type: ignore[union-attr]
@@ -425,21 +514,9 @@ class Trainer:
         n = len(losses)
         loss_values, correct = values[:n], values[n]
         if not all(math.isfinite(v) for v in loss_values):
-            bad = steps[next(i for i, v in enumerate(loss_values) if not math.isfinite(v))]
+            first = next(i for i, v in enumerate(loss_values) if not math.isfinite(v))
             node = first_nonfinite_layer(self.model, self._last_x)  # type: ignore[arg-type]
-            where = f"; the first layer producing non-finite values is {node}" if node else ""
-            kept = (
-                f"the checkpoint of epoch {len(self.history)} is kept"
-                if self.history
-                else "no epoch had completed, so there is no checkpoint"
-            )
-            raise TrainingFailure(
-                "nan",
-                f"the loss became {loss_values[-1]} at step {bad} (epoch {epoch + 1}, "
-                f"learning rate {lrs[-1]:.3g}){where}. Lower the learning rate, add "
-                f"gradient clipping or BatchNorm; {kept}",
-                node,
-            )
+            raise NonFiniteLoss(steps[first], epoch, lrs[first], loss_values[-1], node)
         layers: tuple[LayerStat, ...] = ()
         gnorm = math.nan
         if layer_norms is not None:

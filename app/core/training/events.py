@@ -78,6 +78,22 @@ class Resumed:
 
 
 @dataclass(frozen=True)
+class Diverged:
+    """A non-finite loss in an interactive run. The weights went back to the last good state
+    (``resume_step``: the last checkpoint, or the start) and the run paused: Resume continues
+    from there (after lowering the learning rate, say), Stop ends it with that state kept.
+    ``node_id`` names the first layer producing non-finite values."""
+
+    step: int  # the first step whose loss was not finite
+    epoch: int  # 0-based
+    lr: float
+    loss: float
+    node_id: str | None
+    message: str
+    resume_step: int
+
+
+@dataclass(frozen=True)
 class RunFinished:
     """``reason``: completed, stopped or early_stopped."""
 
@@ -130,7 +146,9 @@ class RunResults:
         )
 
 
-Event = RunStarted | StepReport | EpochReport | Paused | Resumed | RunFinished | RunFailed
+Event = (
+    RunStarted | StepReport | EpochReport | Paused | Resumed | Diverged | RunFinished | RunFailed
+)
 
 
 def event_dict(event: Event) -> dict[str, Any]:

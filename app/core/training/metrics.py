@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from app.core.training.events import (
+    Diverged,
     EpochReport,
     Event,
     LayerStat,
+    Resumed,
     RunFailed,
     RunFinished,
     RunStarted,
@@ -36,6 +38,9 @@ class Series:
             self._data = grown
         self._data[self.size : need] = values
         self.size = need
+
+    def truncate(self, size: int) -> None:
+        self.size = max(0, min(size, self.size))
 
     @property
     def values(self) -> np.ndarray:
@@ -78,6 +83,8 @@ class RunMetrics:
         self.started: RunStarted | None = None
         self.last: StepReport | None = None
         self.end: RunFinished | RunFailed | None = None
+        self.diverged: list[Diverged] = []  # NaN/Inf pauses, in order
+        self._rollback: int | None = None  # the step a divergence went back to
         self._smooth = (0.0, 0.0)  # EMA accumulator and its bias-correcting normaliser
         self.smoothed = Series()
 
@@ -97,8 +104,28 @@ class RunMetrics:
             self.epochs.append(event)
         elif isinstance(event, RunStarted):
             self.started = event
+        elif isinstance(event, Diverged):
+            self.diverged.append(event)
+            self._rollback = event.resume_step
+        elif isinstance(event, Resumed) and self._rollback is not None:
+            self.rewind(self._rollback)  # the steps after the good state were undone
+            self._rollback = None
         elif isinstance(event, RunFinished | RunFailed):
             self.end = event
+
+    def rewind(self, step: int) -> None:
+        """Forget everything after ``step`` steps (a run went back to its last good state)."""
+        keep = int(np.searchsorted(self.steps.values, step))  # step indices are 0-based
+        for series in (self.steps, self.losses, self.lrs):
+            series.truncate(keep)
+        ticks = int(np.searchsorted(self.tick_steps.values, step, side="right"))
+        for series in (self.tick_steps, self.throughput, self.train_acc):
+            series.truncate(ticks)
+        self.epochs = [e for e in self.epochs if e.step <= step]
+        self._smooth = (0.0, 0.0)
+        self.smoothed.truncate(0)
+        self._extend_smoothed(self.losses.values.copy())
+        self.last = None if self.last is None or self.last.step <= step else self.last
 
     def _extend_smoothed(self, losses, weight: float = 0.95) -> None:
         acc, norm = self._smooth
@@ -122,7 +149,10 @@ class RunMetrics:
     def from_run_dir(cls, path: Path) -> RunMetrics:
         """Read a run's ``metrics.jsonl`` (lines that cannot be read are skipped: a run that
         crashed may have left half a line)."""
-        kinds = {c.__name__: c for c in (RunStarted, StepReport, EpochReport, RunFinished)}
+        kinds = {
+            c.__name__: c
+            for c in (RunStarted, StepReport, EpochReport, Diverged, Resumed, RunFinished)
+        }
         kinds["RunFailed"] = RunFailed
         metrics = cls(Path(path).name)
         try:

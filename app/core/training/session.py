@@ -56,6 +56,7 @@ def _drive(
             runs_root=Path(runs_root) if runs_root else None,
             run_dir=Path(run_dir) if run_dir else None,
             control=control,
+            pause_on_nonfinite=True,  # the user resumes (with a lower LR) or stops
         )
         last = None
         for event in trainer.run():

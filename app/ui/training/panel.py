@@ -37,6 +37,7 @@ from app.core.training.config import (
     planned_steps_per_epoch,
 )
 from app.core.training.events import (
+    Diverged,
     Paused,
     Resumed,
     RunFailed,
@@ -67,7 +68,7 @@ class TrainingPanel(QWidget):
     message = Signal(str)
     running_changed = Signal(bool)
     layer_stats = Signal(object)  # {node_id: LayerStat} or None to clear
-    nonfinite_node = Signal(str)  # the first layer producing NaN/Inf
+    nonfinite_node = Signal(str)  # the first layer producing NaN/Inf ("" clears the mark)
     device_changed = Signal(str)
     _exported = Signal(str, object)  # (kind, Future): from the export pool's thread
 
@@ -85,6 +86,7 @@ class TrainingPanel(QWidget):
         self._plots = None
         self._pool = None  # process pool for exports, started on first use
         self._layers_shown = 0.0
+        self._diverged_at: int | None = None  # the step of a NaN pause, until resumed
         self._exported.connect(self._export_finished)
         self._build()
         self.timer = QTimer(self, interval=REDRAW_MS, singleShot=True)  # armed by records
@@ -156,7 +158,7 @@ class TrainingPanel(QWidget):
         self.tabs.addTab(self.toolbox, "Settings")
         self.tabs.addTab(self.plots_host, "Curves")
         self.tabs.addTab(self.layers, "Layers")
-        self.tabs.currentChanged.connect(lambda _: self._show_layers())
+        self.tabs.currentChanged.connect(self._tab_changed)
         self.tabs.addTab(self.history, "History")
         self.tabs.addTab(results_host, "Results")
         layout = QVBoxLayout(self)
@@ -341,7 +343,12 @@ class TrainingPanel(QWidget):
                 if self._plots is not None:
                     self._plots.set_total_steps(record.total_steps)
                 self.device_changed.emit(record.device)
+            elif isinstance(record, Diverged):
+                self._diverged(record)
             elif isinstance(record, Paused | Resumed):
+                if isinstance(record, Resumed) and self._diverged_at is not None:
+                    self._diverged_at = None
+                    self.nonfinite_node.emit("")
                 self._update_buttons()
             elif isinstance(record, RunFailed):
                 self._failed(record)
@@ -359,6 +366,20 @@ class TrainingPanel(QWidget):
         if not self.timer.isActive():  # redraw at most every REDRAW_MS, only when data came
             self.timer.start()
 
+    def _diverged(self, event: Diverged) -> None:
+        """A NaN/Inf loss paused the run: say so, show the layer, offer the learning rate."""
+        self._diverged_at = event.step
+        message = event.message[:1].upper() + event.message[1:]
+        self.status.setText(f"<b>Paused: the loss is not finite.</b> {message}.")
+        self.progress.setValue(event.resume_step)
+        self.message.emit(f"training paused: the loss became {event.loss} at step {event.step}")
+        if event.node_id:
+            self.nonfinite_node.emit(event.node_id)
+        self.tabs.setCurrentWidget(self.toolbox)  # the learning rate can change now
+        self.toolbox.setCurrentWidget(self.editors["lr"].parentWidget())
+        self.editors["lr"].setFocus()
+        self._update_buttons()
+
     def _failed(self, failure: RunFailed) -> None:
         self.status.setText(f"<b>Run failed ({failure.kind})</b>: {failure.message}")
         self.message.emit(f"training failed: {failure.message}")
@@ -375,7 +396,7 @@ class TrainingPanel(QWidget):
         if self._plots is not None and self._plots.isVisible():
             self._plots.redraw()
         last, started = m.last, m.started
-        if started is not None and last is not None:
+        if started is not None and last is not None and self._diverged_at is None:
             self.progress.setMaximum(max(1, started.total_steps))
             self.progress.setValue(last.step)
             epoch_text = f"epoch {last.epoch + 1}/{started.epochs}"
@@ -394,6 +415,12 @@ class TrainingPanel(QWidget):
             if self.layers.isVisible() or m.end is not None:
                 self._show_layers()
             self.layer_stats.emit(dict(m.layers))
+
+    def _tab_changed(self, _index: int) -> None:
+        """Hidden views skip redraws while data comes: bring the one shown up to date."""
+        if self.tabs.currentWidget() is self.plots_host and self._plots is not None:
+            self._plots.redraw()
+        self._show_layers()
 
     def _show_layers(self) -> None:
         if self.metrics is None:

@@ -16,7 +16,10 @@ MAX_POINTS = 10_000
 OVERLAY_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
-def _pen(colour: str, width: float = 1.5, dash: bool = False) -> pg.QtGui.QPen:
+def _pen(colour: str, width: float = 1, dash: bool = False) -> pg.QtGui.QPen:
+    """Curves redrawn while training are 1 px wide: Qt draws those directly, where a wider
+    pen is stroked as a path, which made a repaint of the four plots 2-3× slower (and the
+    GUI's time is taken from the training's cores)."""
     pen = pg.mkPen(colour, width=width)
     if dash:
         pen.setStyle(Qt.PenStyle.DashLine)
@@ -41,22 +44,29 @@ class MetricsPlots(QWidget):
         self.speed = self._plot(1, 1, "images/s")
         for plot in (self.acc, self.lr, self.speed):
             plot.setXLink(self.loss)
+        # y ranges are kept by _fit_y, not re-fitted to the data at every redraw: a range that
+        # changes makes the axis regenerate its ticks and text, which doubled a repaint's cost
+        self.acc.setYRange(0, 1, padding=0.02)  # accuracy lives in [0, 1]
+        self._user_range: set[pg.PlotItem] = set()  # plots the user zoomed or panned
+        for plot in (self.loss, self.acc, self.lr, self.speed):
+            plot.enableAutoRange(y=False)
+            plot.vb.sigRangeChangedManually.connect(lambda *_a, p=plot: self._user_range.add(p))
         self.curves = {
-            "loss": self.loss.plot(pen=_pen("#aec7e8", 1), name="train (raw)"),
-            "smooth": self.loss.plot(pen=_pen("#1f77b4", 2), name="train (smoothed)"),
+            "loss": self.loss.plot(pen=_pen("#c6dbef"), name="train (raw)"),
+            "smooth": self.loss.plot(pen=_pen("#08519c"), name="train (smoothed)"),
             "val_loss": self.loss.plot(
                 pen=_pen("#d62728", 2), symbol="o", symbolSize=6, name="validation"
             ),
-            "train_acc": self.acc.plot(pen=_pen("#1f77b4", 1.5), name="train"),
+            "train_acc": self.acc.plot(pen=_pen("#1f77b4"), name="train"),
             "val_acc": self.acc.plot(
                 pen=_pen("#d62728", 2), symbol="o", symbolSize=6, name="val top-1"
             ),
             "val_top5": self.acc.plot(
                 pen=_pen("#ff7f0e", 1.5), symbol="t", symbolSize=6, name="val top-5"
             ),
-            "preview": self.lr.plot(pen=_pen("#999999", 1.5, dash=True), name="planned"),
-            "lr": self.lr.plot(pen=_pen("#2ca02c", 2), name="actual"),
-            "speed": self.speed.plot(pen=_pen("#9467bd", 1.5)),
+            "preview": self.lr.plot(pen=_pen("#999999", dash=True), name="planned"),
+            "lr": self.lr.plot(pen=_pen("#2ca02c"), name="actual"),
+            "speed": self.speed.plot(pen=_pen("#9467bd")),
         }
         self.overlays: list[pg.PlotDataItem] = []
         self.lines = []
@@ -65,6 +75,7 @@ class MetricsPlots(QWidget):
             plot.addItem(line, ignoreBounds=True)
             self.lines.append(line)
         self.metrics: RunMetrics | None = None
+        self._epochs_drawn = -1  # the epoch curves change once an epoch
         self.view.scene().sigMouseMoved.connect(self._mouse_moved)
 
     def _plot(self, row: int, col: int, title: str) -> pg.PlotItem:
@@ -81,6 +92,7 @@ class MetricsPlots(QWidget):
         """The planned LR of every step (drawn before and during the run)."""
         y = np.asarray(lrs, dtype=float)
         self.curves["preview"].setData(*decimate(np.arange(len(y), dtype=float), y, MAX_POINTS))
+        self._fit_y(self.lr)
 
     def set_total_steps(self, total: int) -> None:
         """Show the whole planned run on the step axis (the planned LR to its end)."""
@@ -88,6 +100,8 @@ class MetricsPlots(QWidget):
 
     def set_metrics(self, metrics: RunMetrics) -> None:
         self.metrics = metrics
+        self._epochs_drawn = -1
+        self._user_range.clear()
         self.redraw()
 
     def redraw(self) -> None:
@@ -100,18 +114,40 @@ class MetricsPlots(QWidget):
         self._set("lr", steps, m.lrs.values)
         self._set("train_acc", m.tick_steps.values, m.train_acc.values)
         self._set("speed", m.tick_steps.values, m.throughput.values)
-        for key, field in (
-            ("val_loss", "val_loss"),
-            ("val_acc", "val_acc"),
-            ("val_top5", "val_top5"),
-        ):
-            self.curves[key].setData(*m.epoch_series(field))
+        if len(m.epochs) != self._epochs_drawn:
+            self._epochs_drawn = len(m.epochs)
+            for key in ("val_loss", "val_acc", "val_top5"):
+                self.curves[key].setData(*m.epoch_series(key))
+        self._fit_y(self.loss)
+        self._fit_y(self.lr)
+        self._fit_y(self.speed, from_zero=True)  # a dip in images/s shows as what it is
 
     def _set(self, key: str, x: np.ndarray, y: np.ndarray) -> None:
         finite = np.isfinite(y)
         if not finite.all():
             x, y = x[finite], y[finite]
         self.curves[key].setData(*decimate(x, y, MAX_POINTS))
+
+    def _fit_y(self, plot: pg.PlotItem, from_zero: bool = False) -> None:
+        """Keep every curve of ``plot`` in view with as few range changes as possible: widen
+        (with 10% headroom) when the data leaves the range, narrow when it fills under half
+        of it. A plot the user zoomed or panned, or set back to auto-range, is left to them."""
+        if plot in self._user_range or plot.vb.autoRangeEnabled()[1]:
+            return
+        values = [item.yData for item in plot.listDataItems() if item.yData is not None]
+        values = [v[np.isfinite(v)] for v in values]
+        values = [v for v in values if len(v)]
+        if not values:
+            return
+        lo = min(float(v.min()) for v in values)
+        hi = max(float(v.max()) for v in values)
+        if from_zero:
+            lo = min(lo, 0.0)
+        low, high = plot.vb.viewRange()[1]
+        if lo >= low and hi <= high and (hi - lo) >= 0.5 * (high - low):
+            return
+        pad = 0.1 * ((hi - lo) or abs(hi) or 1.0)
+        plot.setYRange(lo - pad if lo < 0 or lo - pad >= 0 else 0.0, hi + pad, padding=0)
 
     def point_count(self, key: str) -> int:
         """Points given to the curve (before pyqtgraph's own clipping to the view)."""
@@ -127,11 +163,12 @@ class MetricsPlots(QWidget):
         for i, run in enumerate(runs):
             colour = OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)]
             x, y = decimate(run.steps.values, run.smoothed.values, MAX_POINTS)
-            self.overlays.append(self.loss.plot(x, y, pen=_pen(colour, 1.5, True), name=run.name))
+            self.overlays.append(self.loss.plot(x, y, pen=_pen(colour, dash=True), name=run.name))
             ex, ey = run.epoch_series("val_acc")
             self.overlays.append(
-                self.acc.plot(ex, ey, pen=_pen(colour, 1.5, True), symbol="x", name=run.name)
+                self.acc.plot(ex, ey, pen=_pen(colour, dash=True), symbol="x", name=run.name)
             )
+        self._fit_y(self.loss)
 
     # --------------------------------------------------------------- readout
     def _mouse_moved(self, pos) -> None:

@@ -223,3 +223,16 @@ def test_unavailable_device_is_a_clear_failure(tmp_path):
         pytest.skip("this machine has CUDA")
     _, events = run(lenet(), tmp_path, device="cuda")
     assert events[-1].kind == "error" and "not available" in events[-1].message
+
+
+def test_epoch_train_loss_and_accuracy_are_the_means_of_its_steps(tmp_path):
+    """The per-report device sums (no host copies) add up to what the reports said."""
+    _, events = run(lenet(), tmp_path, epochs=2)
+    reports = [e for e in events if isinstance(e, StepReport)]
+    for epoch in (1, 2):
+        summary = next(e for e in events if isinstance(e, EpochReport) and e.epoch == epoch)
+        steps = [r for r in reports if r.epoch == epoch - 1]
+        losses = [v for r in steps for v in r.losses]
+        assert summary.train_loss == pytest.approx(sum(losses) / len(losses), rel=1e-6)
+        hits = sum(r.train_acc * len(r.losses) * SMALL["batch_size"] for r in steps)
+        assert summary.train_acc == pytest.approx(hits / (len(losses) * SMALL["batch_size"]))

@@ -488,11 +488,19 @@ class Trainer:
         sizes: list[int],
     ) -> torch.Tensor:
         """Add the steps since the last report to the epoch's (loss·n, correct, n) sums, on
-        the device (no host sync); return the number of correct predictions among them."""
-        n = torch.tensor(sizes, device=self.device, dtype=torch.float64)
+        the device; return the number of correct predictions among them. No host sync, and
+        no copy from the host either (on CUDA a small copy from pageable memory waits for
+        the stream): batch sizes enter as Python numbers, except when they differ (the
+        short last batch of an epoch)."""
         hits = torch.stack(corrects).sum()
-        loss_sum = (torch.stack(losses).double() * n).sum()
-        sums += torch.stack([loss_sum, hits.double(), n.sum()])
+        loss = torch.stack(losses).double()
+        if len(set(sizes)) == 1:
+            loss_sum = loss.sum() * sizes[0]
+        else:
+            loss_sum = (loss * loss.new_tensor(sizes)).sum()
+        sums[0] += loss_sum
+        sums[1] += hits
+        sums[2] += float(sum(sizes))
         return hits
 
     def _tick(

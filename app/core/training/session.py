@@ -5,7 +5,9 @@ Why a process: measured on 2 cores (bench/gui_training.py), the same loop in a P
 next to a live GUI loses 10–20% of its speed to the GIL (every Python-level step of the loop
 waits while the GUI thread runs Python: event dispatch, plotting), while a child process has
 its own interpreter and only shares the cores. Events cross over a queue as pickled immutable
-records; pause/resume/stop are process-shared flags the loop checks between steps.
+records; pause/resume/stop are process-shared flags the loop checks between steps. The child
+is spawned, so it re-imports the parent's main script: that script must not import Qt at its
+top level (with PySide6 loaded the child trained 10-15% slower).
 
 Both handles have the same small interface: ``start``, ``pause``, ``resume``, ``stop``,
 ``get(timeout)`` (a batch of records, ``None`` at the end), ``join(timeout)``, ``alive``.

@@ -37,7 +37,7 @@ import presets
 # Qt is imported in main() only, never at the top: the app's training process (spawned)
 # re-imports the main script, as it does the app's main.py, which imports no Qt either.
 # Measured: with PySide6 and the GUI modules loaded in the training process it trained
-# 10-15% slower (PySide6 also replaces builtins.__import__ with a slower hook).
+# 5-15% slower (PySide6 also replaces builtins.__import__ with a slower hook).
 
 BATCH = 128
 REPORT = 20  # steps per engine report, and per plain-loop rate sample

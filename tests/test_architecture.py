@@ -22,7 +22,7 @@ def test_import_contracts_hold():
 
 def test_core_imports_without_qt():
     """Also what main.py imports: the training process is spawned and re-imports the main
-    script, and with PySide6 loaded it trained 10-15% slower (bench/gui_training.py)."""
+    script, and with PySide6 loaded it trained 5-15% slower (bench/gui_training.py)."""
     code = (
         "import sys, app.core.shapes, app.core.compiler, app.core.serialization, presets, "
         "blocks, app.cli; "

@@ -7,7 +7,7 @@ waits while the GUI thread runs Python: event dispatch, plotting), while a child
 its own interpreter and only shares the cores. Events cross over a queue as pickled immutable
 records; pause/resume/stop are process-shared flags the loop checks between steps. The child
 is spawned, so it re-imports the parent's main script: that script must not import Qt at its
-top level (with PySide6 loaded the child trained 10-15% slower).
+top level (with PySide6 loaded the child trained 5-15% slower).
 
 Both handles have the same small interface: ``start``, ``pause``, ``resume``, ``stop``,
 ``get(timeout)`` (a batch of records, ``None`` at the end), ``join(timeout)``, ``alive``.

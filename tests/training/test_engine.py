@@ -236,3 +236,36 @@ def test_epoch_train_loss_and_accuracy_are_the_means_of_its_steps(tmp_path):
         assert summary.train_loss == pytest.approx(sum(losses) / len(losses), rel=1e-6)
         hits = sum(r.train_acc * len(r.losses) * SMALL["batch_size"] for r in steps)
         assert summary.train_acc == pytest.approx(hits / (len(losses) * SMALL["batch_size"]))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_at_most_one_host_sync_per_reporting_tick_on_cuda(tmp_path):
+    """The training steps between two reports wait for the GPU once (the report's values)."""
+    import warnings
+
+    trainer = Trainer(
+        lenet(),
+        TrainConfig.from_dict({**SMALL, "device": "cuda", "epochs": 1, "report_every": 2}),
+        runs_root=tmp_path,
+    )
+    events = trainer.run()
+    reports = 0
+    syncs: list[int] = []
+    for event in events:  # start-up (data to the device, first report) is not counted
+        if isinstance(event, StepReport):
+            reports += 1
+            if reports == 2:
+                break
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        while len(syncs) < 3:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                event = next(events)
+            if not isinstance(event, StepReport):
+                break
+            syncs.append(sum("synchroniz" in str(w.message) for w in caught))
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+        events.close()
+    assert len(syncs) == 3 and all(n <= 1 for n in syncs), syncs

@@ -68,6 +68,32 @@ def training_shots(window: MainWindow, out: Path) -> None:
     window.document.undo_stack.setClean()
 
 
+def nan_shot(window: MainWindow, out: Path) -> None:
+    """The MLP preset at a learning rate of 100: the loss explodes and the run pauses."""
+    p = presets.get("mlp")
+    settings = {
+        "dataset": "shapes_gray",
+        "train_size": 2048,
+        "val_size": 256,
+        "batch_size": 64,
+        "epochs": 2,
+        "report_every": 2,
+        "lr": 100.0,
+    }
+    window.set_document(Document(Project(p.build(), p.title, settings)))
+    panel = window.training
+    window.docks["Training"].raise_()
+    panel.start()
+    wait(lambda: panel.metrics is not None and bool(panel.metrics.diverged))
+    wait(lambda: panel.controller.paused)
+    QApplication.processEvents()
+    window.grab().save(str(out / "training_nan_paused.png"))  # the view stays on the layer
+    print(f"wrote {out / 'training_nan_paused.png'}")
+    panel.stop()
+    wait(lambda: not panel.controller.running)
+    window.document.undo_stack.setClean()
+
+
 def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")
     out.mkdir(parents=True, exist_ok=True)
@@ -105,6 +131,7 @@ def main() -> None:
     shot(window, out / "main_dark.png")
     app.setPalette(light)
     training_shots(window, out)
+    nan_shot(window, out)
     from app.ui.presets_dialog import PresetsDialog
 
     dialog = PresetsDialog(window)

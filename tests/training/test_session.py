@@ -140,3 +140,36 @@ def test_decimation_keeps_extremes_and_bounds_the_points():
     assert dy.max() == 50.0 and dy.min() == -50.0
     small = np.arange(10.0)
     assert decimate(small, small)[0] is small
+
+
+def test_incremental_decimation_of_a_growing_series():
+    """Fed a million points in uneven chunks (as a run's redraws see them), with spikes and
+    NaNs: each view is bounded, ordered, finite, keeps the extremes so far, and matches a
+    decimation done from scratch on its extremes; a series cut back starts over."""
+    from app.core.training.metrics import Decimator
+
+    rng = np.random.default_rng(0)
+    y = np.cumsum(rng.normal(size=1_000_000))
+    y[123_456], y[777], y[5_000:5_010], y[400_000] = 1e6, -1e6, np.nan, np.inf
+    decimator, n = Decimator(4_000), 0
+    while n < len(y):
+        n = min(len(y), n + int(rng.integers(1, 20_000)))
+        idx = decimator.indices(y[:n])
+        finite = y[:n][np.isfinite(y[:n])]
+        assert len(idx) <= 4_002 and np.all(np.diff(idx) > 0)
+        assert np.all(np.isfinite(y[idx]))
+        assert y[idx].max() == finite.max() and y[idx].min() == finite.min()
+    assert decimator.per > 1
+    small = decimator.indices(y[:100])  # rolled back: every finite point again
+    assert list(small) == list(range(100))
+    assert list(Decimator(4_000).indices(np.array([1.0, np.nan, 2.0]))) == [0, 2]
+
+
+def test_rewound_metrics_tell_the_plots_to_start_over():
+    metrics = RunMetrics()
+    losses = (2.0, 1.0, 0.5, 0.4)
+    metrics.add(StepReport(4, 0, (0, 1, 2, 3), losses, (0.1,) * 4, 0.5, 1.0, 1.0, 1.0))
+    metrics.rewind(2)
+    assert list(metrics.steps.values) == [0, 1] and metrics.rewinds == 1
+    second = (0.95 * 0.05 * 2.0 + 0.05 * 1.0) / (0.95 * 0.05 + 0.05)  # bias-corrected EMA
+    assert list(metrics.smoothed.values) == pytest.approx([2.0, second])

@@ -10,9 +10,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from app.core.training.metrics import RunMetrics, decimate
+from app.core.training.metrics import Decimator, RunMetrics, decimate
 
-MAX_POINTS = 10_000
+MAX_POINTS = 4_000  # per curve: several per pixel column of a plot, min and max each
 OVERLAY_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
@@ -76,6 +76,8 @@ class MetricsPlots(QWidget):
             self.lines.append(line)
         self.metrics: RunMetrics | None = None
         self._epochs_drawn = -1  # the epoch curves change once an epoch
+        self._decimators: dict[str, Decimator] = {}  # per live curve, incremental
+        self._rewinds = 0
         self.view.scene().sigMouseMoved.connect(self._mouse_moved)
 
     def _plot(self, row: int, col: int, title: str) -> pg.PlotItem:
@@ -101,6 +103,7 @@ class MetricsPlots(QWidget):
     def set_metrics(self, metrics: RunMetrics) -> None:
         self.metrics = metrics
         self._epochs_drawn = -1
+        self._decimators.clear()
         self._user_range.clear()
         self.redraw()
 
@@ -108,6 +111,9 @@ class MetricsPlots(QWidget):
         m = self.metrics
         if m is None:
             return
+        if m.rewinds != self._rewinds:  # steps were undone: the decimated views start over
+            self._rewinds = m.rewinds
+            self._decimators.clear()
         steps = m.steps.values
         self._set("loss", steps, m.losses.values)
         self._set("smooth", steps, m.smoothed.values)
@@ -123,10 +129,13 @@ class MetricsPlots(QWidget):
         self._fit_y(self.speed, from_zero=True)  # a dip in images/s shows as what it is
 
     def _set(self, key: str, x: np.ndarray, y: np.ndarray) -> None:
-        finite = np.isfinite(y)
-        if not finite.all():
-            x, y = x[finite], y[finite]
-        self.curves[key].setData(*decimate(x, y, MAX_POINTS))
+        """The curve's finite points, decimated min/max to about MAX_POINTS; the decimator
+        only looks at the points added since the last redraw."""
+        decimator = self._decimators.get(key)
+        if decimator is None:
+            decimator = self._decimators[key] = Decimator(MAX_POINTS)
+        idx = decimator.indices(y)
+        self.curves[key].setData(x[idx], y[idx])
 
     def _fit_y(self, plot: pg.PlotItem, from_zero: bool = False) -> None:
         """Keep every curve of ``plot`` in view with as few range changes as possible: widen

@@ -189,7 +189,7 @@ class TrainingPanel(QWidget):
             self._load_history()
             # lay out and paint them once while the window is idle: the first paint (fonts,
             # axes, legends) costs 20-40 ms, better spent now than when a run starts
-            QTimer.singleShot(0, self._plots.grab)
+            QTimer.singleShot(0, self._plots, self._plots.grab)  # dropped if it is gone
         return self._plots
 
     def on_visible(self, visible: bool = True) -> None:
@@ -269,7 +269,7 @@ class TrainingPanel(QWidget):
         self.layer_stats.emit(None)
         # the curves come forward on the next turn of the event loop: the window then paints
         # the locked graph and the curves in two frames instead of one of 40-60 ms
-        QTimer.singleShot(0, lambda: self.tabs.setCurrentWidget(self.plots_host))
+        QTimer.singleShot(0, self.tabs, lambda: self.tabs.setCurrentWidget(self.plots_host))
         self.status.setText("Starting the training process…")
         self.controller.start(
             to_json(project),

@@ -171,5 +171,6 @@ def test_rewound_metrics_tell_the_plots_to_start_over():
     metrics.add(StepReport(4, 0, (0, 1, 2, 3), losses, (0.1,) * 4, 0.5, 1.0, 1.0, 1.0))
     metrics.rewind(2)
     assert list(metrics.steps.values) == [0, 1] and metrics.rewinds == 1
+    assert metrics.last is None  # its report was of undone steps (the panel showed it: crash)
     second = (0.95 * 0.05 * 2.0 + 0.05 * 1.0) / (0.95 * 0.05 + 0.05)  # bias-corrected EMA
     assert list(metrics.smoothed.values) == pytest.approx([2.0, second])

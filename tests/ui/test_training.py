@@ -212,3 +212,23 @@ def test_opening_another_document_mid_run_asks_then_stops_it(qtbot):
     assert asked == [True] and win.document.project.name.lower().startswith("mlp")
     assert not win.training.controller.running and not process.is_alive()
     assert win.training.metrics.end.reason == "stopped"
+
+
+def test_the_panel_redraws_between_a_rollback_and_the_next_report(qtbot):
+    """Records as a NaN pause sends them, with no report after the resume yet (in a real
+    run this is a race: the redraw read the loss of an emptied curve and raised)."""
+    from app.core.training.events import Diverged, RunStarted, StepReport
+
+    win = make_window(qtbot, FAST)
+    panel = win.training
+    started = RunStarted("", "cpu", "shapes", ("a", "b"), (1, 28, 28), 64, 16, 10, 1, 8, 8, 0)
+    report = StepReport(4, 0, (0, 1, 2, 3), (2.0, 9.0, 1e30, 1e35), (100.0,) * 4, 0.1, 1.0, 1.0, 1)
+    diverged = Diverged(5, 0, 100.0, float("nan"), None, "the loss became nan", 0)
+    panel.on_records([started, report])
+    panel.redraw()
+    panel.on_records([diverged, Paused(0), Resumed(0)])
+    panel._dirty = True
+    panel.redraw()  # must not raise
+    assert len(panel.metrics.steps) == 0 and panel.metrics.last is None
+    panel.plots.redraw()
+    assert panel.plots.point_count("loss") == 0

@@ -201,7 +201,8 @@ class RunMetrics:
         self._smooth = (0.0, 0.0)
         self.smoothed.truncate(0)
         self._extend_smoothed(self.losses.values.copy())
-        self.last = None if self.last is None or self.last.step <= step else self.last
+        if self.last is not None and self.last.step > step:  # a report of undone steps
+            self.last = None
 
     def _extend_smoothed(self, losses, weight: float = 0.95) -> None:
         acc, norm = self._smooth

@@ -413,7 +413,7 @@ class TrainingPanel(QWidget):
                 self.status.setText(
                     f"{epoch_text} · step {last.step}/{started.total_steps} · "
                     f"ETA {_eta(last.eta_s)} · {last.images_per_sec:,.0f} images/s · "
-                    f"loss {m.smoothed.values[-1]:.4f}"
+                    + (f"loss {m.smoothed.values[-1]:.4f}" if len(m.smoothed) else "")
                     + (" · paused" if self.controller.paused else "")
                 )
         # per-layer diagnostics change slowly: the table and the canvas heat strips are

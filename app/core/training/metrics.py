@@ -60,13 +60,7 @@ def decimate(x: np.ndarray, y: np.ndarray, max_points: int = 10_000) -> tuple[np
     per = math.ceil(n / buckets)
     pad = buckets * per - n
     yy = np.concatenate([y, np.full(pad, np.nan)]) if pad else y
-    rows = yy.reshape(buckets, per)
-    filled = np.where(np.isnan(rows), np.inf, rows)
-    lo = filled.argmin(1)
-    filled = np.where(np.isnan(rows), -np.inf, rows)
-    hi = filled.argmax(1)
-    base = np.arange(buckets) * per
-    idx = np.sort(np.stack([base + np.minimum(lo, hi), base + np.maximum(lo, hi)], 1).ravel())
+    idx = _min_max(yy.reshape(buckets, per), per)  # sorted: buckets and pairs in order
     idx = idx[idx < n]
     return x[idx], y[idx]
 

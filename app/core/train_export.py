@@ -204,6 +204,7 @@ def _augment(c: TrainConfig) -> str:
         "    mean: torch.Tensor,",
         "    std: torch.Tensor,",
         "    gen: torch.Generator,",
+        *(["    rng: random.Random,"] if c.mixup_alpha else []),
         ") -> tuple[torch.Tensor, torch.Tensor]:",
         '    """Training batch: uint8 → augmented, normalised float (and soft targets)."""',
         "    x = x.float() / 255",
@@ -220,7 +221,7 @@ def _augment(c: TrainConfig) -> str:
     if c.cutout:
         body.append(f"    x = cutout(x, {c.cutout}, gen)")
     if c.mixup_alpha:
-        body.append(f"    x, y = mixup(x, y, NUM_CLASSES, {c.mixup_alpha!r}, gen)")
+        body.append(f"    x, y = mixup(x, y, NUM_CLASSES, {c.mixup_alpha!r}, gen, rng)")
     if not (c.crop_padding or c.hflip or c.vflip or c.color_jitter or c.cutout or c.mixup_alpha):
         body.append("    del gen  # no augmentation configured")
     body.append("    return x, y")
@@ -406,6 +407,7 @@ def evaluate(
 
 
 def _main(c: TrainConfig, cls: str) -> str:
+    rng = "    rng = random.Random(SEED + 2)  # mixup's λ, on the host\n" if c.mixup_alpha else ""
     return f"""def main() -> None:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -433,7 +435,7 @@ def _main(c: TrainConfig, cls: str) -> str:
     dtype = {{"bf16": torch.bfloat16, "fp16": torch.float16}}.get(AMP)
     scaler = torch.amp.GradScaler(device.type, enabled=AMP == "fp16" and cuda)
     gen = torch.Generator(device=device if cuda else "cpu").manual_seed(SEED + 1)
-    for epoch in range(EPOCHS):
+{rng}    for epoch in range(EPOCHS):
         model.train()
         order_gen = torch.Generator().manual_seed(SEED * 1_000_003 + epoch)
         order = torch.randperm(len(ytr), generator=order_gen)
@@ -441,7 +443,7 @@ def _main(c: TrainConfig, cls: str) -> str:
         total = torch.zeros((), device=device)
         for i in range(steps_per_epoch):
             idx = order[i * per_rank : (i + 1) * per_rank]
-            x, y = augment(xtr[idx], ytr[idx], mean, std, gen)
+            x, y = augment(xtr[idx], ytr[idx], mean, std, gen{", rng" if c.mixup_alpha else ""})
             if CHANNELS_LAST:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):

@@ -7,6 +7,8 @@ Validation batches are only converted and normalised.
 
 from __future__ import annotations
 
+import random
+
 import torch
 
 from app.core.training.config import TrainConfig
@@ -29,8 +31,12 @@ class Augmenter:
         std: tuple[float, ...],
         device: torch.device,
         generator: torch.Generator,
+        rng: random.Random,
     ) -> None:
+        """``generator`` (on the device) draws the per-image randomness; ``rng`` the host-side
+        per-batch numbers (mixup's λ)."""
         self.config = config
+        self.rng = rng
         self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1)
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1)
         self.gen = generator
@@ -60,5 +66,5 @@ class Augmenter:
         if c.cutout:
             x = cutout(x, c.cutout, self.gen)
         if c.mixup_alpha:
-            return mixup(x, labels, classes, c.mixup_alpha, self.gen)
+            return mixup(x, labels, classes, c.mixup_alpha, self.gen, self.rng)
         return x, labels

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import math
+import random
 import time
 import traceback
 from collections.abc import Iterator, Sequence
@@ -213,7 +214,8 @@ class Trainer:
         self.snapshot_steps = set(cycle_ends(c, self.spe)) if c.schedule == "cosine" else set()
         gen_device = self.device if self.device.type == "cuda" else torch.device("cpu")
         self.aug_gen = torch.Generator(device=gen_device).manual_seed(c.seed + 1)
-        self.aug = Augmenter(c, info.mean, info.std, self.device, self.aug_gen)
+        self.aug_rng = random.Random(c.seed + 2)
+        self.aug = Augmenter(c, info.mean, info.std, self.device, self.aug_gen, self.aug_rng)
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=c.amp == "fp16" and self.device.type == "cuda"
         )
@@ -229,11 +231,15 @@ class Trainer:
 
     # -------------------------------------------------------------- checkpoints
     def _state(self, epoch: int, batch: int) -> dict[str, Any]:
+        cuda = self.device.type == "cuda"
         return {
             "model": self.model.state_dict(),  # type: ignore[union-attr]
             "optimizer": self.opt.state_dict(),
             "scaler": self.scaler.state_dict(),
             "aug_gen": self.aug_gen.get_state(),
+            "aug_rng": self.aug_rng.getstate(),
+            "torch_rng": torch.get_rng_state(),  # dropout and other layers draw from these
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
             "step": self._step,
             "epoch": epoch,
             "batch": batch,
@@ -249,7 +255,13 @@ class Trainer:
         self.model.load_state_dict(state["model"])  # type: ignore[union-attr]
         self.opt.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
-        self.aug_gen.set_state(state["aug_gen"])
+        # generator states are CPU byte tensors (torch.load's map_location may have moved them)
+        self.aug_gen.set_state(state["aug_gen"].cpu())
+        if "aug_rng" in state:  # absent from checkpoints written before 2026-11
+            self.aug_rng.setstate(state["aug_rng"])
+            torch.set_rng_state(state["torch_rng"].cpu())
+            if state["cuda_rng"] is not None and self.device.type == "cuda":
+                torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
         self._step = state["step"]
         self._epoch_sums = list(state["epoch_sums"])
         self.history = [EpochReport(**e) for e in state["history"]]

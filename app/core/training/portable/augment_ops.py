@@ -71,12 +71,13 @@ def mixup(
     classes: int,
     alpha: float,
     gen: torch.Generator,
+    rng: random.Random,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Blend each image with a random partner: λ ~ Beta(α, α) (Zhang et al., 2018).
 
-    The targets blend the same way."""
-    seed = int(torch.randint(2**31 - 1, (1,), generator=gen, device=gen.device))
-    lam = random.Random(seed).betavariate(alpha, alpha)
+    The targets blend the same way. λ comes from the host's ``rng``: drawn on the GPU,
+    reading it would wait for every queued kernel at each step."""
+    lam = rng.betavariate(alpha, alpha)
     perm = torch.randperm(x.shape[0], generator=gen, device=gen.device).to(x.device)
     onehot = torch.nn.functional.one_hot(labels, classes).float()
     return lam * x + (1 - lam) * x[perm], lam * onehot + (1 - lam) * onehot[perm]

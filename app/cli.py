@@ -270,7 +270,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _diagnose(project: Project, config: TrainConfig, *, lr_find: bool) -> int:
     from app.core.training.data import DatasetError
     from app.core.training.diagnostics import lr_range_test, overfit_one_batch
-    from app.core.training.engine import TrainingFailure
+    from app.core.training.errors import TrainingFailure
 
     try:
         if lr_find:
@@ -302,7 +302,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from app.core.training.config import FIELDS, ConfigError, TrainConfig
     from app.core.training.data import DatasetError
     from app.core.training.diagnostics import evaluate_checkpoints
-    from app.core.training.engine import TrainingFailure
+    from app.core.training.errors import TrainingFailure
 
     try:
         project = open_source(args.source)

@@ -155,7 +155,7 @@ def test_one_read_back_per_reporting_tick(tmp_path, graph, config):
     cfg = TrainConfig.from_dict({**SMALL, "epochs": 1, "report_every": 3, **config})
     trainer = Trainer(graph(), cfg, runs_root=tmp_path)
     for reads in reads_per_tick(trainer):
-        assert len(reads) == 1 and reads[0].startswith("tolist at engine.py"), reads
+        assert len(reads) == 1 and reads[0].startswith("tolist at reporting.py"), reads
 
 
 def test_host_reads_sees_what_would_sync():

@@ -33,12 +33,12 @@ from app.core.training import distributed
 from app.core.training.augment import Augmenter
 from app.core.training.config import TrainConfig
 from app.core.training.data import Data, DatasetError, load_data
+from app.core.training.errors import NonFiniteLoss, TrainingFailure
 from app.core.training.evaluate import EvalResult, evaluate, first_nonfinite_layer
 from app.core.training.events import (
     Diverged,
     EpochReport,
     Event,
-    LayerStat,
     Paused,
     Resumed,
     RunControl,
@@ -49,28 +49,9 @@ from app.core.training.events import (
 )
 from app.core.training.init import initialise
 from app.core.training.optim import build_optimizer, set_lr
+from app.core.training.reporting import Interval, layer_norms, param_groups, weights_before
 from app.core.training.rundir import RunDir, SilentRunDir, default_runs_root, new_run_dir
 from app.core.training.schedules import build_schedule, cycle_ends
-
-
-class TrainingFailure(Exception):
-    """Internal: ends the run with a RunFailed record."""
-
-    def __init__(self, kind: str, message: str, node_id: str | None = None) -> None:
-        super().__init__(message)
-        self.kind, self.node_id = kind, node_id
-
-
-class NonFiniteLoss(Exception):
-    """Internal: a reporting tick saw a NaN/Inf loss (a failure, or a pause when interactive)."""
-
-    def __init__(self, step: int, epoch: int, lr: float, loss: float, node_id: str | None):
-        where = f"; the first layer producing non-finite values is {node_id}" if node_id else ""
-        super().__init__(
-            f"the loss became {loss} at step {step} (epoch {epoch + 1}, learning rate "
-            f"{lr:.3g}){where}"
-        )
-        self.step, self.epoch, self.lr, self.loss, self.node_id = step, epoch, lr, loss, node_id
 
 
 def resolve_device(name: str) -> torch.device:
@@ -221,7 +202,7 @@ class Trainer:
         )
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(c.amp)
         self.autocast = (lambda: torch.autocast(self.device.type, dtype=dtype)) if dtype else None
-        self.groups = _param_groups(model)
+        self.groups = param_groups(model)
         self.num_params = sum(p.numel() for p in model.parameters())
 
     def prep(self, images: torch.Tensor) -> torch.Tensor:
@@ -404,14 +385,8 @@ class Trainer:
         order = torch.Generator().manual_seed(c.seed * 1_000_003 + epoch)
         if skip == 0:
             self._epoch_sums = [0.0, 0.0, 0.0]
-        sums = torch.tensor(self._epoch_sums, device=self.device, dtype=torch.float64)
-        losses: list[torch.Tensor] = []
-        steps: list[int] = []
-        lrs: list[float] = []
-        corrects: list[torch.Tensor] = []  # per step since the last report
-        sizes: list[int] = []
-        seen = 0
-        t_epoch = t_tick = time.perf_counter()
+        interval = Interval(torch.tensor(self._epoch_sums, device=self.device, dtype=torch.float64))
+        t_epoch = time.perf_counter()
         classes = len(self.data.info.classes)
         model.train()
         batches = self.data.train.batches(
@@ -425,14 +400,15 @@ class Trainer:
             if i < skip:
                 continue
             if ctl.paused and not ctl.stop_requested:
+                paused = time.perf_counter()
                 yield Paused(self._step)
                 ctl.wait_until_resumed()
+                interval.exclude(time.perf_counter() - paused)  # images/s counts training only
                 yield Resumed(self._step)
             if self._should_stop():
-                if steps:
-                    hits = self._accumulate(sums, losses, corrects, sizes)
-                    yield self._tick(epoch, steps, losses, lrs, hits, seen, t_tick, None)
-                self._epoch_sums = sums.tolist()
+                if interval:
+                    yield self._report(interval, epoch, None)
+                self._epoch_sums = interval.sums.tolist()
                 self._checkpoint("last", self._state(epoch, i))
                 return self._finish("stopped")
             lr = self.schedule(self._step) * ctl.lr_scale
@@ -446,120 +422,34 @@ class Trainer:
             self.opt.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             tick = (self._step + 1) % c.report_every == 0 or i == self.spe - 1
-            layer_norms = None
+            norms = None
             if c.grad_clip or tick:
                 self.scaler.unscale_(self.opt)
                 gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip or math.inf)
             if tick:
-                before = {n: [p.detach().clone() for p in ps] for n, ps in self.groups.items()}
+                before = weights_before(self.groups)
             self.scaler.step(self.opt)
             self.scaler.update()
             if tick:
-                layer_norms = self._layer_norms(before, gnorm)
+                norms = layer_norms(self.groups, before, gnorm)
             truth = y if y.ndim == 1 else y.argmax(1)
-            # per step only what must be: the tensors are summed once per report (for a small
-            # network every extra tiny op per step costs a few percent of the throughput)
-            corrects.append((out.argmax(1) == truth).sum())
-            sizes.append(len(truth))
-            losses.append(loss.detach())
-            steps.append(self._step)
-            lrs.append(lr)
-            seen += len(truth)
+            interval.add(self._step, lr, loss, (out.argmax(1) == truth).sum(), len(truth))
             self._step += 1
             if tick:
                 self._last_x = x
-                hits = self._accumulate(sums, losses, corrects, sizes)
-                yield self._tick(epoch, steps, losses, lrs, hits, seen, t_tick, layer_norms)
-                losses, steps, lrs, corrects, sizes, seen = [], [], [], [], [], 0
-                t_tick = time.perf_counter()
-        self._epoch_sums = sums.tolist()
+                yield self._report(interval, epoch, norms)
+                interval.clear()
+        self._epoch_sums = interval.sums.tolist()
         return (yield from self._end_epoch(epoch, time.perf_counter() - t_epoch))
 
-    def _layer_norms(
-        self, before: dict[str, list[torch.Tensor]], gnorm: torch.Tensor
-    ) -> torch.Tensor:
-        """Per node: grad norm, weight norm, update norm (stacked on the device)."""
-        rows = []
-        for name, params in self.groups.items():
-            g = torch.stack(
-                [p.grad.norm() if p.grad is not None else p.new_zeros(()) for p in params]
-            ).norm()
-            w = torch.stack([p.detach().norm() for p in params]).norm()
-            u = torch.stack(
-                [(p.detach() - b).norm() for p, b in zip(params, before[name], strict=True)]
-            ).norm()
-            rows.append(torch.stack([g, w, u]).float())
-        rows.append(torch.stack([gnorm.float(), gnorm.float(), gnorm.float()]))
-        return torch.stack(rows)
-
-    def _accumulate(
-        self,
-        sums: torch.Tensor,
-        losses: list[torch.Tensor],
-        corrects: list[torch.Tensor],
-        sizes: list[int],
-    ) -> torch.Tensor:
-        """Add the steps since the last report to the epoch's (loss·n, correct, n) sums, on
-        the device; return the number of correct predictions among them. No host sync, and
-        no copy from the host either (on CUDA a small copy from pageable memory waits for
-        the stream): batch sizes enter as Python numbers, except when they differ (the
-        short last batch of an epoch)."""
-        hits = torch.stack(corrects).sum()
-        loss = torch.stack(losses).double()
-        if len(set(sizes)) == 1:
-            loss_sum = loss.sum() * sizes[0]
-        else:
-            loss_sum = (loss * loss.new_tensor(sizes)).sum()
-        sums[0] += loss_sum
-        sums[1] += hits
-        sums[2] += float(sum(sizes))
-        return hits
-
-    def _tick(
-        self,
-        epoch: int,
-        steps: list[int],
-        losses: list[torch.Tensor],
-        lrs: list[float],
-        hits: torch.Tensor,
-        seen: int,
-        t_tick: float,
-        layer_norms: torch.Tensor | None,
-    ) -> StepReport:
-        # the one host sync of this reporting interval
-        flat = [torch.stack(losses).float(), hits.float().view(1)]
-        if layer_norms is not None:
-            flat.append(layer_norms.flatten())
-        values = torch.cat(flat).tolist()
-        n = len(losses)
-        loss_values, correct = values[:n], values[n]
-        if not all(math.isfinite(v) for v in loss_values):
-            first = next(i for i, v in enumerate(loss_values) if not math.isfinite(v))
-            node = first_nonfinite_layer(self.model, self._last_x)  # type: ignore[arg-type]
-            raise NonFiniteLoss(steps[first], epoch, lrs[first], loss_values[-1], node)
-        layers: tuple[LayerStat, ...] = ()
-        gnorm = math.nan
-        if layer_norms is not None:
-            rows = [values[n + 1 + 3 * k : n + 4 + 3 * k] for k in range(len(self.groups) + 1)]
-            gnorm = rows[-1][0]
-            layers = tuple(
-                LayerStat(name, g, w, u / w if w else 0.0)
-                for name, (g, w, u) in zip(self.groups, rows, strict=False)
-            )
-        elapsed = max(time.perf_counter() - t_tick, 1e-9)
-        rate = seen / elapsed
-        eta = (self.total - self._step) * elapsed / max(n, 1)
-        report = StepReport(
+    def _report(self, interval: Interval, epoch: int, norms: torch.Tensor | None) -> StepReport:
+        report = interval.report(
             self._step,
             epoch,
-            tuple(steps),
-            tuple(loss_values),
-            tuple(lrs),
-            correct / max(seen, 1),
-            rate,
-            eta,
-            gnorm,
-            layers,
+            self.total,
+            self.groups,
+            norms,
+            lambda: first_nonfinite_layer(self.model, self._last_x),  # type: ignore[arg-type]
         )
         self.run_dir.log_event(report)  # type: ignore[union-attr]  (history: curves to overlay)
         return report
@@ -690,15 +580,6 @@ class Trainer:
             tta=self.config.tta,
             autocast=self.autocast,
         )
-
-
-def _param_groups(model: nn.Module) -> dict[str, list[nn.Parameter]]:
-    """Trainable parameters grouped by node id (the first component of their name)."""
-    groups: dict[str, list[nn.Parameter]] = {}
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            groups.setdefault(name.split(".", 1)[0], []).append(p)
-    return groups
 
 
 def _txt(shape: tuple[int, ...] | None) -> str:

@@ -14,7 +14,8 @@ from app.core.shapes import check
 from app.core.training.adapt import adapt_to_dataset
 from app.core.training.config import TrainConfig
 from app.core.training.data import DatasetError, load_data
-from app.core.training.engine import Trainer, TrainingFailure, resolve_device
+from app.core.training.engine import Trainer, resolve_device
+from app.core.training.errors import TrainingFailure
 from app.core.training.events import (
     EpochReport,
     RunControl,

@@ -12,16 +12,11 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QProgressBar,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
     QToolBox,
     QVBoxLayout,
@@ -50,6 +45,9 @@ from app.core.training.schedules import preview
 from app.ui.document import Document
 from app.ui.param_form import make_editor, set_editor_value
 from app.ui.training.controller import TrainingController
+from app.ui.training.history_list import RunHistoryList
+from app.ui.training.layer_table import LayerTable
+from app.ui.training.results_tab import ResultsTab
 
 REDRAW_MS = 100
 LAYERS_INTERVAL_S = 1.0
@@ -70,7 +68,6 @@ class TrainingPanel(QWidget):
     layer_stats = Signal(object)  # {node_id: LayerStat} or None to clear
     nonfinite_node = Signal(str)  # the first layer producing NaN/Inf ("" clears the mark)
     device_changed = Signal(str)
-    _exported = Signal(str, object)  # (kind, Future): from the export pool's thread
 
     def __init__(self, document: Document, mechanism: str = "process") -> None:
         super().__init__()
@@ -84,10 +81,8 @@ class TrainingPanel(QWidget):
         self.editors: dict[str, QWidget] = {}
         self._dirty = False
         self._plots = None
-        self._pool = None  # process pool for exports, started on first use
         self._layers_shown = 0.0
         self._diverged_at: int | None = None  # the step of a NaN pause, until resumed
-        self._exported.connect(self._export_finished)
         self._build()
         self.timer = QTimer(self, interval=REDRAW_MS, singleShot=True)  # armed by records
         self.timer.timeout.connect(self.redraw)
@@ -131,40 +126,18 @@ class TrainingPanel(QWidget):
         self.tabs = QTabWidget()
         self.plots_host = QWidget()
         QVBoxLayout(self.plots_host).setContentsMargins(0, 0, 0, 0)
-        self.layers = QTableWidget(0, 4)
-        self.layers.setHorizontalHeaderLabels(
-            ["layer", "grad norm", "weight norm", "update/weight"]
-        )
-        self.layers.verticalHeader().setVisible(False)
-        self.layers.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.history = QListWidget()
-        self.history.itemChanged.connect(self._history_toggled)
-        from app.ui.training.results_view import ResultsView
-
-        self.results_view = ResultsView()
-        results_host = QWidget()
-        results_layout = QVBoxLayout(results_host)
-        results_layout.setContentsMargins(0, 0, 0, 0)
-        export_row = QHBoxLayout()
-        self.export_buttons = {}
-        for key, text in (
-            ("weights", "Export Weights…"),
-            ("code", "Export Code…"),
-            ("bundle", "Export Bundle…"),
-        ):
-            button = QPushButton(text)
-            button.clicked.connect(lambda _=False, k=key: self.export_dialog(k))
-            button.setEnabled(False)
-            export_row.addWidget(button)
-            self.export_buttons[key] = button
-        results_layout.addLayout(export_row)
-        results_layout.addWidget(self.results_view, 1)
+        self.layers = LayerTable()
+        self.history = RunHistoryList()
+        self.history.overlays_changed.connect(lambda runs: self.plots.set_overlays(runs))
+        self.results_tab = ResultsTab(lambda: (to_json(self.document.project), self.last_run_dir))
+        self.results_tab.message.connect(self.message)
+        self.results_view = self.results_tab.view
         self.tabs.addTab(self.toolbox, "Settings")
         self.tabs.addTab(self.plots_host, "Curves")
         self.tabs.addTab(self.layers, "Layers")
         self.tabs.currentChanged.connect(self._tab_changed)
         self.tabs.addTab(self.history, "History")
-        self.tabs.addTab(results_host, "Results")
+        self.tabs.addTab(self.results_tab, "Results")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(buttons)
@@ -264,8 +237,7 @@ class TrainingPanel(QWidget):
         self._dirty = True
         if self._plots is not None:
             self._plots.set_metrics(self.metrics)
-        for button in self.export_buttons.values():
-            button.setEnabled(False)
+        self.results_tab.set_results(None)
         self.layer_stats.emit(None)
         # the curves come forward on the next turn of the event loop: the window then paints
         # the locked graph and the curves in two frames instead of one of 40-60 ms
@@ -311,9 +283,7 @@ class TrainingPanel(QWidget):
     def shutdown(self, timeout_s: float = 20.0) -> bool:
         """Stop and join the run (window closing or another document opening)."""
         self.timer.stop()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        self.results_tab.shutdown()
         return self.controller.shutdown(timeout_s)
 
     def _running_changed(self, running: bool) -> None:
@@ -368,9 +338,7 @@ class TrainingPanel(QWidget):
                 )
             elif isinstance(record, RunResults):
                 self.results = record
-                self.results_view.show_results(record)
-                for button in self.export_buttons.values():
-                    button.setEnabled(True)
+                self.results_tab.set_results(record)
         self._dirty = True
         if not self.timer.isActive():  # redraw at most every REDRAW_MS, only when data came
             self.timer.start()
@@ -439,83 +407,14 @@ class TrainingPanel(QWidget):
         self._show_layers()
 
     def _show_layers(self) -> None:
-        if self.metrics is None:
-            return
-        stats = sorted(self.metrics.layers.values(), key=lambda s: -s.update_ratio)
-        self.layers.setRowCount(len(stats))
-        for row, s in enumerate(stats):
-            values = [
-                s.node_id,
-                f"{s.grad_norm:.3g}",
-                f"{s.weight_norm:.3g}",
-                f"{s.update_ratio:.2e}",
-            ]
-            for col, text in enumerate(values):
-                self.layers.setItem(row, col, QTableWidgetItem(text))
+        if self.metrics is not None:
+            self.layers.show_stats(self.metrics.layers.values())
 
     # ---------------------------------------------------------------- history
     def _load_history(self) -> None:
-        from app.core.training.metrics import project_runs
-
-        self.history.blockSignals(True)
-        self.history.clear()
-        for path in reversed(project_runs(default_runs_root(), self.document.project.name)):
-            item = QListWidgetItem(path.name)
-            item.setData(Qt.ItemDataRole.UserRole, str(path))
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Unchecked)
-            epochs = (
-                (path / "epochs.csv").read_text().count("\n") - 1
-                if (path / "epochs.csv").exists()
-                else 0
-            )
-            item.setToolTip(f"{path}\n{max(epochs, 0)} epochs; tick to overlay its curves")
-            self.history.addItem(item)
-        self.history.blockSignals(False)
-
-    def _history_toggled(self, _item: QListWidgetItem) -> None:
-        from app.core.training.metrics import RunMetrics
-
-        chosen = [
-            RunMetrics.from_run_dir(Path(self.history.item(i).data(Qt.ItemDataRole.UserRole)))
-            for i in range(self.history.count())
-            if self.history.item(i).checkState() == Qt.CheckState.Checked
-        ]
-        self.plots.set_overlays(chosen)
+        self.history.load(self.document.project.name)
 
     # ----------------------------------------------------------------- export
-    def export_dialog(self, kind: str) -> None:
-        filters = {"weights": "Weights (*.pt)", "code": "Python (*.py)", "bundle": "Zip (*.zip)"}
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind}", "", filters[kind])
-        if path:
-            self.export(kind, Path(path))
-
     def export(self, kind: str, path: Path):
-        """Export the run (its best weights, the code, or a bundle with metrics) in a worker
-        process: torch is never imported in the GUI. Returns the job's Future; the status bar
-        says when it is written or why it failed."""
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        from app.core.jobs import export_run
-
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        self.message.emit(f"exporting {kind} to {path}…")
-        future = self._pool.submit(
-            export_run,
-            kind,
-            to_json(self.document.project),
-            str(path),
-            str(self.last_run_dir) if self.last_run_dir else None,
-        )
-        future.add_done_callback(lambda f: self._exported.emit(kind, f))
-        return future
-
-    def _export_finished(self, kind: str, future) -> None:
-        try:
-            path = future.result()
-        except Exception as exc:  # reported, never raised into Qt
-            self.message.emit(f"cannot export {kind}: {exc}")
-            return
-        self.message.emit(f"exported {kind} to {path}")
+        """Export the last run's weights, code or bundle (see :class:`ResultsTab`)."""
+        return self.results_tab.export(kind, path)

@@ -1,0 +1,45 @@
+"""The History tab: the earlier runs of this project, ticked to overlay their curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QListWidget, QListWidgetItem
+
+from app.core.training.paths import default_runs_root
+
+
+class RunHistoryList(QListWidget):
+    overlays_changed = Signal(list)  # [RunMetrics] of the ticked runs
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.itemChanged.connect(self._toggled)
+
+    def load(self, project_name: str) -> None:
+        """List the project's runs, newest first (none ticked)."""
+        from app.core.training.metrics import project_runs
+
+        self.blockSignals(True)
+        self.clear()
+        for path in reversed(project_runs(default_runs_root(), project_name)):
+            item = QListWidgetItem(path.name)
+            item.setData(Qt.ItemDataRole.UserRole, str(path))
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Unchecked)
+            csv = path / "epochs.csv"
+            epochs = csv.read_text().count("\n") - 1 if csv.exists() else 0
+            item.setToolTip(f"{path}\n{max(epochs, 0)} epochs; tick to overlay its curves")
+            self.addItem(item)
+        self.blockSignals(False)
+
+    def _toggled(self, _item: QListWidgetItem) -> None:
+        from app.core.training.metrics import RunMetrics
+
+        chosen = [
+            RunMetrics.from_run_dir(Path(self.item(i).data(Qt.ItemDataRole.UserRole)))
+            for i in range(self.count())
+            if self.item(i).checkState() == Qt.CheckState.Checked
+        ]
+        self.overlays_changed.emit(chosen)

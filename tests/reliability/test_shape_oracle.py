@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 
+import pytest
 import torch
 from hypothesis import HealthCheck, event, given, note, settings
 
@@ -46,6 +47,8 @@ def deliberate(message: str) -> bool:
     return any(re.search(pattern, message) for pattern in DELIBERATE)
 
 
+# torch runs the Dropout2d inputs the pass refuses (see DELIBERATE), and warns
+@pytest.mark.filterwarnings("ignore:dropout2d. Received a:UserWarning")
 @settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -20,7 +20,7 @@ from app.core.training.events import (
     RunStarted,
     StepReport,
 )
-from app.core.training.metrics import RunMetrics, decimate, project_runs
+from app.core.training.metrics import RunMetrics, decimate, project_runs, run_summary
 from app.core.training.results import RunResults
 from app.core.training.session import ProcessRun, ThreadRun
 from tests.helpers import SMALL_TRAINING as SMALL
@@ -128,6 +128,18 @@ def test_metrics_follow_events_and_reload_from_the_run_directory(tmp_path):
     assert len(RunMetrics.from_run_dir(run).losses) == 32
     assert project_runs(tmp_path, "LeNet") == []
     assert json.loads((run / "config.json").read_text())["epochs"] == 2
+    best = max(e.val_acc for e in live.epochs)
+    stamp = run.name
+    assert run_summary(run) == (
+        f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]} · "
+        f"sgd lr 0.05, batch 32, shapes_gray · 2 epochs, best val acc {best:.1%}"
+    )
+    (run / "config.json").write_text("{not json")
+    (run / "epochs.csv").unlink()
+    assert run_summary(run).endswith(f"{stamp[11:13]} · no epoch completed")
+    odd = tmp_path / "my run"
+    odd.mkdir()
+    assert run_summary(odd) == "my run · no epoch completed"
 
 
 def test_decimation_keeps_extremes_and_bounds_the_points():

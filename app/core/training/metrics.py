@@ -3,6 +3,7 @@ plotting long runs; loading a finished run back from its ``metrics.jsonl``."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from pathlib import Path
@@ -260,3 +261,32 @@ def project_runs(root: Path, project_name: str) -> list[Path]:
         if name == project_name:
             found.append(path)
     return sorted(found)
+
+
+def run_summary(path: Path) -> str:
+    """One line telling a run apart from the others: when, the main settings, how far it got
+    and its best validation accuracy. Missing or damaged files leave their part out."""
+    path = Path(path)
+    stamp = path.name[:15]
+    parts = [f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}"]
+    if not (len(stamp) == 15 and stamp[:8].isdigit() and stamp[9:].isdigit()):
+        parts = [path.name]
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        parts.append(
+            f"{config['optimizer']} lr {config['lr']:g}, batch {config['batch_size']}, "
+            f"{config['dataset']}"
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        with open(path / "epochs.csv", newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        accuracies = [float(r["val_acc"]) for r in rows]
+        if accuracies:
+            parts.append(f"{len(rows)} epochs, best val acc {max(accuracies):.1%}")
+        else:
+            parts.append("no epoch completed")
+    except (OSError, ValueError, KeyError, TypeError):
+        parts.append("no epoch completed")
+    return " · ".join(parts)

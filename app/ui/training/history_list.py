@@ -19,18 +19,16 @@ class RunHistoryList(QListWidget):
 
     def load(self, project_name: str) -> None:
         """List the project's runs, newest first (none ticked)."""
-        from app.core.training.metrics import project_runs
+        from app.core.training.metrics import project_runs, run_summary
 
         self.blockSignals(True)
         self.clear()
         for path in reversed(project_runs(default_runs_root(), project_name)):
-            item = QListWidgetItem(path.name)
+            item = QListWidgetItem(run_summary(path))
             item.setData(Qt.ItemDataRole.UserRole, str(path))
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Unchecked)
-            csv = path / "epochs.csv"
-            epochs = csv.read_text().count("\n") - 1 if csv.exists() else 0
-            item.setToolTip(f"{path}\n{max(epochs, 0)} epochs; tick to overlay its curves")
+            item.setToolTip(f"{path}\ntick to overlay its curves on this run's")
             self.addItem(item)
         self.blockSignals(False)
 

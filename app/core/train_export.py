@@ -95,6 +95,7 @@ def _constants(c: TrainConfig, in_shape: tuple[int, ...], classes: int) -> str:
         f"WEIGHT_DECAY = {c.weight_decay!r}",
         f"LABEL_SMOOTHING = {c.label_smoothing!r}",
         f"GRAD_CLIP = {c.grad_clip!r}  # 0: off",
+        *([f"L1 = {c.l1!r}  # L1 penalty on conv/linear weights"] if c.l1 else []),
         f'AMP = "{c.amp}"  # none, bf16 or fp16',
         f"CHANNELS_LAST = {c.channels_last}",
         f"SEED = {c.seed}",
@@ -408,6 +409,21 @@ def evaluate(
 
 def _main(c: TrainConfig, cls: str) -> str:
     rng = "    rng = random.Random(SEED + 2)  # mixup's λ, on the host\n" if c.mixup_alpha else ""
+    clip = (
+        "            if GRAD_CLIP:\n"
+        "                scaler.unscale_(opt)\n"
+        "                nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)\n"
+    )
+    if c.l1:
+        clip = (
+            "            scaler.unscale_(opt)\n"
+            "            for w in l1_weights:  # the L1 penalty's gradient: L1 * sign(w)\n"
+            "                if w.grad is not None:\n"
+            "                    w.grad.add_(w.detach().sign(), alpha=L1)\n"
+            "            if GRAD_CLIP:\n"
+            "                nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)\n"
+        )
+    l1_weights = "    l1_weights = [p for p in model.parameters() if p.ndim > 1]\n" if c.l1 else ""
     return f"""def main() -> None:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -429,7 +445,7 @@ def _main(c: TrainConfig, cls: str) -> str:
         ids = [local] if cuda else None
         net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     opt = make_optimizer(model)
-    per_rank = max(1, BATCH_SIZE // world)
+{l1_weights}    per_rank = max(1, BATCH_SIZE // world)
     steps_per_epoch = max(1, len(ytr) // world // per_rank)
     schedule = make_schedule(opt, steps_per_epoch)
     dtype = {{"bf16": torch.bfloat16, "fp16": torch.float16}}.get(AMP)
@@ -453,10 +469,7 @@ def _main(c: TrainConfig, cls: str) -> str:
             )
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
-            if GRAD_CLIP:
-                scaler.unscale_(opt)
-                nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
-            scaler.step(opt)
+{clip}            scaler.step(opt)
             scaler.update()
             schedule.step()
             total += loss.detach()

@@ -69,6 +69,7 @@ def run(folder: Path, *cmd: str) -> subprocess.CompletedProcess:
             "milestones": [1],
             "optimizer": "rmsprop",
             "lr": 0.001,
+            "l1": 1e-5,
             "init": "lecun",
         },
         {

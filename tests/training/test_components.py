@@ -243,6 +243,18 @@ def test_fused_optimizers_on_cuda_only(monkeypatch):
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
+def test_l1_adds_its_subgradient_to_the_weights_gradients():
+    from app.core.training.optim import add_l1_gradient
+
+    w = nn.Parameter(torch.tensor([[-2.0, 0.0, 3.0]]))
+    unused = nn.Parameter(torch.ones(2, 2))  # no gradient this step: left alone
+    w.grad = torch.full_like(w, 0.5)
+    add_l1_gradient([w, unused], 0.1)
+    torch.testing.assert_close(w.grad, torch.tensor([[0.4, 0.5, 0.6]]))
+    assert unused.grad is None
+    add_l1_gradient([], 0.1)  # nothing to do
+
+
 def _write_idx(path, array, magic):
     import struct
 

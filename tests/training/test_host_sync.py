@@ -144,7 +144,7 @@ AUGMENT = {"crop_padding": 2, "hflip": True, "color_jitter": 0.2, "cutout": 4}
     "graph, config",
     [
         (lambda: presets.get("lenet5").build(), {}),
-        (dropout_net, {**AUGMENT, "optimizer": "adamw", "grad_clip": 1.0}),
+        (dropout_net, {**AUGMENT, "optimizer": "adamw", "grad_clip": 1.0, "l1": 1e-4}),
         (dropout_net, {**AUGMENT, "mixup_alpha": 0.4, "label_smoothing": 0.1}),
         (lambda: presets.get("lenet5").build(), {"optimizer": "rmsprop", "schedule": "cosine"}),
     ],

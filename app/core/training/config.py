@@ -103,6 +103,14 @@ FIELDS: tuple[Param, ...] = (
     Param("amsgrad", "bool", False, "AMSGrad variant of Adam/AdamW."),
     Param("alpha", "float", 0.99, "RMSprop smoothing constant.", 0.0, 0.9999),
     Param("weight_decay", "float", 5e-4, "L2 penalty (decoupled for AdamW).", 0.0, 1.0),
+    Param(
+        "l1",
+        "float",
+        0.0,
+        "L1 penalty λ·Σ|w| on conv and linear weights: drives many of them to zero (0: off).",
+        0.0,
+        1.0,
+    ),
     Param("grad_clip", "float", 0.0, "Clip the global gradient norm to this (0: off).", 0.0, 1e6),
     Param(
         "label_smoothing",
@@ -231,6 +239,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "amsgrad",
         "alpha",
         "weight_decay",
+        "l1",
         "grad_clip",
         "label_smoothing",
     ),
@@ -280,6 +289,7 @@ class TrainConfig:
     amsgrad: bool = False
     alpha: float = 0.99
     weight_decay: float = 5e-4
+    l1: float = 0.0
     grad_clip: float = 0.0
     label_smoothing: float = 0.0
     schedule: str = "constant"

@@ -48,7 +48,7 @@ from app.core.training.events import (
     StepReport,
 )
 from app.core.training.init import initialise
-from app.core.training.optim import build_optimizer, set_lr
+from app.core.training.optim import add_l1_gradient, build_optimizer, set_lr
 from app.core.training.reporting import Interval, layer_norms, param_groups, weights_before
 from app.core.training.rundir import RunDir, SilentRunDir, default_runs_root, new_run_dir
 from app.core.training.schedules import build_schedule, cycle_ends
@@ -203,6 +203,7 @@ class Trainer:
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(c.amp)
         self.autocast = (lambda: torch.autocast(self.device.type, dtype=dtype)) if dtype else None
         self.groups = param_groups(model)
+        self.l1_params = [p for ps in self.groups.values() for p in ps if p.ndim > 1]
         self.num_params = sum(p.numel() for p in model.parameters())
 
     def prep(self, images: torch.Tensor) -> torch.Tensor:
@@ -423,8 +424,11 @@ class Trainer:
             self.scaler.scale(loss).backward()
             tick = (self._step + 1) % c.report_every == 0 or i == self.spe - 1
             norms = None
-            if c.grad_clip or tick:
+            if c.l1 or c.grad_clip or tick:
                 self.scaler.unscale_(self.opt)
+            if c.l1:
+                add_l1_gradient(self.l1_params, c.l1)
+            if c.grad_clip or tick:
                 gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip or math.inf)
             if tick:
                 before = weights_before(self.groups)

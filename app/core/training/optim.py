@@ -52,6 +52,16 @@ def fused_kwargs(params: list[torch.Tensor]) -> dict[str, bool]:
     return {"fused": True} if params and all(p.is_cuda for p in params) else {}
 
 
+def add_l1_gradient(weights: list[torch.Tensor], strength: float) -> None:
+    """The gradient of the L1 penalty ``strength · Σ|w|``, added to each weight's gradient:
+    ``strength · sign(w)`` (a subgradient: 0 at w = 0). Like weight decay it is left out of
+    the reported loss. Weights without a gradient (unused this step) are skipped."""
+    pairs = [(w.grad, w.detach()) for w in weights if w.grad is not None]
+    if pairs:
+        grads, values = zip(*pairs, strict=True)
+        torch._foreach_add_(list(grads), torch._foreach_sign(list(values)), alpha=strength)
+
+
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr

@@ -39,7 +39,7 @@ class MetricsPlots(QWidget):
         layout.addWidget(self.view, 1)
         layout.addWidget(self.readout)
         self.loss = self._plot(0, 0, "loss")
-        self.acc = self._plot(0, 1, "accuracy")
+        self.acc = self._plot(0, 1, "accuracy", legend_at_bottom=True)  # it rises: keep clear
         self.lr = self._plot(1, 0, "learning rate")
         self.speed = self._plot(1, 1, "images/s")
         for plot in (self.acc, self.lr, self.speed):
@@ -80,12 +80,17 @@ class MetricsPlots(QWidget):
         self._rewinds = 0
         self.view.scene().sigMouseMoved.connect(self._mouse_moved)
 
-    def _plot(self, row: int, col: int, title: str) -> pg.PlotItem:
+    def _plot(self, row: int, col: int, title: str, legend_at_bottom: bool = False) -> pg.PlotItem:
         plot = self.view.addPlot(row=row, col=col, title=title)
         plot.showGrid(x=False, y=False)
         plot.setClipToView(True)
         plot.setDownsampling(auto=True, mode="peak")
-        plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        # a translucent white box: the labels stay readable where a curve passes under them
+        plot.addLegend(
+            offset=(-10, -10 if legend_at_bottom else 10),
+            labelTextSize="8pt",
+            brush=pg.mkBrush(255, 255, 255, 190),
+        )
         plot.setLabel("bottom", "step")
         return plot
 

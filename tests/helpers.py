@@ -47,3 +47,17 @@ def relu_net() -> Graph:
         ("relu", {}),
         ("linear", {"out_features": 10}),
     )
+
+
+def dropout_net() -> Graph:
+    """Conv, BatchNorm and dropout: a network whose training draws from torch's global RNG."""
+    return chain(
+        image(1, 28, 28),
+        ("conv2d", {"out_channels": 8}),
+        ("batchnorm2d", {}),
+        ("relu", {}),
+        ("maxpool2d", {}),
+        ("flatten", {}),
+        ("dropout", {"p": 0.3}),
+        ("linear", {"out_features": 10}),
+    )

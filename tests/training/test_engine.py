@@ -24,7 +24,7 @@ from app.core.training.events import (
 )
 from app.core.training.schedules import preview
 from tests.helpers import SMALL_TRAINING as SMALL
-from tests.helpers import chain, image, relu_net
+from tests.helpers import chain, dropout_net, image, relu_net
 
 
 def run(graph, tmp_path, control=None, **config):
@@ -91,18 +91,6 @@ def test_event_stream_covers_every_step(tmp_path):
     assert json.loads(lines[0])["event"] == "RunStarted"
     assert json.loads(lines[-1])["event"] == "RunFinished"
     assert json.loads((folder / "config.json").read_text())["schedule"] == "cosine"
-
-
-def dropout_net():
-    return chain(
-        image(1, 28, 28),
-        ("conv2d", {"out_channels": 8}),
-        ("relu", {}),
-        ("maxpool2d", {}),
-        ("flatten", {}),
-        ("dropout", {"p": 0.3}),
-        ("linear", {"out_features": 10}),
-    )
 
 
 @pytest.mark.parametrize(

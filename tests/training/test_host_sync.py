@@ -22,7 +22,7 @@ from app.core.training.config import TrainConfig
 from app.core.training.engine import Trainer
 from app.core.training.events import StepReport
 from tests.helpers import SMALL_TRAINING as SMALL
-from tests.helpers import chain, image
+from tests.helpers import dropout_net
 
 TORCH_DIR = str(Path(torch.__file__).parent)
 #: torch's optimizers read their step counters, which live on the host unless ``capturable``
@@ -122,19 +122,6 @@ def reads_per_tick(trainer: Trainer, ticks: int = 3) -> list[list[str]]:
         return counted
     finally:
         events.close()
-
-
-def dropout_net():
-    return chain(
-        image(1, 28, 28),
-        ("conv2d", {"out_channels": 8}),
-        ("batchnorm2d", {}),
-        ("relu", {}),
-        ("maxpool2d", {}),
-        ("flatten", {}),
-        ("dropout", {"p": 0.3}),
-        ("linear", {"out_features": 10}),
-    )
 
 
 AUGMENT = {"crop_padding": 2, "hflip": True, "color_jitter": 0.2, "cutout": 4}

@@ -16,6 +16,7 @@ from app.core.serialization import Project
 from app.core.training.events import Paused, Resumed, RunFinished
 from app.ui.document import Document
 from app.ui.main_window import MainWindow
+from app.ui.training.results_view import ResultsView
 from tests.helpers import relu_net
 
 FAST = {
@@ -74,6 +75,13 @@ def test_a_run_with_live_curves_results_and_exports(qtbot, tmp_path):
     view = panel.results_view
     assert not view.matrix.pixmap().isNull() and not view.samples.pixmap().isNull()
     assert view.table.rowCount() == len(panel.results.classes)
+    narrow = ResultsView()  # in a narrow dock no column is cut off: the view scrolls instead
+    qtbot.addWidget(narrow)
+    narrow.resize(560, 500)
+    narrow.show()
+    narrow.show_results(panel.results)
+    qtbot.wait(50)
+    assert narrow.table.horizontalScrollBar().maximum() == 0
     assert "Validation accuracy" in view.summary.text()
     # exports from the results, in a worker process (torch never loads in the GUI process)
     for kind, name in (("weights", "w.pt"), ("code", "m.py"), ("bundle", "b.zip")):

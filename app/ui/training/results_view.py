@@ -159,4 +159,9 @@ class ResultsView(QWidget):
                     item.setBackground(_heat(per_class[i]))
                 self.table.setItem(i, col, item)
         self.table.resizeColumnsToContents()
+        # wide enough for its columns: in a narrow dock the whole view scrolls sideways
+        # rather than the table cutting off its last column
+        columns = sum(self.table.columnWidth(c) for c in range(self.table.columnCount()))
+        scrollbar = self.table.verticalScrollBar().sizeHint().width()
+        self.table.setMinimumWidth(columns + scrollbar + 2 * self.table.frameWidth())
         self.samples.setPixmap(sample_grid(results))

@@ -82,6 +82,10 @@ def test_a_run_with_live_curves_results_and_exports(qtbot, tmp_path):
     narrow.show_results(panel.results)
     qtbot.wait(50)
     assert narrow.table.horizontalScrollBar().maximum() == 0
+    for row in range(narrow.table.rowCount()):  # readable in light and dark palettes alike
+        cell = narrow.table.item(row, 1)
+        contrast = cell.background().color().lightness() - cell.foreground().color().lightness()
+        assert abs(contrast) > 90, (row, cell.text())
     assert "Validation accuracy" in view.summary.text()
     # exports from the results, in a worker process (torch never loads in the GUI process)
     for kind, name in (("weights", "w.pt"), ("code", "m.py"), ("bundle", "b.zip")):
@@ -240,3 +244,28 @@ def test_the_panel_redraws_between_a_rollback_and_the_next_report(qtbot):
     assert len(panel.metrics.steps) == 0 and panel.metrics.last is None
     panel.plots.redraw()
     assert panel.plots.point_count("loss") == 0
+
+
+def test_the_plots_follow_a_dark_palette(qtbot):
+    """On a dark desktop the plots are dark too (a white plot area would glare), with light
+    axes; on a light one they are white."""
+    from PySide6.QtGui import QColor, QPalette
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui.training.plots import MetricsPlots
+
+    app = QApplication.instance()
+    light = app.palette()
+    try:
+        app.setPalette(QPalette(QColor("#2b2d31")))
+        dark = MetricsPlots()
+        qtbot.addWidget(dark)
+    finally:
+        app.setPalette(light)
+    bright = MetricsPlots()
+    qtbot.addWidget(bright)
+    assert dark.dark and not bright.dark
+    assert dark.view.backgroundBrush().color().lightness() < 100
+    assert bright.view.backgroundBrush().color().lightness() > 240
+    axis = dark.loss.getAxis("left").textPen().color()
+    assert axis.lightness() > 150  # readable on the dark background

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.core.training.metrics import Decimator, RunMetrics, decimate
@@ -32,7 +33,13 @@ class MetricsPlots(QWidget):
     def __init__(self) -> None:
         super().__init__()
         self.view = pg.GraphicsLayoutWidget()
-        self.view.setBackground("w")
+        # the plots follow the palette: white on a light desktop, the window's base colour on
+        # a dark one (as the canvas does)
+        palette = self.palette()
+        self.dark = palette.color(QPalette.ColorRole.Window).lightness() < 128
+        self._background = palette.color(QPalette.ColorRole.Base) if self.dark else QColor("white")
+        self._ink = palette.color(QPalette.ColorRole.Text) if self.dark else QColor("#444444")
+        self.view.setBackground(self._background)
         self.readout = QLabel("Move the mouse over a plot to read values.")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -52,8 +59,13 @@ class MetricsPlots(QWidget):
             plot.enableAutoRange(y=False)
             plot.vb.sigRangeChangedManually.connect(lambda *_a, p=plot: self._user_range.add(p))
         self.curves = {
-            "loss": self.loss.plot(pen=_pen("#c6dbef"), name="train (raw)"),
-            "smooth": self.loss.plot(pen=_pen("#08519c"), name="train (smoothed)"),
+            # the raw loss faint, the smoothed one strong, on either background
+            "loss": self.loss.plot(
+                pen=_pen("#2f4b66" if self.dark else "#c6dbef"), name="train (raw)"
+            ),
+            "smooth": self.loss.plot(
+                pen=_pen("#6baed6" if self.dark else "#08519c"), name="train (smoothed)"
+            ),
             "val_loss": self.loss.plot(
                 pen=_pen("#d62728", 2), symbol="o", symbolSize=6, name="validation"
             ),
@@ -81,15 +93,20 @@ class MetricsPlots(QWidget):
         self.view.scene().sigMouseMoved.connect(self._mouse_moved)
 
     def _plot(self, row: int, col: int, title: str, legend_at_bottom: bool = False) -> pg.PlotItem:
-        plot = self.view.addPlot(row=row, col=col, title=title)
+        plot = self.view.addPlot(row=row, col=col)
+        plot.setTitle(title, color=self._ink.name())
+        for side in ("left", "bottom"):
+            plot.getAxis(side).setPen(self._ink)
+            plot.getAxis(side).setTextPen(self._ink)
         plot.showGrid(x=False, y=False)
         plot.setClipToView(True)
         plot.setDownsampling(auto=True, mode="peak")
-        # a translucent white box: the labels stay readable where a curve passes under them
+        # a translucent box: the labels stay readable where a curve passes under them
         plot.addLegend(
             offset=(-10, -10 if legend_at_bottom else 10),
             labelTextSize="8pt",
-            brush=pg.mkBrush(255, 255, 255, 190),
+            brush=pg.mkBrush(*self._background.getRgb()[:3], 190),
+            labelTextColor=self._ink,
         )
         plot.setLabel("bottom", "step")
         return plot

@@ -27,6 +27,11 @@ def _heat(value: float) -> QColor:
     return QColor(int(255 - 200 * v), int(255 - 150 * v), int(255 - 40 * v))
 
 
+def _ink(background: QColor) -> QColor:
+    """Text colour readable on ``background``."""
+    return QColor("#ffffff" if background.lightness() < 150 else "#222222")
+
+
 def confusion_pixmap(results: RunResults, cell: int = 30) -> QPixmap:
     """Rows: true class, columns: predicted; colour = share of the row, text = count."""
     k = len(results.classes)
@@ -43,7 +48,7 @@ def confusion_pixmap(results: RunResults, cell: int = 30) -> QPixmap:
         for q, count in enumerate(row):
             rect = QRectF(label_w + q * cell, label_w + t * cell, cell, cell)
             p.fillRect(rect, _heat(count / total))
-            p.setPen(QPen(QColor("#ffffff" if count / total > 0.6 else "#222222")))
+            p.setPen(QPen(_ink(_heat(count / total))))
             p.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(count))
             if t == q:
                 p.setPen(QPen(QColor("#2ca02c"), 1.5))
@@ -155,8 +160,9 @@ class ResultsView(QWidget):
             cells = [name, f"{per_class[i]:.1%}", str(sum(results.confusion[i]))]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                if col == 1:
+                if col == 1:  # its own text colour: the palette's may be light (dark mode)
                     item.setBackground(_heat(per_class[i]))
+                    item.setForeground(_ink(_heat(per_class[i])))
                 self.table.setItem(i, col, item)
         self.table.resizeColumnsToContents()
         # wide enough for its columns: in a narrow dock the whole view scrolls sideways

@@ -136,6 +136,22 @@ def test_stop_and_resume_reproduces_the_uninterrupted_run(tmp_path, net, augment
     assert losses_a == pytest.approx(losses_b, rel=1e-5)
 
 
+def test_a_checkpoint_from_before_the_rng_states_still_resumes(tmp_path):
+    """Checkpoints written before 2026-11-22 have no host/global RNG states: they resume."""
+    control = RunControl()
+    trainer = Trainer(lenet(), TrainConfig.from_dict(SMALL), runs_root=tmp_path, control=control)
+    for event in trainer.run():
+        if isinstance(event, StepReport) and event.step >= 8:
+            control.stop()
+    path = trainer.run_dir.checkpoint_path("last")
+    state = torch.load(path, weights_only=False)
+    for key in ("aug_rng", "torch_rng", "cuda_rng"):
+        del state[key]
+    torch.save(state, path)
+    resumed = Trainer(lenet(), TrainConfig.from_dict(SMALL), run_dir=trainer.run_dir.path)
+    assert list(resumed.run())[-1].reason == "completed"
+
+
 def test_l1_shrinks_the_weights_and_spares_biases(tmp_path):
     """Same seed, same data: with an L1 penalty the conv/linear weights end up with a smaller
     L1 norm and more near-zero entries; the reported loss is the data loss alone."""

@@ -65,6 +65,38 @@ def test_load_builtin_data_follows_the_network_input():
     assert data.train.num_batches(64, drop_last=True) == 3
 
 
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("drop_last", [True, False])
+def test_batches_from_a_start_are_the_tail_of_the_epoch(shuffle, drop_last):
+    """A run resumed at batch k gets exactly batches k, k+1, ... of the epoch, for the
+    in-memory split and the DataLoader one (which does not load the batches before k)."""
+    from app.core.training.data import LoaderSplit, TensorSplit
+
+    images = torch.arange(200 * 4, dtype=torch.uint8).view(200, 1, 2, 2)
+    labels = torch.arange(200) % 10
+    loaded: list[int] = []
+
+    class Items(torch.utils.data.Dataset):
+        def __len__(self):
+            return 200
+
+        def __getitem__(self, i):
+            loaded.append(i)
+            return images[i], labels[i]
+
+    for split in (TensorSplit(images, labels), LoaderSplit(Items(), CPU, 0)):
+
+        def epoch(start=0, split=split):
+            gen = torch.Generator().manual_seed(7)
+            kwargs = {"shuffle": shuffle, "generator": gen, "drop_last": drop_last}
+            return [y.tolist() for _, y in split.batches(64, start=start, **kwargs)]
+
+        full = epoch()
+        loaded.clear()
+        assert epoch(2) == full[2:] and len(full) == (3 if drop_last else 4)
+    assert len(loaded) == (192 if drop_last else 200) - 128  # only batches 2 and up loaded
+
+
 def test_image_folder_with_random_split_and_train_val(tmp_path):
     from PIL import Image
 

@@ -80,7 +80,10 @@ class Split:
         generator: torch.Generator | None = None,
         drop_last: bool = False,
         shard: tuple[int, int] = (0, 1),
+        start: int = 0,
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches of (uint8 images, labels) in ``generator``'s order, from batch ``start``
+        on (a run resumed mid-epoch: the batches before it are not loaded)."""
         raise NotImplementedError
 
     def num_batches(self, batch_size: int, drop_last: bool = False, world: int = 1) -> int:
@@ -101,17 +104,19 @@ class TensorSplit(Split):
     def to(self, device: torch.device) -> TensorSplit:
         return TensorSplit(self.images.to(device), self.labels.to(device))
 
-    def batches(self, batch_size, *, shuffle, generator=None, drop_last=False, shard=(0, 1)):
+    def batches(
+        self, batch_size, *, shuffle, generator=None, drop_last=False, shard=(0, 1), start=0
+    ):
         if not shuffle and shard[1] == 1:  # plain slices: no index copies
             stop = len(self) - len(self) % batch_size if drop_last else len(self)
-            for start in range(0, stop, batch_size):
-                end = start + batch_size
-                yield self.images[start:end], self.labels[start:end]
+            for first in range(start * batch_size, stop, batch_size):
+                end = first + batch_size
+                yield self.images[first:end], self.labels[first:end]
             return
         order = self.order(shuffle, generator, shard).to(self.labels.device)
         stop = len(order) - len(order) % batch_size if drop_last else len(order)
-        for start in range(0, stop, batch_size):
-            idx = order[start : start + batch_size]
+        for first in range(start * batch_size, stop, batch_size):
+            idx = order[first : first + batch_size]
             # index_select: 7x faster than advanced indexing for a 128-image batch on the CPU
             yield self.images.index_select(0, idx), self.labels.index_select(0, idx)
 
@@ -127,10 +132,11 @@ class LoaderSplit(Split):
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
-    def batches(self, batch_size, *, shuffle, generator=None, drop_last=False, shard=(0, 1)):
-        subset = torch.utils.data.Subset(
-            self.dataset, self.order(shuffle, generator, shard).tolist()
-        )
+    def batches(
+        self, batch_size, *, shuffle, generator=None, drop_last=False, shard=(0, 1), start=0
+    ):
+        order = self.order(shuffle, generator, shard).tolist()
+        subset = torch.utils.data.Subset(self.dataset, order[start * batch_size :])
         loader = torch.utils.data.DataLoader(
             subset,
             batch_size=batch_size,

@@ -396,10 +396,9 @@ class Trainer:
             generator=order,
             drop_last=self.drop_last,
             shard=(self.dist.rank, self.dist.world),
+            start=skip,  # resumed mid-epoch: the batches before are not even loaded
         )
-        for i, (images, labels) in enumerate(batches):
-            if i < skip:
-                continue
+        for i, (images, labels) in enumerate(batches, start=skip):
             if ctl.paused and not ctl.stop_requested:
                 paused = time.perf_counter()
                 yield Paused(self._step)

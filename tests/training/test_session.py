@@ -20,7 +20,13 @@ from app.core.training.events import (
     RunStarted,
     StepReport,
 )
-from app.core.training.metrics import RunMetrics, decimate, project_runs, run_summary
+from app.core.training.metrics import (
+    RunMetrics,
+    decimate,
+    project_runs,
+    run_label,
+    run_summary,
+)
 from app.core.training.results import RunResults
 from app.core.training.session import ProcessRun, ThreadRun
 from tests.helpers import SMALL_TRAINING as SMALL
@@ -140,6 +146,10 @@ def test_metrics_follow_events_and_reload_from_the_run_directory(tmp_path):
     odd = tmp_path / "my run"
     odd.mkdir()
     assert run_summary(odd) == "my run · no epoch completed"
+    assert run_label(odd) == "my run"
+    assert run_label(run) == f"{stamp[9:11]}:{stamp[11:13]}"  # its config.json is damaged
+    (run / "config.json").write_text(json.dumps({"optimizer": "adamw", "lr": 0.003}))
+    assert run_label(run) == f"{stamp[9:11]}:{stamp[11:13]} adamw lr 0.003"
 
 
 def test_decimation_keeps_extremes_and_bounds_the_points():

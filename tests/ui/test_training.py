@@ -100,7 +100,8 @@ def test_a_run_with_live_curves_results_and_exports(qtbot, tmp_path):
     # history: the run is listed and can be overlaid
     assert panel.history.count() == 1
     panel.history.item(0).setCheckState(Qt.CheckState.Checked)
-    assert len(panel.plots.overlays) == 2
+    assert len(panel.plots.overlays) == 4  # loss, accuracy, learning rate, images/s
+    assert panel.plots.overlays[0].name().endswith("sgd lr 0.05")  # time, optimizer, LR
     readout = panel.plots.read_at(10)
     assert readout.startswith("step 10: loss") and "lr" in readout
 

@@ -290,3 +290,17 @@ def run_summary(path: Path) -> str:
     except (OSError, ValueError, KeyError, TypeError):
         parts.append("no epoch completed")
     return " · ".join(parts)
+
+
+def run_label(path: Path) -> str:
+    """A short name for a run in a plot legend: its time, optimizer and learning rate."""
+    path = Path(path)
+    stamp = path.name[:15]
+    if not (len(stamp) == 15 and stamp[:8].isdigit() and stamp[9:].isdigit()):
+        return path.name
+    label = f"{stamp[9:11]}:{stamp[11:13]}"
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        return f"{label} {config['optimizer']} lr {config['lr']:g}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return label

@@ -33,11 +33,13 @@ class RunHistoryList(QListWidget):
         self.blockSignals(False)
 
     def _toggled(self, _item: QListWidgetItem) -> None:
-        from app.core.training.metrics import RunMetrics
+        from app.core.training.metrics import RunMetrics, run_label
 
-        chosen = [
-            RunMetrics.from_run_dir(Path(self.item(i).data(Qt.ItemDataRole.UserRole)))
-            for i in range(self.count())
-            if self.item(i).checkState() == Qt.CheckState.Checked
-        ]
+        chosen = []
+        for i in range(self.count()):
+            if self.item(i).checkState() == Qt.CheckState.Checked:
+                path = Path(self.item(i).data(Qt.ItemDataRole.UserRole))
+                run = RunMetrics.from_run_dir(path)
+                run.name = run_label(path)  # the legend's entry
+                chosen.append(run)
         self.overlays_changed.emit(chosen)

@@ -78,7 +78,7 @@ class MetricsPlots(QWidget):
             ),
             "preview": self.lr.plot(pen=_pen("#999999", dash=True), name="planned"),
             "lr": self.lr.plot(pen=_pen("#2ca02c"), name="actual"),
-            "speed": self.speed.plot(pen=_pen("#9467bd")),
+            "speed": self.speed.plot(pen=_pen("#1f77b4")),  # not an overlay colour
         }
         self.overlays: list[pg.PlotDataItem] = []
         self.lines = []
@@ -186,20 +186,26 @@ class MetricsPlots(QWidget):
         return 0 if data is None else len(data)
 
     def set_overlays(self, runs: list[RunMetrics]) -> None:
-        """Earlier runs of the project, dashed, on the loss and accuracy plots."""
+        """Earlier runs of the project, dashed, on all four plots: smoothed loss, validation
+        accuracy, learning rate and images/s (each named in the legend of the first two)."""
         for item in self.overlays:
             if item.getViewBox() is not None:
                 item.getViewBox().removeItem(item)
         self.overlays = []
         for i, run in enumerate(runs):
-            colour = OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)]
+            pen = _pen(OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)], dash=True)
             x, y = decimate(run.steps.values, run.smoothed.values, MAX_POINTS)
-            self.overlays.append(self.loss.plot(x, y, pen=_pen(colour, dash=True), name=run.name))
+            self.overlays.append(self.loss.plot(x, y, pen=pen, name=run.name))
             ex, ey = run.epoch_series("val_acc")
+            self.overlays.append(self.acc.plot(ex, ey, pen=pen, symbol="x", name=run.name))
+            x, y = decimate(run.steps.values, run.lrs.values, MAX_POINTS)
+            self.overlays.append(self.lr.plot(x, y, pen=pen))
             self.overlays.append(
-                self.acc.plot(ex, ey, pen=_pen(colour, dash=True), symbol="x", name=run.name)
+                self.speed.plot(run.tick_steps.values, run.throughput.values, pen=pen)
             )
         self._fit_y(self.loss)
+        self._fit_y(self.lr)
+        self._fit_y(self.speed, from_zero=True)
 
     # --------------------------------------------------------------- readout
     def _mouse_moved(self, pos) -> None:

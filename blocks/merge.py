@@ -95,7 +95,13 @@ class MultiplyBlock(MergeBlock):
 
     def infer(self, params: Params, inputs: list[Shape]) -> Inference:
         a, b = inputs
-        if len(a) != len(b) or any(x != y and 1 not in (x, y) for x, y in zip(a, b, strict=True)):
+        if len(a) != len(b):
+            raise ShapeError(
+                f"cannot broadcast {shape_text(a)} with {shape_text(b)}: they have "
+                f"{len(a)} and {len(b)} dimensions; give both the same number (e.g. C×H×W · "
+                "C×1×1): torch would line them up with the batch dimension and mix samples"
+            )
+        if any(x != y and 1 not in (x, y) for x, y in zip(a, b, strict=True)):
             raise ShapeError(
                 f"cannot broadcast {shape_text(a)} with {shape_text(b)}: each size must be "
                 "equal or 1 (e.g. C×H×W · C×1×1)"

@@ -128,13 +128,17 @@ def _input_shape(graph) -> tuple[int, int, int]:
 
 
 def _resolve(device: str) -> str:
-    """'auto' → cuda or cpu, asked in a subprocess (the app's GUI process never holds torch)."""
-    if device != "auto":
+    """'auto' → cuda or cpu, asked in a subprocess (the app's GUI process never holds torch);
+    'cuda' without a GPU ends the benchmark with a message."""
+    if device == "cpu":
         return device
     code = "import torch; print('cuda' if torch.cuda.is_available() else 'cpu')"
-    return subprocess.run(
+    found = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
+    if device == "cuda" and found != "cuda":
+        sys.exit("--device cuda: this machine has no CUDA GPU (torch.cuda.is_available() is False)")
+    return found
 
 
 # ----------------------------------------------------------------------------- (b)

@@ -39,6 +39,14 @@ def wait(condition, timeout: float = 300.0) -> None:
         time.sleep(0.01)
 
 
+def start_run(window: MainWindow, preset, settings: dict):
+    """Open ``preset`` with these training settings and start a run; the training panel."""
+    window.set_document(Document(Project(preset.build(), preset.title, settings)))
+    window.docks["Training"].raise_()
+    window.training.start()
+    return window.training
+
+
 def training_shots(window: MainWindow, out: Path) -> None:
     """A real run of LeNet-5 on the built-in data: one shot mid-run, one of the results."""
     import tempfile
@@ -55,10 +63,7 @@ def training_shots(window: MainWindow, out: Path) -> None:
         "schedule": "cosine",
         "warmup_epochs": 1,
     }
-    window.set_document(Document(Project(p.build(), p.title, settings)))
-    panel = window.training
-    window.docks["Training"].raise_()
-    panel.start()
+    panel = start_run(window, p, settings)
     wait(lambda: panel.metrics is not None and len(panel.metrics.epochs) >= 2)
     panel.redraw()
     shot(window, out / "training_live.png")
@@ -80,10 +85,7 @@ def nan_shot(window: MainWindow, out: Path) -> None:
         "report_every": 2,
         "lr": 100.0,
     }
-    window.set_document(Document(Project(p.build(), p.title, settings)))
-    panel = window.training
-    window.docks["Training"].raise_()
-    panel.start()
+    panel = start_run(window, p, settings)
     wait(lambda: panel.metrics is not None and bool(panel.metrics.diverged))
     wait(lambda: panel.controller.paused)
     QApplication.processEvents()

@@ -7,6 +7,7 @@ import threading
 
 import pytest
 import torch
+from torch import nn
 
 import presets
 from app.core.training import engine as engine_module
@@ -154,10 +155,14 @@ def test_a_checkpoint_from_before_the_rng_states_still_resumes(tmp_path):
 
 def test_l1_shrinks_the_weights_and_spares_biases(tmp_path):
     """Same seed, same data: with an L1 penalty the conv/linear weights end up with a smaller
-    L1 norm and more near-zero entries; the reported loss is the data loss alone."""
+    L1 norm and more near-zero entries; biases are not penalised; the reported loss is the
+    data loss alone."""
     plain, _ = run(lenet(), tmp_path / "a", weight_decay=0.0)
     sparse, events = run(lenet(), tmp_path / "b", weight_decay=0.0, l1=3e-3)
     assert events[-1].reason == "completed"
+    layers = [m for m in sparse.model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    weight_ids = {id(m.weight) for m in layers}
+    assert {id(p) for p in sparse.l1_params} == weight_ids  # the 5 weights, no bias
 
     def weights(trainer):
         return torch.cat([p.detach().flatten() for p in trainer.model.parameters() if p.ndim > 1])

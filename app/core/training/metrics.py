@@ -3,6 +3,7 @@ plotting long runs; loading a finished run back from its ``metrics.jsonl``."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -263,31 +264,43 @@ def project_runs(root: Path, project_name: str) -> list[Path]:
     return sorted(found)
 
 
+def _run_time(path: Path) -> tuple[str, str] | None:
+    """(date, time) from a run directory's name (``20261122-133605-name``), or None."""
+    stamp = path.name[:15]
+    if not (len(stamp) == 15 and stamp[:8].isdigit() and stamp[9:].isdigit()):
+        return None
+    return f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}", f"{stamp[9:11]}:{stamp[11:13]}"
+
+
+def _run_config(path: Path) -> dict | None:
+    """A run's config.json, or None when it is missing or damaged."""
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return config if isinstance(config, dict) else None
+
+
 def run_summary(path: Path) -> str:
     """One line telling a run apart from the others: when, the main settings, how far it got
     and its best validation accuracy. Missing or damaged files leave their part out."""
     path = Path(path)
-    stamp = path.name[:15]
-    parts = [f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]}"]
-    if not (len(stamp) == 15 and stamp[:8].isdigit() and stamp[9:].isdigit()):
-        parts = [path.name]
-    try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    when = _run_time(path)
+    parts = [" ".join(when) if when else path.name]
+    config = _run_config(path)
+    with contextlib.suppress(KeyError, TypeError, ValueError):  # no config, or a partial one
         parts.append(
             f"{config['optimizer']} lr {config['lr']:g}, batch {config['batch_size']}, "
             f"{config['dataset']}"
         )
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
     try:
         with open(path / "epochs.csv", newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-        accuracies = [float(r["val_acc"]) for r in rows]
-        if accuracies:
-            parts.append(f"{len(rows)} epochs, best val acc {max(accuracies):.1%}")
-        else:
-            parts.append("no epoch completed")
+            accuracies = [float(r["val_acc"]) for r in csv.DictReader(fh)]
     except (OSError, ValueError, KeyError, TypeError):
+        accuracies = []
+    if accuracies:
+        parts.append(f"{len(accuracies)} epochs, best val acc {max(accuracies):.1%}")
+    else:
         parts.append("no epoch completed")
     return " · ".join(parts)
 
@@ -295,12 +308,11 @@ def run_summary(path: Path) -> str:
 def run_label(path: Path) -> str:
     """A short name for a run in a plot legend: its time, optimizer and learning rate."""
     path = Path(path)
-    stamp = path.name[:15]
-    if not (len(stamp) == 15 and stamp[:8].isdigit() and stamp[9:].isdigit()):
+    when = _run_time(path)
+    if when is None:
         return path.name
-    label = f"{stamp[9:11]}:{stamp[11:13]}"
+    config = _run_config(path)
     try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        return f"{label} {config['optimizer']} lr {config['lr']:g}"
-    except (OSError, ValueError, KeyError, TypeError):
-        return label
+        return f"{when[1]} {config['optimizer']} lr {config['lr']:g}"
+    except (KeyError, TypeError, ValueError):
+        return when[1]

@@ -161,8 +161,9 @@ class ResultsView(QWidget):
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if col == 1:  # its own text colour: the palette's may be light (dark mode)
-                    item.setBackground(_heat(per_class[i]))
-                    item.setForeground(_ink(_heat(per_class[i])))
+                    heat = _heat(per_class[i])
+                    item.setBackground(heat)
+                    item.setForeground(_ink(heat))
                 self.table.setItem(i, col, item)
         self.table.resizeColumnsToContents()
         # wide enough for its columns: in a narrow dock the whole view scrolls sideways

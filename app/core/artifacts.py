@@ -23,6 +23,7 @@ from app.core.exporter import ExportError, class_name, export_model_code
 from app.core.graph import Graph
 from app.core.serialization import Project, to_json
 from app.core.shapes import ShapeReport, check
+from app.core.torch_files import WeightsFileError, load_tensors
 
 
 def build_model(
@@ -63,15 +64,11 @@ def weights_mismatch(model: nn.Module, state: Mapping[str, torch.Tensor]) -> str
 
 
 def load_weights(path: str | Path) -> Mapping[str, torch.Tensor]:
+    """A state dict or NetBuilder checkpoint, loaded without running code from the file."""
     try:
-        data = torch.load(path, map_location="cpu", weights_only=False)
-    except OSError as exc:
-        raise ExportError(f"cannot read weights {path}: {exc.strerror or exc}") from None
-    except Exception:  # unpickling garbage raises assorted errors
-        raise ExportError(
-            f"{path} is not a PyTorch weights file (a checkpoint or a state "
-            "dict saved with torch.save)"
-        ) from None
+        data = load_tensors(path)
+    except WeightsFileError as exc:
+        raise ExportError(str(exc)) from None
     if not isinstance(data, Mapping):
         raise ExportError(f"{path} holds a {type(data).__name__}, not a state dict")
     return data

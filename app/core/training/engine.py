@@ -29,6 +29,7 @@ from app.core.compiler import compile_graph
 from app.core.graph import Graph
 from app.core.serialization import Project
 from app.core.shapes import check
+from app.core.torch_files import WeightsFileError, load_tensors
 from app.core.training import distributed
 from app.core.training.augment import Augmenter
 from app.core.training.config import TrainConfig
@@ -233,6 +234,13 @@ class Trainer:
             "config": self.config.to_dict(),
         }
 
+    def _load(self, source: str | Path | io.BytesIO) -> Any:
+        """A checkpoint, loaded without running code from the file (see torch_files)."""
+        try:
+            return load_tensors(source, self.device, "checkpoint")
+        except WeightsFileError as exc:
+            raise TrainingFailure("checkpoint", str(exc)) from None
+
     def _restore(self, state: dict[str, Any]) -> tuple[int, int]:
         self.model.load_state_dict(state["model"])  # type: ignore[union-attr]
         self.opt.load_state_dict(state["optimizer"])
@@ -266,9 +274,7 @@ class Trainer:
             path = self.run_dir.checkpoint_path("last")
             if not path.exists():
                 raise TrainingFailure("checkpoint", f"no checkpoint to resume in {path.parent}")
-            start_epoch, start_batch = self._restore(
-                torch.load(path, map_location=self.device, weights_only=False)
-            )
+            start_epoch, start_batch = self._restore(self._load(path))
             self.run_dir.log(f"resumed at step {self._step}")
         elif self.dist.main:
             self.run_dir = RunDir(new_run_dir(self._runs_root or default_runs_root(), self.name))
@@ -333,13 +339,11 @@ class Trainer:
         assert rd is not None
         path = rd.checkpoint_path("last")
         if path.exists():  # written at each epoch's end (and a resumed run started from it)
-            state = torch.load(path, map_location=self.device, weights_only=False)
+            state = self._load(path)
             back_to = f"the checkpoint of epoch {state['epoch']}, step {state['step']}"
         else:
             assert self._initial is not None
-            state = torch.load(
-                io.BytesIO(self._initial), map_location=self.device, weights_only=False
-            )
+            state = self._load(io.BytesIO(self._initial))
             back_to = "the start (no epoch had completed)"
         epoch, batch = self._restore(state)
         self.control.pause()
@@ -513,9 +517,7 @@ class Trainer:
         if c.early_stopping and self._bad_epochs >= c.early_stopping:
             if c.restore_best:
                 if self.dist.main:
-                    best = torch.load(
-                        rd.checkpoint_path("best"), map_location=self.device, weights_only=False
-                    )
+                    best = self._load(rd.checkpoint_path("best"))
                     self.model.load_state_dict(best["model"])  # type: ignore[union-attr]
                 if self.dist.active:
                     distributed.broadcast_state(self.model)  # type: ignore[arg-type]
@@ -571,7 +573,9 @@ class Trainer:
         checkpoints of this graph). Needs :meth:`prepare` (or a run) first."""
         members = []
         for path in paths:
-            state = torch.load(path, map_location=self.device, weights_only=False)
+            state = self._load(path)
+            if not isinstance(state, dict):
+                raise TrainingFailure("checkpoint", f"{path} holds no weights")
             member = compile_graph(self.graph).to(self.device)
             member.load_state_dict(state.get("model", state))
             members.append(member)

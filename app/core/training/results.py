@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from app.core.torch_files import load_tensors
 from app.core.training.evaluate import predict
 from app.core.training.events import RunResults
 
@@ -22,7 +23,7 @@ def evaluate_run(trainer, samples: int = 32) -> RunResults:
     path = trainer.run_dir.checkpoint_path("best")
     used = "current weights"
     if path.exists():
-        state = torch.load(path, map_location=trainer.device, weights_only=False)
+        state = load_tensors(path, trainer.device, "checkpoint")
         model.load_state_dict(state["model"])
         used = str(Path(path))
     c = trainer.config

@@ -32,9 +32,12 @@ def open_source(spec: str) -> Project:
             raise SourceError(str(exc)) from None
         return Project(p.build(), name=p.title)
     try:
-        return load(spec)
+        project = load(spec)
     except ProjectFileError as exc:
         raise SourceError(str(exc)) from None
+    for note in project.notes:  # what the loader repaired (renamed ids, replaced characters)
+        print(f"note: {note}", file=sys.stderr)
+    return project
 
 
 def human(n: float) -> str:

@@ -9,6 +9,7 @@ __all__ = [
     "DuplicateNodeError",
     "EdgeNotFoundError",
     "GraphError",
+    "InvalidNodeIdError",
     "InvalidParamError",
     "NodeNotFoundError",
     "PortError",
@@ -32,6 +33,10 @@ class NodeNotFoundError(GraphError, KeyError):
 
 class DuplicateNodeError(GraphError):
     """A node id is already used, or is not a valid Python identifier."""
+
+
+class InvalidNodeIdError(DuplicateNodeError):
+    """A node id that cannot name a module: not an identifier, a keyword, reserved."""
 
 
 class CycleError(GraphError):

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from app.core.graph import Graph
+from app.core.names import RESERVED_CLASS_NAMES, safe_text
 from app.core.shapes import ShapeReport, check
 from blocks import shape_text
 
@@ -28,11 +29,15 @@ class ExportError(ValueError):
 
 
 def class_name(name: str) -> str:
-    """'resnet18_cifar' → 'Resnet18Cifar'; 'LeNet-5' → 'LeNet5'; empty → 'Net'."""
+    """'resnet18_cifar' → 'Resnet18Cifar'; 'LeNet-5' → 'LeNet5'; empty → 'Net'. A name the
+    generated files already use (a keyword such as ``None``, a builtin, a composite block's
+    class such as ``Fire``, a training-script constant such as ``LR``) gets ``Net`` appended."""
     words = re.findall(r"[A-Za-z0-9]+", name)
     text = "".join(w[0].upper() + w[1:] for w in words)
     if not text or not text[0].isalpha():
         text = "Net" + text
+    while text in RESERVED_CLASS_NAMES or text in module_definitions():
+        text += "Net"
     return text
 
 
@@ -62,8 +67,9 @@ def export_model_code(graph: Graph, name: str = "Net", report: ShapeReport | Non
 def _header(cls: str, name: str, report: ShapeReport) -> str:
     in_shape = report.nodes[report.input_id].shape  # type: ignore[index]
     out = report.output_shape
+    shown = safe_text(name, 60)  # a project name cannot end the docstring or add lines
     lines = [
-        f'"""{cls}: exported by NetBuilder{f" from {name}" if name else ""}.',
+        f'"""{cls}: exported by NetBuilder{f" from {shown}" if shown else ""}.',
         "",
         f"Input {shape_text(in_shape)}, output {shape_text(out) if out else '?'}, "  # type: ignore[arg-type]
         f"{report.total_params:,} parameters, {report.total_macs / 1e6:,.1f} M MACs, "

@@ -6,7 +6,6 @@ emit plain-Python events that views subscribe to. Topology queries come from net
 
 from __future__ import annotations
 
-import keyword
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -16,11 +15,13 @@ from app.core.errors import (
     CycleError,
     DuplicateNodeError,
     EdgeNotFoundError,
+    InvalidNodeIdError,
     InvalidParamError,
     NodeNotFoundError,
     PortError,
     PortOccupiedError,
 )
+from app.core.names import node_id_problem
 from blocks import REGISTRY, BlockType, Registry
 
 Position = tuple[float, float]
@@ -221,10 +222,9 @@ class Graph:
         return node
 
     def _check_new_id(self, node_id: str) -> None:
-        if not isinstance(node_id, str) or not node_id.isidentifier() or keyword.iskeyword(node_id):
-            raise DuplicateNodeError(
-                f"node id {node_id!r} is not a valid Python identifier (letters, digits, _)"
-            )
+        problem = node_id_problem(node_id)
+        if problem:
+            raise InvalidNodeIdError(problem)
         if node_id in self._nodes:
             raise DuplicateNodeError(f"node id {node_id!r} is already used")
 

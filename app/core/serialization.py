@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.graph import Graph
+from app.core.names import free_id, node_id_problem
 from blocks import REGISTRY, InvalidParamError, Registry
 
 FORMAT = "netbuilder-project"
@@ -38,6 +39,7 @@ class Project:
     """A document: the graph plus the settings saved beside it.
 
     ``training`` and ``view`` are JSON objects owned by the training panel and the canvas.
+    ``notes`` (not saved) says what the loader repaired: renamed node ids, replaced characters.
     """
 
     graph: Graph
@@ -45,6 +47,7 @@ class Project:
     training: dict[str, Any] = field(default_factory=dict)
     view: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    notes: list[str] = field(default_factory=list, compare=False)
 
 
 def to_json(project: Project) -> str:
@@ -132,9 +135,11 @@ def loads(data: bytes | str, registry: Registry = REGISTRY, source: str = "") ->
     except ValueError as exc:
         raise ProjectFileError([str(exc)], source) from None
     reader = _Reader(registry)
+    doc = reader.clean(doc)
     project = reader.read(doc)
     if reader.problems or project is None:
         raise ProjectFileError(reader.problems, source)
+    project.notes = reader.notes
     return project
 
 
@@ -146,11 +151,37 @@ def _reject_constant(name: str) -> Any:
 class _Reader:
     registry: Registry
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     #: ids of nodes present in the file, including ones rejected for other reasons
     seen_ids: set[str] = field(default_factory=set)
+    #: ids the file uses that cannot name a module, and the ids they were given instead
+    renamed: dict[str, str] = field(default_factory=dict)
 
     def err(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message}")
+
+    def clean(self, doc: Any) -> Any:
+        """Walk the whole document once (iteratively: depth cannot overflow the stack):
+        numbers too large for a float (``1e400`` parses as infinity) are problems; lone
+        surrogates (``"\\ud800"``, not encodable as UTF-8, so unsavable) become U+FFFD."""
+        root = [doc]
+        todo: list[tuple[Any, Any, str]] = [(root, 0, "$")]
+        while todo:
+            holder, key, path = todo.pop()
+            value = holder[key]
+            if isinstance(value, float) and not math.isfinite(value):
+                self.err(path, "a number too large to store (not finite)")
+            elif isinstance(value, str) and _has_surrogate(value):
+                holder[key] = _repair(value)
+                self.notes.append(f"{path}: invalid characters (lone surrogates) replaced by �")
+            elif isinstance(value, list):
+                todo += [(value, i, f"{path}[{i}]") for i in range(len(value))]
+            elif isinstance(value, dict):
+                if any(_has_surrogate(k) for k in value):
+                    self.notes.append(f"{path}: invalid characters in a key replaced by �")
+                    value = holder[key] = {_repair(k): v for k, v in value.items()}
+                todo += [(value, k, f"{path}.{k}") for k in value]
+        return root[0]
 
     def read(self, doc: Any) -> Project | None:
         if not isinstance(doc, dict):
@@ -202,6 +233,7 @@ class _Reader:
         if not isinstance(raw, list):
             self.err("$.nodes", f"expected a list of nodes, got {_kind(raw)}")
             return out
+        all_ids = {i.get("id") for i in raw if isinstance(i, dict) and isinstance(i.get("id"), str)}
         for i, item in enumerate(raw):
             path = f"$.nodes[{i}]"
             if not isinstance(item, dict):
@@ -218,6 +250,11 @@ class _Reader:
                 self.err(f"{path}.id", f"duplicate node id {nid!r}")
                 continue
             self.seen_ids.add(nid)
+            problem = node_id_problem(nid)
+            if problem:  # a keyword, an nn.Module attribute…: give it a name that works
+                new = free_id(nid, all_ids | set(self.renamed.values()), "node")
+                self.renamed[nid] = new
+                self.notes.append(f"{path}.id: {problem}; renamed to {new!r}")
             type_id = item.get("type")
             if not isinstance(type_id, str) or type_id not in self.registry:
                 self.err(f"{path}.type", f"unknown block type {type_id!r}")
@@ -249,7 +286,12 @@ class _Reader:
             if not isinstance(label, str):
                 self.err(f"{path}.label", f"expected text, got {_kind(label)}")
                 label = ""
-            out[nid] = (block.type_id, clean, (float(pos[0]), float(pos[1])), label)
+            out[self.renamed.get(nid, nid)] = (
+                block.type_id,
+                clean,
+                (float(pos[0]), float(pos[1])),
+                label,
+            )
         return out
 
     def _edges(self, raw: Any, nodes: dict) -> list[tuple[str, str, int]]:
@@ -267,6 +309,8 @@ class _Reader:
                 self.err(path, f"expected an object, got {_kind(item)}")
                 continue
             src, dst, port = item.get("src"), item.get("dst"), item.get("port", 0)
+            if isinstance(src, str) and isinstance(dst, str):
+                src, dst = self.renamed.get(src, src), self.renamed.get(dst, dst)
             bad = False
             for key, value in (("src", src), ("dst", dst)):
                 if not isinstance(value, str):  # found by tests/reliability/test_file_fuzz.py
@@ -304,6 +348,14 @@ class _Reader:
                 + f" → {cycle[0][0]}",
             )
         return out
+
+
+def _has_surrogate(text: str) -> bool:
+    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
+
+
+def _repair(text: str) -> str:
+    return "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
 
 
 def _finite_number(v: Any) -> bool:

@@ -10,6 +10,7 @@ import inspect
 from pathlib import Path
 
 from app.core.exporter import class_name, export_model_code
+from app.core.names import safe_text, string_literal
 from app.core.serialization import Project
 from app.core.shapes import check
 from app.core.training.config import TrainConfig
@@ -77,7 +78,7 @@ def training_script(project: Project, c: TrainConfig) -> str:
 
 def _docstring(project: Project, c: TrainConfig) -> str:
     return (
-        f'"""Train {project.name or "the network"} (exported by NetBuilder).\n\n'
+        f'"""Train {safe_text(project.name, 60) or "the network"} (exported by NetBuilder).\n\n'
         "Reproduces the configured training with plain PyTorch: dataset, augmentation,\n"
         "optimizer, learning-rate schedule, initialisation, epochs and mixed precision.\n"
         "Early stopping, snapshot ensembles and test-time augmentation stay in NetBuilder.\n\n"
@@ -158,7 +159,7 @@ def _load_data(c: TrainConfig, in_shape: tuple[int, ...]) -> str:
             "    splits = []\n"
             '    for part in ("train", "val"):\n'
             "        folder = torchvision.datasets.ImageFolder(\n"
-            f'            os.path.join("{c.data_dir}", part), transform=resize\n'
+            f"            os.path.join({string_literal(c.data_dir)}, part), transform=resize\n"
             "        )\n"
             "        images = torch.stack([image for image, _ in folder])  # all in memory\n"
             "        labels = torch.tensor(folder.targets)\n"

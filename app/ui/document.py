@@ -95,8 +95,13 @@ class Document(QObject):
     # ----------------------------------------------------------------- files
     @classmethod
     def open(cls, path: Path) -> Document:
-        """Load a project file; raises ProjectFileError (nothing changes on failure)."""
-        return cls(load(path), Path(path))
+        """Load a project file; raises ProjectFileError (nothing changes on failure). A file
+        the loader repaired (``project.notes``) opens as modified, so closing offers to save
+        the repaired version."""
+        document = cls(load(path), Path(path))
+        if document.project.notes:
+            document.undo_stack.resetClean()
+        return document
 
     def save(self, path: Path | None = None) -> None:
         target = Path(path or self.path)  # type: ignore[arg-type]

@@ -524,6 +524,16 @@ class MainWindow(QMainWindow):
         self.set_document(document)
         self.recent.add(path)
         self._rebuild_recent()
+        notes = document.project.notes
+        if notes:
+            more = f"\n… and {len(notes) - 20} more" if len(notes) > 20 else ""
+            QMessageBox.information(
+                self,
+                "Project repaired",
+                f"{path.name} opened with {len(notes)} repair(s); save to keep them:\n\n"
+                + "\n".join(notes[:20])
+                + more,
+            )
         return True
 
     def save(self) -> bool:

@@ -240,8 +240,12 @@ class Graph:
         self._emit(GraphEvent("node_removed", node_id))
         return removed
 
-    def connect(self, src: str, dst: str, port: int | None = None) -> Edge:
-        """Connect ``src``'s output to ``dst``'s input ``port`` (first free port if None)."""
+    def connect(
+        self, src: str, dst: str, port: int | None = None, *, acyclic: bool = False
+    ) -> Edge:
+        """Connect ``src``'s output to ``dst``'s input ``port`` (first free port if None).
+        ``acyclic=True`` skips the reachability walk (linear per edge) for callers that have
+        checked the whole edge set at once: the loader and :meth:`copy`."""
         self.node(src)
         ports = self._inputs[self.node(dst).id]
         if not ports:
@@ -255,7 +259,7 @@ class Graph:
             raise PortError(f"{dst} has input ports 0…{len(ports) - 1}, not {port!r}")
         if ports[port] is not None:
             raise PortOccupiedError(f"input port {port} of {dst} is already fed by {ports[port]}")
-        if src == dst or src in self.downstream(dst):
+        if src == dst or (not acyclic and src in self.downstream(dst)):
             raise CycleError(f"connecting {src} → {dst} would create a cycle")
         ports[port] = src
         self._succ[src][dst] = self._succ[src].get(dst, 0) + 1
@@ -334,7 +338,7 @@ class Graph:
                 node.type_id, node.params, node_id=node.id, position=node.position, label=node.label
             )
         for edge in self.edges():
-            other.connect(edge.src, edge.dst, edge.port)
+            other.connect(edge.src, edge.dst, edge.port, acyclic=True)  # this graph is a DAG
         return other
 
     def __eq__(self, other: object) -> bool:

@@ -225,7 +225,7 @@ class _Reader:
         for nid, (type_id, params, pos, label) in nodes.items():
             graph.add_node(type_id, params, node_id=nid, position=pos, label=label)
         for src, dst, port in edges:
-            graph.connect(src, dst, port)
+            graph.connect(src, dst, port, acyclic=True)  # _edges checked the whole set
         return Project(graph, texts["name"], extra["training"], extra["view"], texts["description"])
 
     def _nodes(self, raw: Any) -> dict[str, tuple[str, dict, tuple[float, float], str]]:

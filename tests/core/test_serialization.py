@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -165,3 +167,26 @@ def test_block_alias_loads_as_canonical_type():
     assert REGISTRY.canonical("relu") == "relu"
     project = loads(json.dumps(doc))
     assert project.graph.node("relu_1").type_id == "relu"
+
+
+def test_loading_does_not_walk_reachability_per_edge(monkeypatch):
+    """Edges listed in reverse order made loading quadratic (a downstream walk per edge: 4,000
+    nodes took over 10 s); the loader checks acyclicity once for the whole set
+    (bench/load.py measures it)."""
+    from app.core.graph import Graph
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from load import chain_file
+
+    calls = []
+    original = Graph.downstream
+    monkeypatch.setattr(Graph, "downstream", lambda self, n: calls.append(n) or original(self, n))
+    project = loads(chain_file(300, reverse=True))
+    assert len(project.graph) == 300 and sum(1 for _ in project.graph.edges()) == 299
+    project.graph.copy()
+    assert calls == []
+    with pytest.raises(ProjectFileError, match="cycle"):  # the one check still catches cycles
+        doc = json.loads(chain_file(10, reverse=True))
+        doc["edges"].append({"src": "relu_5", "dst": "relu_2", "port": 1})
+        doc["nodes"] = [n if n["id"] != "relu_2" else {**n, "type": "add"} for n in doc["nodes"]]
+        loads(json.dumps(doc))

@@ -449,11 +449,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: exit codes: 0 done, 1 the network or the run failed, 2 bad arguments or files, 3 a bug
+EXIT_INTERNAL = 3
+COMMANDS = ("check", "presets", "train", "evaluate", "export")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"check", "presets", "train", "evaluate", "export"}
-    if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
+    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
+        unknown = _unknown_command(argv)
+        if unknown:
+            print(unknown, file=sys.stderr)
+            return 2
         from app.ui.app import run  # the desktop app: python main.py [FILE]
 
         return run(argv[0] if argv else None)
@@ -464,3 +472,55 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug: one line here, the traceback in a log file
+        print(f"internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"details: {_log_crash()}  (please include it in a bug report)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _unknown_command(argv: list[str]) -> str:
+    """Why ``argv`` is neither a command nor ``[FILE]`` for the window (empty when it is
+    one of them): ``trian presets:lenet5`` must not open the window."""
+    import difflib
+    from pathlib import Path
+
+    if not argv:
+        return ""
+    first = argv[0]
+    looks_like_file = (
+        Path(first).exists() or first.endswith(".json") or first.startswith(PRESET_PREFIX)
+    )
+    if looks_like_file and len(argv) == 1:
+        return ""
+    close = difflib.get_close_matches(first, COMMANDS, n=1)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    if looks_like_file:
+        return f"error: the window opens one file; got {len(argv)} arguments.{hint}"
+    return (
+        f"error: unknown command '{first}'.{hint}\n"
+        f"commands: {', '.join(COMMANDS)} (python main.py COMMAND --help); "
+        "python main.py [FILE.json] opens the window"
+    )
+
+
+def _log_crash() -> str:
+    """Write the current exception's traceback to a log file; returns its path."""
+    import tempfile
+    import time
+    import traceback
+    from pathlib import Path
+
+    import platformdirs
+
+    text = traceback.format_exc()
+    for folder in (Path(platformdirs.user_log_dir("NetBuilder", appauthor=False)), None):
+        try:
+            if folder is None:
+                folder = Path(tempfile.gettempdir())
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"crash-{time.strftime('%Y%m%d-%H%M%S')}.log"
+            path.write_text(f"netbuilder {' '.join(sys.argv)}\n{text}", encoding="utf-8")
+            return str(path)
+        except OSError:
+            continue
+    return "(could not be written)"

@@ -15,6 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import itertools
+
 from app.core.serialization import loads
 
 
@@ -23,7 +25,7 @@ def chain_file(n: int, reverse: bool) -> str:
     nodes += [{"id": f"relu_{i}", "type": "relu"} for i in range(1, n - 1)]
     nodes.append({"id": "output_1", "type": "output", "params": {"classes": 64}})
     ids = [node["id"] for node in nodes]
-    edges = [{"src": a, "dst": b, "port": 0} for a, b in zip(ids, ids[1:], strict=False)]
+    edges = [{"src": a, "dst": b, "port": 0} for a, b in itertools.pairwise(ids)]
     if reverse:
         edges.reverse()
     doc = {"format": "netbuilder-project", "version": 1, "name": "chain", "nodes": nodes}

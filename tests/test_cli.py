@@ -102,3 +102,51 @@ def test_presets_command_lists_every_preset_with_input_params_and_macs(capsys):
 def test_check_works_on_every_preset(name, capsys):
     assert main(["check", f"presets:{name}", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["trian", "presets:lenet5"], "Did you mean 'train'?"),
+        (["chek", "presets:lenet5", "--json"], "Did you mean 'check'?"),
+        (["exprot"], "Did you mean 'export'?"),
+        (["frobnicate", "x"], "commands: check, presets, train, evaluate, export"),
+        (["a.json", "b.json"], "the window opens one file"),
+    ],
+)
+def test_unknown_commands_are_refused_not_opened_in_the_window(argv, hint, capsys, monkeypatch):
+    import app.ui.app
+
+    monkeypatch.setattr(app.ui.app, "run", lambda *a: pytest.fail("the window was opened"))
+    assert main(argv) == 2
+    assert hint in capsys.readouterr().err
+
+
+def test_a_file_or_preset_alone_still_opens_the_window(monkeypatch, tmp_path):
+    import app.ui.app
+
+    opened = []
+    monkeypatch.setattr(app.ui.app, "run", lambda path=None: opened.append(path) or 0)
+    assert main(["presets:resnet18"]) == 0
+    assert main([str(tmp_path / "new.json")]) == 0
+    assert main([]) == 0
+    assert opened == ["presets:resnet18", str(tmp_path / "new.json"), None]
+
+
+def test_internal_errors_exit_3_with_one_line_and_a_log(monkeypatch, tmp_path, capsys):
+    """A bug is not an invalid network (exit 1): it gets its own code and no bare traceback."""
+    import platformdirs
+
+    import app.cli as cli
+
+    monkeypatch.setattr(platformdirs, "user_log_dir", lambda *a, **k: str(tmp_path / "logs"))
+
+    def broken(args):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(cli, "cmd_check", broken)
+    assert main(["check", "presets:lenet5"]) == cli.EXIT_INTERNAL == 3
+    err = capsys.readouterr().err
+    assert err.startswith("internal error: KeyError: 'surprise'") and "Traceback" not in err
+    (log,) = (tmp_path / "logs").glob("crash-*.log")
+    assert "Traceback" in log.read_text() and str(log) in err

@@ -15,7 +15,14 @@ def run(path: str | None = None) -> int:
 
     window = MainWindow(default_document())
     window.show()
-    if path:
+    if path and path.startswith("presets:"):
+        import presets
+
+        try:
+            window.open_preset(path.removeprefix("presets:"))
+        except presets.UnknownPresetError as exc:
+            window.statusBar().showMessage(str(exc))
+    elif path:
         window.open_path(Path(path))
     else:
         window.offer_recovery()

@@ -33,33 +33,49 @@ class MergeBlock(BlockType):
         return f"{self.title}()"
 
 
+def broadcast(a: Shape, b: Shape, i: int, fix: str) -> Shape:
+    """torch's broadcasting of two per-sample shapes (sizes equal or 1), refusing different
+    ranks: torch would line those up with the batch dimension included and mix samples.
+    ``i`` is the port of ``b``; ``fix`` ends the message of a size conflict."""
+    if len(a) != len(b):
+        raise ShapeError(
+            f"cannot broadcast {shape_text(a)} with {shape_text(b)}: they have "
+            f"{len(a)} and {len(b)} dimensions; give both the same number (e.g. C×H×W and "
+            "C×1×1): torch would line them up with the batch dimension and mix samples"
+        )
+    conflict = [d for d, (x, y) in enumerate(zip(a, b, strict=True)) if x != y and 1 not in (x, y)]
+    if conflict:
+        first = "input 0" if i == 1 else f"inputs 0–{i - 1}"
+        if conflict == [0] and len(a) > 1:
+            what = f"channel mismatch: {first} has {a[0]}, input {i} has {b[0]}"
+        else:
+            what = f"shape mismatch: {first} is {shape_text(a)}, input {i} is {shape_text(b)}"
+        raise ShapeError(f"{what} (each size must be equal or 1): {fix}")
+    return tuple(max(x, y) for x, y in zip(a, b, strict=True))
+
+
 @register
 class AddBlock(MergeBlock):
     type_id = "add"
     title = "Add"
-    help = "Element-wise sum: the residual connection. All inputs must have the same shape."
+    help = (
+        "Element-wise sum: the residual connection. Sizes must be equal or 1 (broadcast, as "
+        "torch does), e.g. C×H×W + C×1×1."
+    )
     params = (_INPUTS,)
     module_classes = ("Add",)
 
     def infer(self, params: Params, inputs: list[Shape]) -> Inference:
-        first = inputs[0]
+        out = inputs[0]
         for i, shape in enumerate(inputs[1:], start=1):
-            if shape == first:
-                continue
-            if len(shape) == len(first) and shape[0] != first[0]:
-                what = f"channel mismatch: input 0 has {first[0]}, input {i} has {shape[0]}"
-                fix = (
-                    "project the shortcut with a 1×1 convolution to "
-                    f"{max(first[0], shape[0])} channels"
-                )
-            else:
-                what = (
-                    f"shape mismatch: input 0 is {shape_text(first)}, input {i} is "
-                    f"{shape_text(shape)}"
-                )
-                fix = "give the shortcut a 1×1 convolution with the same stride as the branch"
-            raise ShapeError(f"{what}: {fix}")
-        return Inference(first)
+            channels = out[0] != shape[0] and len(out) == len(shape) > 1
+            fix = (
+                f"project the shortcut with a 1×1 convolution to {max(out[0], shape[0])} channels"
+                if channels
+                else "give the shortcut a 1×1 convolution with the same stride as the branch"
+            )
+            out = broadcast(out, shape, i, fix)
+        return Inference(out)
 
 
 @register
@@ -95,15 +111,4 @@ class MultiplyBlock(MergeBlock):
 
     def infer(self, params: Params, inputs: list[Shape]) -> Inference:
         a, b = inputs
-        if len(a) != len(b):
-            raise ShapeError(
-                f"cannot broadcast {shape_text(a)} with {shape_text(b)}: they have "
-                f"{len(a)} and {len(b)} dimensions; give both the same number (e.g. C×H×W · "
-                "C×1×1): torch would line them up with the batch dimension and mix samples"
-            )
-        if any(x != y and 1 not in (x, y) for x, y in zip(a, b, strict=True)):
-            raise ShapeError(
-                f"cannot broadcast {shape_text(a)} with {shape_text(b)}: each size must be "
-                "equal or 1 (e.g. C×H×W · C×1×1)"
-            )
-        return Inference(tuple(max(x, y) for x, y in zip(a, b, strict=True)))
+        return Inference(broadcast(a, b, 1, "e.g. C×H×W · C×1×1"))

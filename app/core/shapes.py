@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
 from app.core.graph import Graph, topological_sort
-from blocks import BlockType, Formula, Inference, Shape, ShapeError
+from blocks import BlockType, Formula, Inference, Shape, ShapeError, shape_text
 
 Severity = Literal["error", "warning"]
 
@@ -280,7 +280,9 @@ def _find_output(
 
 
 #: block types that the per-node lints below look at
-_LINTED = frozenset({"conv1d", "conv2d", "conv3d", "linear", "dropout", "dropout2d", "softmax"})
+_LINTED = frozenset(
+    {"conv1d", "conv2d", "conv3d", "linear", "dropout", "dropout2d", "softmax", "add"}
+)
 
 
 def _lints(
@@ -327,6 +329,8 @@ def _lints(
                         nid,
                     )
                 )
+        if node.type_id == "add" and info.shape is not None:
+            out.extend(_expanded_inputs(nid, info))
         if node.type_id == "softmax" and (not succ or kinds == {"output"}):
             out.append(
                 Problem(
@@ -356,6 +360,23 @@ def _lints(
             )
         )
     return out
+
+
+def _expanded_inputs(nid: str, info: NodeInfo) -> list[Problem]:
+    """Add broadcasts as torch does; say so, since a residual sum normally has equal shapes."""
+    expanded = [f"{i} ({shape_text(s)})" for i, s in enumerate(info.inputs) if s != info.shape]
+    if not expanded:
+        return []
+    return [
+        Problem(
+            "warning",
+            "add_broadcast",
+            f"{nid}: input {', '.join(expanded)} is expanded to {shape_text(info.shape)} by "
+            "broadcasting: fine for a bias or gate, but a residual shortcut normally matches "
+            "the branch (a 1×1 convolution with the branch's stride)",
+            nid,
+        )
+    ]
 
 
 def _dropped_pixels(nid: str, formulas: tuple[Formula, ...]) -> list[Problem]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
+from app.core.compiler import compile_graph
 from app.core.graph import Graph
 from app.core.shapes import check
 from tests.helpers import chain, image
@@ -225,3 +227,23 @@ def test_depth_counts_longest_path_only():
 def test_composite_layer_counts(params, layers):
     g = chain(image(64, 8, 8), ("residual", params))
     assert check(g).depth == layers
+
+
+def test_add_broadcasts_as_torch_does_and_says_so():
+    """C×1×1 + C×H×W (a per-channel bias or gate) runs in torch, so the pass accepts it, with
+    a warning: a residual sum normally has equal shapes."""
+    g = chain(image(3, 6, 6), ("conv2d", {"out_channels": 8, "padding": 1}))
+    g.add_node("adaptive_avgpool2d", node_id="pooled")
+    g.connect("conv2d_1", "pooled")
+    g.add_node("add")
+    g.connect("conv2d_1", "add_1")
+    g.connect("pooled", "add_1")
+    g.add_node("output", {"classes": 0})
+    g.connect("add_1", "output_1")
+    report = check(g)
+    assert report.ok and report.nodes["add_1"].shape == (8, 6, 6)
+    (warning,) = [p for p in report.warnings if p.code == "add_broadcast"]
+    assert warning.node_id == "add_1"
+    assert "input 1 (8×1×1) is expanded to 8×6×6" in warning.message
+    x = torch.randn(2, 3, 6, 6)
+    assert compile_graph(g, report)(x).shape == (2, 8, 6, 6)

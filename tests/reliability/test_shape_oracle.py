@@ -37,10 +37,8 @@ DELIBERATE = {
     "(e.g. Conv3d takes N×C×H×W as one C×D×H×W volume: batch → channels)",
     r"Dropout2d drops whole channels": "torch warns and drops along the wrong dimension",
     r"Linear needs a flat vector": "torch applies Linear to the last axis only",
-    r"shape mismatch: input \d+ is": "torch broadcasts Add inputs of different shapes",
     r"cannot broadcast .* dimensions; give both": "torch lines up inputs of different rank "
     "from the right, batch dimension included: samples mix",
-    r"channel mismatch: input \d+ has": "torch broadcasts a single channel across the others",
     r"groups and base_width apply to bottleneck": "the basic block module ignores them",
 }
 

@@ -5,7 +5,12 @@ missing fields, huge numbers, negative sizes, duplicate ids, dangling edges, cyc
 deep nesting) must either load into a complete, valid project or raise ProjectFileError with
 at least one message: never another exception, never a half-built graph.
 
-CI runs a bounded number; ``NETBUILDER_FUZZ_EXAMPLES=3000 pytest tests/reliability`` more.
+Hostile mutations (tests/reliability/hostile.py) go further: node ids that are keywords,
+nn.Module attributes or NFKC look-alikes, names that try to end a docstring or take a class's
+name, numbers too large for a float, lone surrogates. Every such file that loads must also save,
+check, compile and run forward, and export to code that runs with the compiled weights.
+
+CI runs a bounded number; ``NETBUILDER_FUZZ_EXAMPLES=5000 pytest tests/reliability`` more.
 """
 
 from __future__ import annotations
@@ -13,18 +18,28 @@ from __future__ import annotations
 import copy
 import json
 import os
+import tempfile
+from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+import torch
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import presets
-from app.core.serialization import Project, ProjectFileError, loads, to_json
+from app.core.compiler import compile_graph
+from app.core.exporter import class_name, export_model_code
+from app.core.serialization import Project, ProjectFileError, loads, save, to_json
 from app.core.shapes import check
+from tests.reliability.hostile import hostile_files
 
 EXAMPLES = int(os.environ.get("NETBUILDER_FUZZ_EXAMPLES", "300"))
 SOURCES = [
     to_json(Project(presets.get(name).build(), name, {"epochs": 3, "lr": 0.1}))
     for name in ("lenet5", "resnet18_cifar", "googlenet_cifar", "squeezenet_cifar")
+]
+PIPELINE_SOURCES = [
+    to_json(Project(presets.get(name).build(), name, {"epochs": 3, "lr": 0.1}))
+    for name in ("lenet5", "mlp", "squeezenet_cifar", "nin_cifar")
 ]
 WEIRD = [None, True, -1, 0, 10**30, -(10**30), 1e308, 2.5, "", "x" * 300, [], {}, [1, 2], "same"]
 
@@ -62,9 +77,12 @@ def mutated_files(draw) -> bytes:
                 "cycle",
                 "utf8",
                 "nest",
+                "hostile",
             ]
         )
     )
+    if kind == "hostile":
+        return draw(hostile_files(tuple(SOURCES)))
     if kind == "truncate":
         return text.encode()[: draw(st.integers(0, len(text) - 1))]
     if kind == "bytes":
@@ -128,3 +146,38 @@ def test_mutated_files_load_completely_or_fail_clearly(data):
     assert sum(1 for _ in graph.edges()) == len(doc["edges"])
     check(graph)  # the shape pass copes with whatever loaded
     assert loads(to_json(project)).graph == graph
+
+
+@settings(
+    max_examples=max(50, EXAMPLES // 2),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(hostile_files(tuple(PIPELINE_SOURCES)))
+def test_what_loads_saves_checks_compiles_and_exports(data):
+    """Whatever the loader accepts goes through everything a user does next."""
+    try:
+        project = loads(data, source="hostile.json")
+    except ProjectFileError as exc:
+        assert exc.problems and all(isinstance(p, str) and p for p in exc.problems)
+        event("refused with typed problems")
+        return
+    event("loaded" + (" with repairs" if project.notes else ""))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "saved.json"
+        save(project, path)  # never unsavable (surrogates, infinities)
+        again = loads(path.read_bytes())
+        assert again.graph == project.graph and again.notes == []
+    report = check(project.graph)
+    assert report.ok, [p.message for p in report.errors]  # the sources are valid networks
+    model = compile_graph(project.graph, report).eval()
+    x = torch.randn(2, *report.nodes[report.input_id].shape)
+    with torch.no_grad():
+        expected = model(x)
+    code = export_model_code(project.graph, project.name, report)
+    scope: dict = {"__name__": "fuzzed_export"}
+    exec(compile(code, "fuzzed_export.py", "exec"), scope)
+    exported = scope[class_name(project.name)]()
+    exported.load_state_dict(model.state_dict())  # same keys: compiler and exporter agree
+    with torch.no_grad():
+        torch.testing.assert_close(exported.eval()(x), expected)

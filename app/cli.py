@@ -21,7 +21,7 @@ class SourceError(Exception):
 
 def open_source(spec: str) -> Project:
     """Open a project file, or build ``presets:NAME``."""
-    from app.core.serialization import Project, ProjectFileError, load
+    from app.core.serialization import ProjectFileError, load
 
     if spec.startswith(PRESET_PREFIX):
         import presets
@@ -30,7 +30,7 @@ def open_source(spec: str) -> Project:
             p = presets.get(spec[len(PRESET_PREFIX) :])
         except presets.UnknownPresetError as exc:
             raise SourceError(str(exc)) from None
-        return Project(p.build(), name=p.title)
+        return p.project()
     try:
         project = load(spec)
     except ProjectFileError as exc:
@@ -263,6 +263,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if not args.adapt:  # before any data is loaded: say how to make it fit
+        from app.core.shapes import check
+        from app.core.training.fit import dataset_problem, fitting_dataset
+
+        report = check(project.graph)
+        problem = dataset_problem(config.dataset, report)
+        if problem:
+            fitting = fitting_dataset(report)
+            switch = f"--dataset {fitting} (built-in, fits) or " if fitting else ""
+            print(
+                f"error: {problem}: use {switch}--adapt (fits the Input and the classifier "
+                f"to {config.dataset})",
+                file=sys.stderr,
+            )
+            return 1
     if args.lr_find or args.overfit_batch:
         return _diagnose(project, config, lr_find=args.lr_find)
     return run_training(

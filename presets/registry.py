@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from app.core.graph import Graph
+
+if TYPE_CHECKING:
+    from app.core.serialization import Project
 
 Builder = Callable[[], Graph]
 
@@ -20,9 +24,20 @@ class Preset:
     builder: Builder
     #: torchvision.models function with the same architecture and weights layout, if any
     torchvision: str | None = None
+    #: training settings on top of those suggested for the network (a user preset's own)
+    training: Mapping[str, Any] = field(default_factory=dict)
 
     def build(self) -> Graph:
         return self.builder()
+
+    def project(self) -> Project:
+        """A document holding the preset, with training settings that fit it: the built-in
+        dataset at its input size and a run length for its cost (then the preset's own)."""
+        from app.core.serialization import Project
+        from app.core.training.fit import suggested_training
+
+        graph = self.build()
+        return Project(graph, self.title, {**suggested_training(graph), **self.training})
 
 
 _PRESETS: dict[str, Preset] = {}
@@ -36,13 +51,16 @@ def preset(
     tags: tuple[str, ...] = (),
     *,
     torchvision: str | None = None,
+    training: Mapping[str, Any] | None = None,
 ) -> Callable[[Builder], Builder]:
     """Decorator registering a graph builder under ``name``; duplicate names are errors."""
 
     def wrap(fn: Builder) -> Builder:
         if name in _PRESETS:
             raise ValueError(f"preset {name!r} is already registered")
-        _PRESETS[name] = Preset(name, title, description, input, tags, fn, torchvision)
+        _PRESETS[name] = Preset(
+            name, title, description, input, tags, fn, torchvision, dict(training or {})
+        )
         return fn
 
     return wrap

@@ -87,6 +87,7 @@ def user_presets() -> tuple[list[Preset], list[str]]:
                 shape_text(shape) if shape else "?",
                 ("user",),
                 _loader(path),
+                training=project.training,
             )
         )
     return found, problems

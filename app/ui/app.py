@@ -32,8 +32,6 @@ def run(path: str | None = None) -> int:
 def default_document():
     """LeNet-5, so a new user sees a working network at once."""
     import presets
-    from app.core.serialization import Project
     from app.ui.document import Document
 
-    p = presets.get("lenet5")
-    return Document(Project(p.build(), p.title))
+    return Document(presets.get("lenet5").project())

@@ -158,6 +158,26 @@ class Document(QObject):
         self.push(StepsCommand(self.graph, f"Expand {node_id}", steps))
         return new_ids
 
+    def adapt_to(self, shape: tuple[int, ...], classes: int | None, name: str) -> list[str]:
+        """Fit the Input to ``shape`` images and the classifier to ``classes`` (one undoable
+        step); returns what changed."""
+        from app.core.training.adapt import adapt_to_dataset
+
+        trial = self.graph.copy()
+        changes = adapt_to_dataset(trial, shape, classes)
+        diffs = {
+            nid: {k: v for k, v in node.params.items() if self.graph.nodes[nid].params[k] != v}
+            for nid, node in trial.nodes.items()
+        }
+        self.undo_stack.beginMacro(f"Adapt to {name}")
+        try:
+            for nid, diff in diffs.items():
+                if diff:
+                    self.set_params(nid, diff)
+        finally:
+            self.undo_stack.endMacro()
+        return changes
+
     def set_training(self, settings: Mapping[str, Any]) -> None:
         """Replace the project's training settings (one undoable step)."""
         if dict(settings) != self.project.training:

@@ -503,7 +503,7 @@ class MainWindow(QMainWindow):
         if not self.confirm_discard():
             return
         p = presets.get(name)
-        self.set_document(Document(Project(p.build(), p.title)))
+        self.set_document(Document(p.project()))
         self.statusBar().showMessage(f"opened preset {p.title}")
 
     def open_dialog(self) -> None:

@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 
 import presets
+from app.core.exporter import ExportError
 from app.core.serialization import Project
 from app.core.train_export import export_training_script
+from app.core.training.adapt import adapt_to_dataset
+from app.core.training.fit import DATASET_CLASSES, DATASET_IMAGES
 from tests.export.test_model_code import ruff
 
 SMALL = {
@@ -126,6 +129,8 @@ def test_torchvision_dataset_scripts_are_lint_clean(tmp_path):
     for dataset in ("mnist", "cifar10", "svhn", "image_folder"):
         folder = tmp_path / dataset
         graph = presets.get("lenet5").build()
+        channels, side = DATASET_IMAGES[dataset]
+        adapt_to_dataset(graph, (channels, side or 28, side or 28), DATASET_CLASSES.get(dataset))
         export_training_script(
             Project(
                 graph,
@@ -147,3 +152,14 @@ def test_torchvision_dataset_scripts_are_lint_clean(tmp_path):
         assert proc.returncode == 0, dataset + proc.stdout
         text = (folder / "train.py").read_text()
         assert ("torchvision.datasets" in text) and "NUM_CLASSES = 10" in text
+
+
+def test_a_script_that_could_not_run_is_refused_with_the_reason(tmp_path):
+    """LeNet (1×28×28) with CIFAR-10: the script would crash at its first batch."""
+    project = Project(presets.get("lenet5").build(), "LeNet-5", training={"dataset": "cifar10"})
+    with pytest.raises(ExportError) as info:
+        export_training_script(project, tmp_path)
+    message = str(info.value)
+    assert "input is 1×28×28 but cifar10 images are 3×32×32" in message
+    assert "adapt the Input and classifier to cifar10" in message
+    assert not (tmp_path / "train.py").exists()

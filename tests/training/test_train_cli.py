@@ -59,7 +59,8 @@ def test_adapt_fits_a_cifar_preset_to_the_dataset(tmp_path, capsys):
         == 1
     )
     err = capsys.readouterr().err
-    assert "set the Input node to 1×32×32" in err and "--adapt" in err
+    assert "the network's input is 3×32×32 but shapes_gray images are 1×32×32" in err
+    assert "--dataset shapes (built-in, fits)" in err and "--adapt" in err
     assert (
         main(
             [

@@ -20,9 +20,9 @@ _PASS_THROUGH = {
 } | {"flatten", "global_avgpool", "adaptive_avgpool2d", "output"}
 
 
-def adapt_to_dataset(graph: Graph, shape: tuple[int, ...], classes: int) -> list[str]:
-    """Change ``graph`` in place so it takes ``shape`` images and outputs ``classes`` scores.
-    Returns a description of each change (empty if it already fits)."""
+def adapt_to_dataset(graph: Graph, shape: tuple[int, ...], classes: int | None) -> list[str]:
+    """Change ``graph`` in place so it takes ``shape`` images and outputs ``classes`` scores
+    (None: leave the classifier). Returns a description of each change (empty if it fits)."""
     changes: list[str] = []
     report = check(graph)
     inputs = [n for n in graph.nodes.values() if n.type_id == "input"]
@@ -33,6 +33,8 @@ def adapt_to_dataset(graph: Graph, shape: tuple[int, ...], classes: int) -> list
         if diff:
             graph.set_params(node.id, diff)
             changes.append(f"{node.id}: input set to {'×'.join(map(str, shape))}")
+    if classes is None:
+        return changes
     out_id = report.output_id
     node_id = out_id
     while node_id is not None:  # walk back from the output to the layer that sets the width

@@ -92,7 +92,12 @@ def overfit_one_batch(graph: Graph, config: TrainConfig, steps: int = 200) -> Ov
     assert model is not None
     model.eval()
     with torch.no_grad():
-        acc = (model(trainer.prep(images)).argmax(1) == labels).float().mean().item()
+        acc = (
+            (model(trainer.prep(images))[:, : trainer.classes].argmax(1) == labels)
+            .float()
+            .mean()
+            .item()
+        )
     return OverfitResult(steps, first, last, acc)
 
 
@@ -108,7 +113,7 @@ def _forever(trainer: Trainer):
 
 def _train_step(trainer: Trainer, images: torch.Tensor, labels: torch.Tensor) -> float:
     x, y = trainer.aug.train(images, labels, len(trainer.data.info.classes))
-    out = trainer.forward(x)
+    out = trainer.forward(x)[:, : trainer.classes]
     loss = nn.functional.cross_entropy(
         out.float(), y, label_smoothing=trainer.config.label_smoothing
     )

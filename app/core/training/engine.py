@@ -97,6 +97,7 @@ class Trainer:
         self._resume_dir = run_dir
         self._data = data
         self.model: nn.Module | None = None
+        self.classes: int | None = None  # the dataset's, set by prepare()
         self.run_dir: RunDir | None = None
         self.history: list[EpochReport] = []
 
@@ -168,13 +169,17 @@ class Trainer:
                 report.input_id,
             )
         classes = len(info.classes)
-        if report.output_shape != (classes,):
+        out_shape = report.output_shape or ()
+        if len(out_shape) != 1 or out_shape[0] < classes:
             raise TrainingFailure(
                 "data",
                 f"the network outputs {_txt(report.output_shape)} but {info.name} has "
                 f"{classes} classes: make the last layer output {classes} features",
                 report.output_id,
             )
+        #: outputs beyond the dataset's classes (an ImageNet head on 10 classes) are neither
+        #: trained nor scored: every loss and accuracy uses the first ``classes`` outputs
+        self.classes = classes
         torch.manual_seed(c.seed)
         model = compile_graph(self.graph, report).to(self.device)
         initialise(model, c)
@@ -421,7 +426,7 @@ class Trainer:
             if c.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with self.autocast() if self.autocast else nullcontext():
-                out = self.forward(x)
+                out = self.forward(x)[:, : self.classes]
             loss = nn.functional.cross_entropy(out.float(), y, label_smoothing=c.label_smoothing)
             self.opt.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
@@ -471,6 +476,7 @@ class Trainer:
             c.batch_size * 2,  # type: ignore
             tta=c.tta,
             autocast=self.autocast,
+            classes=self.classes,
         )
         metric = val.acc if c.monitor == "val_acc" else -val.loss
         best_metric = self._best["val_acc"] if c.monitor == "val_acc" else -self._best["val_loss"]
@@ -586,6 +592,7 @@ class Trainer:
             self.batch_size * 2,
             tta=self.config.tta,
             autocast=self.autocast,
+            classes=self.classes,
         )
 
 

@@ -32,9 +32,11 @@ def predict(
     *,
     tta: str = "none",
     autocast: Callable | None = None,
+    classes: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Averaged softmax of ``models`` (one, an ensemble, optionally over horizontal flips) for
-    every sample, and the labels."""
+    every sample, and the labels. ``classes``: score only the first that many outputs (a
+    network with more outputs than the dataset has classes, e.g. ImageNet's 1,000 on 10)."""
     for m in models:
         m.eval()
     probs, labels = [], []
@@ -45,7 +47,7 @@ def predict(
         for m in models:
             for v in views:
                 with autocast() if autocast else nullcontext():
-                    p = torch.softmax(m(v).float(), dim=1)
+                    p = torch.softmax(m(v)[:, :classes].float(), dim=1)
                 total = p if total is None else total + p
         probs.append(total / (len(models) * len(views)))  # type: ignore[operator]
         labels.append(y)
@@ -85,8 +87,11 @@ def evaluate(
     *,
     tta: str = "none",
     autocast: Callable | None = None,
+    classes: int | None = None,
 ) -> EvalResult:
-    return score(*predict(models, split, prep, batch_size, tta=tta, autocast=autocast))
+    return score(
+        *predict(models, split, prep, batch_size, tta=tta, autocast=autocast, classes=classes)
+    )
 
 
 @torch.no_grad()

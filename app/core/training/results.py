@@ -28,7 +28,12 @@ def evaluate_run(trainer, samples: int = 32) -> RunResults:
         used = str(Path(path))
     c = trainer.config
     probs, labels = predict(
-        [model], trainer.data.val, trainer.prep, c.batch_size * 2, autocast=trainer.autocast
+        [model],
+        trainer.data.val,
+        trainer.prep,
+        c.batch_size * 2,
+        autocast=trainer.autocast,
+        classes=trainer.classes,
     )
     return results_from(
         probs, labels, trainer.data, str(trainer.run_dir.path), used, samples=samples

@@ -45,6 +45,7 @@ from app.core.training.schedules import preview
 from app.ui.document import Document
 from app.ui.param_form import make_editor, set_editor_value
 from app.ui.training.controller import TrainingController
+from app.ui.training.fit_bar import DatasetFitBar
 from app.ui.training.history_list import RunHistoryList
 from app.ui.training.layer_table import LayerTable
 from app.ui.training.results_tab import ResultsTab
@@ -143,6 +144,8 @@ class TrainingPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
+        self.fit_bar = DatasetFitBar()
+        layout.addWidget(self.fit_bar)
         layout.addWidget(self.tabs, 1)
         self._update_buttons()
 
@@ -173,6 +176,7 @@ class TrainingPanel(QWidget):
     def set_document(self, document: Document) -> None:
         self.document = document
         document.training_changed.connect(self._load_settings)
+        document.checked.connect(self._check_fit)
         self._load_settings()
         if self._plots is not None:
             self._load_history()
@@ -190,6 +194,11 @@ class TrainingPanel(QWidget):
         for name, editor in self.editors.items():
             set_editor_value(editor, values[name])
         self._update_preview()
+        self._check_fit()
+
+    def _check_fit(self, _report=None) -> str:
+        """Show the dataset-fit bar when the settings' dataset cannot train the graph."""
+        return self.fit_bar.refresh(self.document, self.config())
 
     def apply(self, name: str, value) -> None:
         """A settings edit: validated, stored in the project (undoable); LR also live."""
@@ -224,6 +233,11 @@ class TrainingPanel(QWidget):
         report = self.document.report
         if not report.ok:
             self.message.emit(f"fix the graph first: {report.errors[0].message}")
+            return False
+        problem = self._check_fit()
+        if problem:
+            self.status.setText(f"<b>Cannot start:</b> {problem}: use one of the fixes below.")
+            self.message.emit(f"cannot start: {problem}")
             return False
         config = self.config()
         project = Project(

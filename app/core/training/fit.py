@@ -1,0 +1,94 @@
+"""Whether a dataset fits a network, and the training settings a network starts with.
+
+Torch-free, so the window can check before anything starts: the Training panel offers the
+fixes, ``train`` and ``export --format train`` refuse with the reason, and every preset and new
+document starts with settings that fit (the built-in shapes at the network's input size,
+a run length scaled to the network's cost on a CPU).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.core.graph import Graph
+from app.core.shapes import ShapeReport, check
+
+#: per-sample images of each dataset: (channels, side); side None = any square side (the
+#: built-in shapes are drawn at the network's size, folder images are resized to it)
+DATASET_IMAGES: dict[str, tuple[int, int | None]] = {
+    "shapes": (3, None),
+    "shapes_gray": (1, None),
+    "mnist": (1, 28),
+    "fashion_mnist": (1, 28),
+    "cifar10": (3, 32),
+    "cifar100": (3, 32),
+    "svhn": (3, 32),
+    "image_folder": (3, None),
+}
+#: classes of the datasets whose class count is known before loading
+DATASET_CLASSES = {
+    "shapes": 10,
+    "shapes_gray": 10,
+    "mnist": 10,
+    "fashion_mnist": 10,
+    "cifar10": 10,
+    "cifar100": 100,
+    "svhn": 10,
+}
+BUILT_IN = {1: "shapes_gray", 3: "shapes"}
+
+
+def _txt(shape: tuple[int, ...]) -> str:
+    return "×".join(map(str, shape))
+
+
+def dataset_problem(dataset: str, report: ShapeReport) -> str:
+    """Why ``dataset`` cannot train the checked network (empty when it can)."""
+    if not report.ok or report.input_id is None:
+        return ""  # the shape errors say what is wrong first
+    shape = report.nodes[report.input_id].shape or ()
+    channels, side = DATASET_IMAGES[dataset]
+    if len(shape) != 3:
+        return f"the network takes {_txt(shape)} inputs, not images (C×H×W)"
+    if shape[0] != channels or (side is not None and shape[1:] != (side, side)):
+        size = f"{side}×{side}" if side else f"{shape[1]}×{shape[2]}"
+        return f"the network's input is {_txt(shape)} but {dataset} images are {channels}×{size}"
+    if dataset.startswith("shapes") and (shape[1] != shape[2] or shape[1] < 8):
+        return f"the built-in shapes are square images of at least 8×8, not {_txt(shape[1:])}"
+    out = report.output_shape or ()
+    classes = DATASET_CLASSES.get(dataset)
+    if classes is not None and (len(out) != 1 or out[0] < classes):
+        return f"the network outputs {_txt(out) or 'nothing'} but {dataset} has {classes} classes"
+    return ""
+
+
+def fitting_dataset(report: ShapeReport) -> str | None:
+    """The built-in (offline) dataset that fits the network as it is, if one does."""
+    shape = report.nodes[report.input_id].shape if report.ok and report.input_id else None
+    name = BUILT_IN.get(shape[0]) if shape and len(shape) == 3 else None
+    return name if name and not dataset_problem(name, report) else None
+
+
+def suggested_training(graph: Graph, report: ShapeReport | None = None) -> dict[str, Any]:
+    """Settings that fit ``graph`` and finish on a CPU in about a minute per epoch: the
+    built-in dataset at the input's size, fewer images for costlier networks."""
+    report = report or check(graph)
+    dataset = fitting_dataset(report)
+    if dataset is None:
+        return {}
+    macs = report.total_macs
+    if macs < 50e6:  # LeNet, MLPs: the defaults (10,000 images, 10 epochs)
+        return {"dataset": dataset}
+    if macs < 2e9:  # CIFAR ResNets, VGG, GoogLeNet at 32×32: ~40 s an epoch on 2 cores
+        return {"dataset": dataset, "train_size": 500, "val_size": 200, "batch_size": 32,
+                "epochs": 3}  # fmt: skip
+    # ImageNet networks at 224×224: a smoke run; real training wants a GPU and real images
+    return {"dataset": dataset, "train_size": 100, "val_size": 50, "batch_size": 16, "epochs": 1}
+
+
+def dataset_fixes(dataset: str, report: ShapeReport) -> str:
+    """The fixes for :func:`dataset_problem`, as a sentence ending the message."""
+    fitting = fitting_dataset(report)
+    switch = f"switch to the built-in {fitting} (it fits)" if fitting else ""
+    adapt = f"adapt the Input and classifier to {dataset}"
+    return f"{switch} or {adapt}" if switch else adapt

@@ -1,0 +1,78 @@
+"""The bar that says when the chosen dataset does not fit the network, with the fixes as one
+click each: switch to the built-in dataset that fits, or adapt the Input and the classifier."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+
+from app.core.training.config import TrainConfig
+from app.core.training.fit import (
+    DATASET_CLASSES,
+    DATASET_IMAGES,
+    dataset_fixes,
+    dataset_problem,
+    fitting_dataset,
+)
+from app.ui.document import Document
+
+
+class DatasetFitBar(QFrame):
+    """Hidden while the dataset fits. ``refresh`` after graph or settings changes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.switch_button = QPushButton()
+        self.adapt_button = QPushButton("Adapt Input && Classifier")
+        self.switch_button.clicked.connect(self.switch)
+        self.adapt_button.clicked.connect(self.adapt)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.switch_button)
+        buttons.addWidget(self.adapt_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.addWidget(self.label)
+        layout.addLayout(buttons)
+        self.document: Document | None = None
+        self.config = TrainConfig()
+        self.problem = ""
+        self.hide()
+
+    def refresh(self, document: Document, config: TrainConfig) -> str:
+        """Show or hide the bar for ``document`` and ``config``; returns the problem."""
+        self.document, self.config = document, config
+        report = document.report
+        self.problem = dataset_problem(config.dataset, report)
+        if self.problem:
+            fitting = fitting_dataset(report)
+            self.label.setText(
+                f"<b>The dataset does not fit:</b> {self.problem}. "
+                f"{dataset_fixes(config.dataset, report).capitalize()}."
+            )
+            self.switch_button.setVisible(fitting is not None)
+            self.switch_button.setText(f"Use {fitting}")
+            self.adapt_button.setText(f"Adapt Input && Classifier to {config.dataset}")
+        self.setVisible(bool(self.problem))
+        return self.problem
+
+    def switch(self) -> None:
+        """Change the dataset to the built-in one that fits (one undoable step)."""
+        assert self.document is not None
+        fitting = fitting_dataset(self.document.report)
+        if fitting:
+            self.document.set_training({**self.document.project.training, "dataset": fitting})
+
+    def adapt(self) -> None:
+        """Set the Input to the dataset's images and the classifier to its classes."""
+        assert self.document is not None
+        report = self.document.report
+        shape = report.nodes[report.input_id].shape if report.input_id else None
+        channels, side = DATASET_IMAGES[self.config.dataset]
+        size = (side, side) if side else tuple(shape[1:3]) if shape and len(shape) == 3 else None
+        if size is None or len(size) != 2:
+            size = (32, 32)
+        classes = DATASET_CLASSES.get(self.config.dataset)
+        self.document.adapt_to((channels, *size), classes, self.config.dataset)

@@ -9,11 +9,9 @@ from PySide6.QtCore import QLineF, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QGuiApplication,
-    QKeySequence,
     QPainter,
     QPainterPath,
     QPen,
-    QShortcut,
 )
 from PySide6.QtWidgets import (
     QGraphicsPathItem,
@@ -315,9 +313,11 @@ class GraphView(QGraphicsView):
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self._panning: QPointF | None = None
         self._space = False
-        QShortcut(QKeySequence("F"), self, activated=self.fit)
 
     def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_F and not event.modifiers():
+            self.fit()  # in a dialog; in the main window View → Fit to Window (F) takes it first
+            return
         if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
             self._space = True  # space + left drag pans, as in drawing tools (even over blocks)
             self.setInteractive(False)

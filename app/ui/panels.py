@@ -67,9 +67,7 @@ class Palette(QWidget):
         for category, blocks in REGISTRY.categories().items():
             group = QTreeWidgetItem(self.tree, [category])
             group.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            for block in blocks:
-                if block.type_id == "input":
-                    continue
+            for block in blocks:  # all of them: Problems may ask for any (a deleted Input)
                 item = QTreeWidgetItem(group, [block.title])
                 item.setData(0, Qt.ItemDataRole.UserRole, block.type_id)
                 item.setToolTip(0, block.help)

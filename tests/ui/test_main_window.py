@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QDoubleSpinBox, QMessageBox, QSpinBox
 
 import presets
 from app.core.serialization import Project, to_json
+from app.ui.app import default_document
 from app.ui.document import Document
 from app.ui.main_window import MainWindow
 from app.ui.panels import BLOCK_MIME
@@ -310,3 +311,64 @@ def test_a_graph_without_positions_opens_laid_out_and_unmodified(qtbot):
     assert len({(p.x(), p.y()) for p in positions}) == len(positions)
     assert not window.document.modified  # nothing to save, nothing to undo
     assert window.document.undo_stack.count() == 0
+
+
+def test_no_key_sequence_is_bound_twice(qtbot):
+    """'QAction::event: Ambiguous shortcut overload: F' made F do nothing (issue 14.2)."""
+    from PySide6.QtGui import QAction, QShortcut
+
+    win = MainWindow(default_document())
+    qtbot.addWidget(win)
+    bound: dict[str, list[str]] = {}
+    for act in win.findChildren(QAction):
+        for seq in act.shortcuts():
+            bound.setdefault(seq.toString(), []).append(act.text())
+    for shortcut in win.findChildren(QShortcut):
+        bound.setdefault(shortcut.key().toString(), []).append("QShortcut")
+    twice = {k: v for k, v in bound.items() if k and len(v) > 1}
+    assert not twice, twice
+
+
+def test_f_fits_the_graph_to_the_window(qtbot, monkeypatch):
+    win = MainWindow(default_document())
+    win.confirm_discard = lambda: True
+    qtbot.addWidget(win)
+    with qtbot.waitActive(win):
+        win.show()
+        win.activateWindow()
+    fits = []
+    monkeypatch.setattr(win.view, "fit", lambda: fits.append(True))
+    win.view.setFocus()
+    qtbot.keyClick(win.view, Qt.Key.Key_F)
+    assert fits == [True]
+
+
+def test_a_deleted_input_can_be_added_back_from_the_palette(qtbot):
+    """The palette hid Input, so after deleting it Problems said 'add one' and nothing could
+    (issue 14.3). Every registered block is in the palette, and search finds Input."""
+    from PySide6.QtCore import Qt as _Qt
+
+    from blocks import REGISTRY
+
+    win = MainWindow(default_document())
+    win.confirm_discard = lambda: True
+    qtbot.addWidget(win)
+    tree = win.palette_panel.tree
+    listed = {
+        tree.topLevelItem(i).child(j).data(0, _Qt.ItemDataRole.UserRole)
+        for i in range(tree.topLevelItemCount())
+        for j in range(tree.topLevelItem(i).childCount())
+    }
+    assert listed == {b.type_id for b in REGISTRY}
+    win.document.remove(["input_1"])
+    assert any(p.code == "no_input" for p in win.document.report.errors)
+    win.palette_panel.search.setText("input")
+    shown = [
+        tree.topLevelItem(i).child(j)
+        for i in range(tree.topLevelItemCount())
+        for j in range(tree.topLevelItem(i).childCount())
+        if not tree.topLevelItem(i).child(j).isHidden()
+    ]
+    item = next(i for i in shown if i.data(0, _Qt.ItemDataRole.UserRole) == "input")
+    tree.itemDoubleClicked.emit(item, 0)
+    assert not any(p.code == "no_input" for p in win.document.report.errors)

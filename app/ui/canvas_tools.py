@@ -31,10 +31,10 @@ def inside_graph(graph: Graph, node_id: str) -> Graph:
         raise ExpansionError(f"{node_id} needs an image input (C×H×W) to show its inside")
     inner = Graph(graph.registry)
     c, h, w = shape
-    inner.add_node("input", {"channels": c, "height": h, "width": w}, node_id="x")
+    inner.add_node("input", {"channels": c, "height": h, "width": w}, node_id="input_1")
     node = graph.node(node_id)
     inner.add_node(node.type_id, node.params, node_id=node_id)
-    inner.connect("x", node_id)
+    inner.connect("input_1", node_id)
     _, steps = expand_node(inner, node_id)
     apply_steps(inner, steps)
     for nid, pos in layered_layout(inner).items():

@@ -21,6 +21,7 @@ from app.core.shapes import check
 from blocks import REGISTRY, InvalidParamError
 from blocks.io import input_shape
 from blocks.params import Param
+from tests.reliability.reference import REFERENCE
 
 CATALOGUE = sorted(b.type_id for b in REGISTRY if b.type_id not in ("input", "output"))
 
@@ -120,7 +121,8 @@ class Verdict:
 
 def run_eagerly(graph: Graph, batch: int = 2) -> Verdict:
     """Build and run every block in topological order with real tensors, deriving each
-    block's input shapes from the real tensors (never from the shape pass)."""
+    block's input shapes from the real tensors (never from the shape pass). Composite blocks
+    run as tests/reliability/reference.py rebuilds them, not as blocks/modules does."""
     report = check(graph)
     verdict = Verdict({p.node_id for p in report.errors if p.node_id})
     values: dict[str, torch.Tensor] = {}
@@ -138,7 +140,12 @@ def run_eagerly(graph: Graph, batch: int = 2) -> Verdict:
         if node.type_id == "output":
             continue
         try:
-            module = block.build(node.params, [tuple(t.shape[1:]) for t in inputs])
+            reference = REFERENCE.get(node.type_id)  # composites: independent plain torch
+            module = (
+                reference(node.params, inputs[0].shape[1])
+                if reference
+                else block.build(node.params, [tuple(t.shape[1:]) for t in inputs])
+            )
             module.train()
             out = module(*inputs)
         except Exception as exc:  # any torch failure is the oracle's answer

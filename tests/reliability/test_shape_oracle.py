@@ -9,6 +9,9 @@ For every generated graph:
 - the pass reports an error torch would not raise → it must be one of the deliberate refusals
   below (each is a case where torch runs but does something else than the block means).
 
+The torch side runs composites as tests/reliability/reference.py rebuilds them from plain
+torch.nn layers (not blocks/modules), at two batch sizes (2 and 3) that must agree.
+
 CI runs a bounded number of graphs; ``NETBUILDER_ORACLE_EXAMPLES=3000 pytest
 tests/reliability`` runs thousands.
 """
@@ -27,6 +30,7 @@ from app.core.exporter import class_name, export_model_code
 from app.core.serialization import Project, to_json
 from app.core.shapes import check
 from tests.reliability.oracle import graphs, run_eagerly
+from tests.reliability.reference import REFERENCE
 
 EXAMPLES = int(os.environ.get("NETBUILDER_ORACLE_EXAMPLES", "150"))
 
@@ -59,7 +63,19 @@ def test_the_shape_pass_agrees_with_torch(graph):
     note(to_json(Project(graph, "oracle")))  # a failure prints the graph as a project file
     torch.manual_seed(0)
     report = check(graph)
+    for type_id in sorted({n.type_id for n in graph.nodes.values()} & set(REFERENCE)):
+        event(f"has {type_id} (reference torch side)")
     verdict = run_eagerly(graph)
+    other = run_eagerly(graph, batch=3)
+    if (other.torch_failure is None) != (verdict.torch_failure is None):
+        # torch's answer depends on the batch size (it read a batch of lower rank as one
+        # unbatched sample): only a graph the pass refused may do that
+        event("torch's answer depends on the batch size (refused by the pass)")
+        failed = (verdict.torch_failure or other.torch_failure)[0]  # type: ignore[index]
+        assert verdict.predicted_errors & ({failed} | graph.upstream(failed)), failed
+        return
+    if report.ok:  # per-sample shapes do not depend on the batch
+        assert other.shapes == verdict.shapes
     if report.ok:
         event("no errors: shapes, forward/backward and export checked")
         assert verdict.torch_failure is None, f"unpredicted torch failure {verdict.torch_failure}"

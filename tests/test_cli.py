@@ -150,3 +150,23 @@ def test_internal_errors_exit_3_with_one_line_and_a_log(monkeypatch, tmp_path, c
     assert err.startswith("internal error: KeyError: 'surprise'") and "Traceback" not in err
     (log,) = (tmp_path / "logs").glob("crash-*.log")
     assert "Traceback" in log.read_text() and str(log) in err
+
+
+def test_missing_xcb_libraries_give_the_install_command(monkeypatch, capsys):
+    """A fresh Debian desktop aborted with 'Could not load the Qt platform plugin xcb' until
+    libxcb-cursor0 and friends were installed (issue 14.11)."""
+    import ctypes.util
+
+    import app.ui.app as gui
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.setattr(
+        ctypes.util, "find_library", lambda name: None if name == "xcb-cursor" else "lib.so"
+    )
+    assert gui.missing_display_packages() == ["libxcb-cursor0"]
+    assert gui.run() == 2
+    assert "sudo apt-get install libxcb-cursor0" in capsys.readouterr().err
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")  # tests and CI: nothing to check
+    assert gui.missing_display_packages() == []

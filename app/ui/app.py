@@ -5,8 +5,44 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+#: what Qt's xcb platform plugin loads beyond Qt itself: library name → Debian/Ubuntu package
+XCB_LIBRARIES = {
+    "xcb-cursor": "libxcb-cursor0",
+    "xkbcommon-x11": "libxkbcommon-x11-0",
+    "xcb-icccm": "libxcb-icccm4",
+    "xcb-keysyms": "libxcb-keysyms1",
+    "xcb-image": "libxcb-image0",
+    "xcb-render-util": "libxcb-render-util0",
+    "xcb-shape": "libxcb-shape0",
+    "xcb-randr": "libxcb-randr0",
+    "EGL": "libegl1",
+}
+
+
+def missing_display_packages() -> list[str]:
+    """The packages to install before the window can open on X11 (empty when none are
+    missing, or when Qt will not use its xcb plugin: offscreen, Wayland, macOS, Windows)."""
+    import ctypes.util
+    import os
+
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if not sys.platform.startswith("linux") or platform not in ("", "xcb"):
+        return []
+    if not platform and not os.environ.get("DISPLAY"):
+        return []  # no X server: Qt will say so itself
+    return [pkg for lib, pkg in XCB_LIBRARIES.items() if ctypes.util.find_library(lib) is None]
+
 
 def run(path: str | None = None) -> int:
+    missing = missing_display_packages()
+    if missing:  # Qt would abort with "Could not load the Qt platform plugin xcb"
+        print(
+            "NetBuilder's window needs system libraries that are missing here. Install them "
+            f"with:\n\n    sudo apt-get install {' '.join(missing)}\n\n(the command line "
+            "works without them: python main.py --help)",
+            file=sys.stderr,
+        )
+        return 2
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv)

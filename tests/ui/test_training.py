@@ -142,6 +142,8 @@ def test_pause_resume_stop_lock_and_live_learning_rate(qtbot):
     panel.stop()
     wait_for(qtbot, lambda: not panel.controller.running)
     assert panel.metrics.end.reason == "stopped"
+    # Stop frees the window at once: a stopped run is not evaluated (issue 14.6), and says so
+    assert panel.results is None and "Continue Last Run resumes it" in panel.status.text()
     assert (panel.last_run_dir / "checkpoints" / "last.pt").exists()
     assert panel.continue_button.isEnabled() and doc.locked == ""
     assert win.add_block("relu")  # unlocked again
@@ -270,3 +272,15 @@ def test_the_plots_follow_a_dark_palette(qtbot):
     assert bright.view.backgroundBrush().color().lightness() > 240
     axis = dark.loss.getAxis("left").textPen().color()
     assert axis.lightness() > 150  # readable on the dark background
+
+
+def test_the_end_of_a_run_cites_only_measured_scores():
+    """'best validation accuracy 0.00% (epoch 0)' stood beside Results' 13.20% (issue 14.7)."""
+    from app.ui.training.panel import finish_text
+
+    early = RunFinished("stopped", 7, 0, 0, 0.0, math.inf, "/runs/x")
+    assert "no validation score yet" in finish_text(early) and "0.00%" not in finish_text(early)
+    done = RunFinished("completed", 32, 2, 2, 0.5, 1.0, "/runs/x")
+    assert (
+        finish_text(done) == "Run completed at step 32: best validation accuracy 50.00% (epoch 2)."
+    )

@@ -64,7 +64,10 @@ def _drive(
         for event in trainer.run():
             out.put(event)
             last = event
-        if evaluate and isinstance(last, RunFinished) and trainer.model is not None:
+        # a stopped run ends at once: its evaluation (minutes for a large network on a CPU)
+        # would keep the window waiting after Stop; Continue resumes it, a finished run is scored
+        finished = isinstance(last, RunFinished) and last.reason != "stopped"
+        if evaluate and finished and trainer.model is not None:
             from app.core.training.results import evaluate_run
 
             try:

@@ -63,6 +63,23 @@ def _eta(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def finish_text(record: RunFinished) -> str:
+    """The status line of an ended run; it never cites a score that was not measured."""
+    if record.epochs_done == 0:
+        text = (
+            f"Run {record.reason} at step {record.step}, before the first epoch ended: no "
+            "validation score yet."
+        )
+    else:
+        text = (
+            f"Run {record.reason} at step {record.step}: best validation accuracy "
+            f"{record.best_val_acc:.2%} (epoch {record.best_epoch})."
+        )
+    if record.reason == "stopped":
+        text += " Results are computed when a run finishes: Continue Last Run resumes it."
+    return text
+
+
 class TrainingPanel(QWidget):
     message = Signal(str)
     running_changed = Signal(bool)
@@ -346,10 +363,7 @@ class TrainingPanel(QWidget):
             elif isinstance(record, RunFailed):
                 self._failed(record)
             elif isinstance(record, RunFinished):
-                self.status.setText(
-                    f"Run {record.reason} at step {record.step}: best validation accuracy "
-                    f"{record.best_val_acc:.2%} (epoch {record.best_epoch})."
-                )
+                self.status.setText(finish_text(record))
             elif isinstance(record, RunResults):
                 self.results = record
                 self.results_tab.set_results(record)

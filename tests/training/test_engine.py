@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 
 import pytest
@@ -283,3 +284,17 @@ def test_epoch_train_loss_and_accuracy_are_the_means_of_its_steps(tmp_path):
         assert summary.train_loss == pytest.approx(sum(losses) / len(losses), rel=1e-6)
         hits = sum(r.train_acc * len(r.losses) * SMALL["batch_size"] for r in steps)
         assert summary.train_acc == pytest.approx(hits / (len(losses) * SMALL["batch_size"]))
+
+
+def test_reports_come_by_time_as_well_as_by_steps(tmp_path, monkeypatch):
+    """ResNet-18 on a CPU showed nothing for minutes with a report every 20 steps (issue
+    14.5): the first step is reported at once, then at least every REPORT_SECONDS."""
+    monkeypatch.setattr(engine_module, "REPORT_SECONDS", math.inf)
+    _, events = run(lenet(), tmp_path, epochs=1, report_every=5)
+    ticks = [e.step for e in events if isinstance(e, StepReport)]
+    assert ticks == [1, 5, 10, 15, 16]  # the first step, every 5th, the epoch's last
+    monkeypatch.setattr(engine_module, "REPORT_SECONDS", 0.0)
+    _, events = run(lenet(), tmp_path, epochs=1, report_every=1000)
+    reports = [e for e in events if isinstance(e, StepReport)]
+    assert [r.step for r in reports] == list(range(1, 17))  # every step is due by time
+    assert [s for r in reports for s in r.steps] == list(range(16))

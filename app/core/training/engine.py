@@ -54,6 +54,9 @@ from app.core.training.reporting import Interval, layer_norms, param_groups, wei
 from app.core.training.rundir import RunDir, SilentRunDir, default_runs_root, new_run_dir
 from app.core.training.schedules import build_schedule, cycle_ends
 
+#: a report at least this often (seconds), besides every ``report_every`` steps
+REPORT_SECONDS = 0.5
+
 
 def resolve_device(name: str) -> torch.device:
     """'auto' picks CUDA, then MPS, then CPU; an unavailable explicit choice is an error."""
@@ -288,6 +291,7 @@ class Trainer:
             self.run_dir = SilentRunDir()
         if self.pause_on_nonfinite and self._resume_dir is None:
             self._initial = self._serialise(self._state(0, 0))
+        self._first_step = self._step  # reported at once: a slow network shows life at once
         info = self.data.info
         started = RunStarted(
             str(self.run_dir.path),
@@ -430,7 +434,14 @@ class Trainer:
             loss = nn.functional.cross_entropy(out.float(), y, label_smoothing=c.label_smoothing)
             self.opt.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
-            tick = (self._step + 1) % c.report_every == 0 or i == self.spe - 1
+            tick = (
+                (self._step + 1) % c.report_every == 0
+                or i == self.spe - 1
+                or self._step == self._first_step
+                # by time too (host clock, no sync), so a slow network reports every ~0.5 s;
+                # not under DDP, where ranks must agree on the ticks without talking
+                or (not self.dist.active and interval.age() >= REPORT_SECONDS)
+            )
             norms = None
             if c.l1 or c.grad_clip or tick:
                 self.scaler.unscale_(self.opt)

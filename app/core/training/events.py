@@ -146,6 +146,14 @@ class RunResults:
         )
 
 
+@dataclass(frozen=True)
+class Status:
+    """What the training process is doing before the first report (loading the data,
+    building the model, the first step), for the window to show."""
+
+    message: str
+
+
 Event = (
     RunStarted | StepReport | EpochReport | Paused | Resumed | Diverged | RunFinished | RunFailed
 )

@@ -75,6 +75,10 @@ class Interval:
     def __len__(self) -> int:
         return len(self.steps)
 
+    def age(self) -> float:
+        """Seconds since the interval started (pauses excluded)."""
+        return time.perf_counter() - self.started
+
     def exclude(self, seconds: float) -> None:
         """Leave time out of the throughput (a pause)."""
         self.started += seconds

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.training.config import TrainConfig
-from app.core.training.events import RunControl, RunFailed
+from app.core.training.events import RunControl, RunFailed, RunStarted, Status
 
 END = None  # the last item a run puts on its queue
 #: The training process yields the CPU to the GUI whenever the GUI has work (its threads
@@ -51,9 +51,11 @@ def _drive(
         from app.core.training.events import RunFinished
 
         project = loads(project_json)
+        settings = TrainConfig.from_dict(config)
+        out.put(Status(f"loading {settings.dataset} and building the network…"))
         trainer = Trainer(
             project.graph,
-            TrainConfig.from_dict(config),
+            settings,
             name=name,
             runs_root=Path(runs_root) if runs_root else None,
             run_dir=Path(run_dir) if run_dir else None,
@@ -64,6 +66,12 @@ def _drive(
         for event in trainer.run():
             out.put(event)
             last = event
+            if isinstance(event, RunStarted):  # the first step may take a while (compile)
+                out.put(Status(
+                    "compiling the model (torch.compile) and running the first step…"
+                    if settings.compile
+                    else f"running the first step on {event.device}…"
+                ))  # fmt: skip
         # a stopped run ends at once: its evaluation (minutes for a large network on a CPU)
         # would keep the window waiting after Stop; Continue resumes it, a finished run is scored
         finished = isinstance(last, RunFinished) and last.reason != "stopped"

@@ -39,6 +39,7 @@ from app.core.training.events import (
     RunFinished,
     RunResults,
     RunStarted,
+    Status,
 )
 from app.core.training.paths import default_runs_root
 from app.core.training.schedules import preview
@@ -353,6 +354,8 @@ class TrainingPanel(QWidget):
                 if self._plots is not None:
                     self._plots.set_total_steps(record.total_steps)
                 self.device_changed.emit(record.device)
+            elif isinstance(record, Status) and self.metrics.last is None:
+                self.status.setText(record.message[:1].upper() + record.message[1:])
             elif isinstance(record, Diverged):
                 self._diverged(record)
             elif isinstance(record, Paused | Resumed):

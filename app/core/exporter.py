@@ -17,7 +17,7 @@ from pathlib import Path
 
 from app.core.graph import Graph
 from app.core.names import RESERVED_CLASS_NAMES, safe_text
-from app.core.shapes import ShapeReport, check
+from app.core.shapes import ShapeReport, check, counted
 from blocks import shape_text
 
 WIDTH = 88
@@ -73,7 +73,7 @@ def _header(cls: str, name: str, report: ShapeReport) -> str:
         "",
         f"Input {shape_text(in_shape)}, output {shape_text(out) if out else '?'}, "  # type: ignore[arg-type]
         f"{report.total_params:,} parameters, {report.total_macs / 1e6:,.1f} M MACs, "
-        f"{report.depth} layers.",
+        f"{counted(report.depth, 'layer')}.",
         "The state_dict keys are the node names of the NetBuilder graph.",
         '"""',
     ]

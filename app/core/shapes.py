@@ -279,6 +279,11 @@ def _find_output(
     return sinks[-1] if sinks else None
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 layer', '5 layers' (report texts)."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 #: block types that the per-node lints below look at
 _LINTED = frozenset(
     {"conv1d", "conv2d", "conv3d", "linear", "dropout", "dropout2d", "softmax", "add"}

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.shapes import ShapeReport
+from app.core.shapes import ShapeReport, counted
 from app.ui.document import Document
 from blocks import shape_text
 
@@ -135,7 +135,8 @@ class SummaryTable(LivePanel):
             self.table.resizeColumnsToContents()
         self.totals.setText(
             f"Total: {report.total_params:,} parameters · {report.total_macs:,} MACs · "
-            f"{report.depth} layers · {report.total_memory / 2**20:.2f} MiB activations/sample"
+            f"{counted(report.depth, 'layer')} · "
+            f"{report.total_memory / 2**20:.2f} MiB activations/sample"
         )
 
 

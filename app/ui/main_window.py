@@ -243,6 +243,7 @@ class MainWindow(QMainWindow):
         document.checked.connect(self.problems.show_report)
         document.file_changed.connect(self._update_title)
         document.changed.connect(self._update_title)
+        document.undo_stack.indexChanged.connect(self._update_undo_text)
         self.inspector.set_document(document)
         if self.training.document is not document:
             self.training.set_document(document)
@@ -251,10 +252,19 @@ class MainWindow(QMainWindow):
             self.code.set_document(document)
         self.problems.show_report(document.report)
         self._update_title()
+        self._update_undo_text()
         self.view.fit()
 
     def _update_title(self) -> None:
         self.setWindowTitle(f"{self.document.title} — NetBuilder")  # title carries the *
+
+    def _update_undo_text(self, _index: int = 0) -> None:
+        """'Undo Move 2 nodes', 'Redo Adapt to shapes': say what the step is."""
+        if not hasattr(self, "undo_action"):
+            return
+        stack = self.document.undo_stack
+        self.undo_action.setText(f"&Undo {stack.undoText()}".rstrip())
+        self.redo_action.setText(f"&Redo {stack.redoText()}".rstrip())
 
     # ---------------------------------------------------------------- editing
     def add_block(self, type_id: str, pos: QPointF | None = None) -> str:
@@ -384,11 +394,20 @@ class MainWindow(QMainWindow):
             act.setEnabled(not running)
         self.palette_panel.setEnabled(not running)
         self.inspector.setEnabled(not running)
+        dock = self.docks["Training"]
         if running:
-            self.docks["Training"].raise_()
-            self.resizeDocks([self.docks["Training"]], [620], Qt.Orientation.Horizontal)
+            dock.raise_()
+            # room for the curves, but never more than 40% of the window (at 1000×700 the
+            # canvas was left a 120 px sliver); the old width comes back when the run ends
+            self._dock_width = dock.width()
+            wide = min(620, int(0.4 * self.width()))
+            if wide > dock.width():
+                self.resizeDocks([dock], [wide], Qt.Orientation.Horizontal)
             self.statusBar().showMessage("training: the graph is locked until the run ends")
         else:
+            if getattr(self, "_dock_width", None):
+                self.resizeDocks([dock], [self._dock_width], Qt.Orientation.Horizontal)
+                self._dock_width = None
             self.statusBar().showMessage("the run ended: the graph can be edited again")
 
     def _nonfinite(self, node_id: str) -> None:

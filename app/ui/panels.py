@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.errors import GraphError, InvalidParamError
-from app.core.shapes import ShapeReport
+from app.core.shapes import ShapeReport, counted
 from app.ui.canvas import category_colour
 from app.ui.document import Document
 from app.ui.param_form import make_editor, set_editor_value
@@ -194,7 +194,8 @@ class ProblemsPanel(QListWidget):
         if not report.problems:
             ok = QListWidgetItem(
                 self.style().standardIcon(QStyle.StandardPixmap.SP_DialogApplyButton),
-                f"No problems · {report.total_params:,} parameters · {report.depth} layers",
+                f"No problems · {report.total_params:,} parameters · "
+                f"{counted(report.depth, 'layer')}",
             )
             ok.setForeground(QColor("#22663a"))
             self.addItem(ok)

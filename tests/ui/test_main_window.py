@@ -372,3 +372,37 @@ def test_a_deleted_input_can_be_added_back_from_the_palette(qtbot):
     item = next(i for i in shown if i.data(0, _Qt.ItemDataRole.UserRole) == "input")
     tree.itemDoubleClicked.emit(item, 0)
     assert not any(p.code == "no_input" for p in win.document.report.errors)
+
+
+def test_undo_says_what_it_undoes_and_one_layer_is_singular(qtbot):
+    win = MainWindow(default_document())
+    win.confirm_discard = lambda: True
+    qtbot.addWidget(win)
+    assert win.undo_action.text() == "&Undo"
+    win.document.move({"conv2d_1": (300.0, 40.0)})
+    assert win.undo_action.text() == "&Undo Move 1 node"
+    win.undo_action.trigger()
+    assert win.redo_action.text() == "&Redo Move 1 node" and win.undo_action.text() == "&Undo"
+    from app.core.shapes import counted
+
+    assert (counted(1, "layer"), counted(5, "layer")) == ("1 layer", "5 layers")
+
+
+def test_training_widens_the_dock_at_most_to_40_percent_and_restores_it(qtbot):
+    """Starting a run widened the Training dock from ~390 to 620 px for good; at 1000×700 the
+    canvas was left a 120 px sliver (issue 14.9)."""
+    win = MainWindow(default_document())
+    win.confirm_discard = lambda: True
+    qtbot.addWidget(win)
+    win.resize(1000, 700)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.wait(50)
+    canvas = win.view.width()  # (a tabified dock's own width is stale until it is shown)
+    win._training_running(True)
+    qtbot.wait(50)
+    assert win.docks["Training"].width() <= int(0.4 * win.width()) + 10
+    assert win.view.width() >= 300  # was 120 px
+    win._training_running(False)
+    qtbot.wait(50)
+    assert abs(win.view.width() - canvas) <= 10  # the canvas gets its width back

@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
+    QWidget,
 )
 
 from app.core.edits import ExpansionError
@@ -127,6 +129,7 @@ class MainWindow(QMainWindow):
             lambda device: self.device_label.setText(f"device: {device}")
         )
         self.autosaver = Autosaver(self)
+        QApplication.instance().installEventFilter(self)  # Ctrl+Z in a field: see eventFilter
         self.recent = RecentFiles()
         self._rebuild_recent()
         self.statusBar().showMessage("Ready")
@@ -254,6 +257,27 @@ class MainWindow(QMainWindow):
         self._update_title()
         self._update_undo_text()
         self.view.fit()
+
+    def eventFilter(self, watched, event) -> bool:
+        """Ctrl+Z / Ctrl+Shift+Z while a field of the Inspector or the training settings has
+        the focus undo the document, as everywhere else in the window: a line edit would
+        take the keys for its own text (issue 14.10)."""
+        if (
+            event.type() == QEvent.Type.ShortcutOverride
+            and (
+                event.matches(QKeySequence.StandardKey.Undo)
+                or event.matches(QKeySequence.StandardKey.Redo)
+            )
+            and isinstance(watched, QWidget)
+            and watched.window() is self
+            and any(
+                panel.isAncestorOf(watched)
+                for panel in (getattr(self, "inspector", None), getattr(self, "training", None))
+                if panel is not None
+            )
+        ):
+            return True  # not accepted: the window's Undo/Redo action takes the key
+        return super().eventFilter(watched, event)
 
     def _update_title(self) -> None:
         self.setWindowTitle(f"{self.document.title} — NetBuilder")  # title carries the *

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QDoubleSpinBox, QMessageBox, QSpinBox
+from PySide6.QtWidgets import QApplication, QDoubleSpinBox, QMessageBox, QSpinBox
 
 import presets
 from app.core.serialization import Project, to_json
@@ -406,3 +406,26 @@ def test_training_widens_the_dock_at_most_to_40_percent_and_restores_it(qtbot):
     win._training_running(False)
     qtbot.wait(50)
     assert abs(win.view.width() - canvas) <= 10  # the canvas gets its width back
+
+
+def test_ctrl_z_in_an_inspector_field_undoes_the_document(qtbot):
+    """Ctrl+Z with the focus in an Inspector field did nothing (issue 14.10)."""
+    win = MainWindow(default_document())
+    win.confirm_discard = lambda: True
+    qtbot.addWidget(win)
+    with qtbot.waitActive(win):
+        win.show()
+        win.activateWindow()
+    doc = win.document
+    doc.set_params("conv2d_1", {"out_channels": 8})
+    win.docks["Inspector"].raise_()
+    win.focus_node("conv2d_1")  # as a click on the block: the Inspector shows its fields
+    field = win.inspector.editors["out_channels"]
+    qtbot.waitUntil(field.isVisible)
+    qtbot.mouseClick(field, Qt.MouseButton.LeftButton)  # the user clicks into the field
+    qtbot.waitUntil(lambda: field.isAncestorOf(QApplication.focusWidget()) or field.hasFocus())
+    qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert doc.graph.nodes["conv2d_1"].params["out_channels"] == 6  # LeNet's value again
+    redo = win.redo_action.shortcut()[0]  # the platform's Redo: Ctrl+Shift+Z or Ctrl+Y
+    qtbot.keyClick(QApplication.focusWidget(), redo.key(), redo.keyboardModifiers())
+    assert doc.graph.nodes["conv2d_1"].params["out_channels"] == 8

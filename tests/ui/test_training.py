@@ -104,6 +104,13 @@ def test_a_run_with_live_curves_results_and_exports(qtbot, tmp_path):
     assert panel.plots.overlays[0].name().endswith("sgd lr 0.05")  # time, optimizer, LR
     readout = panel.plots.read_at(10)
     assert readout.startswith("step 10: loss") and "lr" in readout
+    # another document: nothing of this run stays on screen (issue 14.4)
+    win.open_preset("resnet18_cifar")
+    assert panel.status.text().startswith("Not trained yet") and panel.progress.value() == 0
+    assert panel.results is None and view.table.rowCount() == 0 and view.matrix.pixmap().isNull()
+    assert not panel.continue_button.isEnabled() and panel.layers.rowCount() == 0
+    assert panel.plots.point_count("loss") == 0 and panel.plots.point_count("val_acc") == 0
+    assert win.scene.node_items["conv_bn_relu_1"].stat is None
 
 
 def test_pause_resume_stop_lock_and_live_learning_rate(qtbot):

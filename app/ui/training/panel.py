@@ -54,6 +54,10 @@ from app.ui.training.results_tab import ResultsTab
 REDRAW_MS = 100
 LAYERS_INTERVAL_S = 1.0
 LIVE_FIELDS = ("lr",)  # may change while a run trains
+IDLE_STATUS = (
+    "Not trained yet: choose the settings, then Start (F5). The Curves tab shows the planned "
+    "learning-rate schedule."
+)
 
 
 def _eta(seconds: float) -> str:
@@ -133,10 +137,7 @@ class TrainingPanel(QWidget):
             buttons.addWidget(b)
         self.progress = QProgressBar()
         self.progress.setFormat("%p%")
-        self.status = QLabel(
-            "Not trained yet: choose the settings, then Start (F5). The Curves tab shows the "
-            "planned learning-rate schedule."
-        )
+        self.status = QLabel(IDLE_STATUS)
         self.status.setWordWrap(True)
         # room for three lines from the start: a status that changes height re-lays out the
         # dock, and with it the four plots (40 ms when a run started)
@@ -192,12 +193,30 @@ class TrainingPanel(QWidget):
 
     # --------------------------------------------------------------- settings
     def set_document(self, document: Document) -> None:
+        if getattr(self, "document", None) is not None and not self.controller.running:
+            self._forget_run()  # another document: nothing of the last run's may show
         self.document = document
         document.training_changed.connect(self._load_settings)
         document.checked.connect(self._check_fit)
         self._load_settings()
         if self._plots is not None:
             self._load_history()
+
+    def _forget_run(self) -> None:
+        """Back to 'not trained yet': status, progress, curves, results, Continue."""
+        self.metrics = self.results = self.run_config = self.last_run_dir = None
+        self._diverged_at = None
+        self.status.setText(IDLE_STATUS)
+        self.progress.setValue(0)
+        self.results_tab.set_results(None)
+        self.layers.show_stats(())
+        self.layer_stats.emit(None)
+        self.nonfinite_node.emit("")
+        if self._plots is not None:
+            from app.core.training.metrics import RunMetrics
+
+            self._plots.set_metrics(RunMetrics("this run"))
+        self._update_buttons()
 
     def config(self) -> TrainConfig:
         """The project's settings (invalid stored values fall back to defaults, reported)."""
@@ -243,6 +262,8 @@ class TrainingPanel(QWidget):
         config = self.config()
         spe = planned_steps_per_epoch(config)
         self._plots.set_preview(preview(config, spe) if spe else [])
+        if spe and not self.controller.running:  # the step axis spans the planned run
+            self._plots.set_total_steps(config.epochs * spe)
 
     # --------------------------------------------------------------- control
     def start(self, *, run_dir: Path | None = None) -> bool:

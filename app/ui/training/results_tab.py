@@ -48,6 +48,8 @@ class ResultsTab(QWidget):
         """Show a run's results (None: a new run started, nothing to export yet)."""
         if results is not None:
             self.view.show_results(results)
+        else:
+            self.view.clear()
         for button in self.buttons.values():
             button.setEnabled(results is not None)
 

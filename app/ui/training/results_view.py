@@ -144,6 +144,14 @@ class ResultsView(QWidget):
         layout.addWidget(scroll)
         self.results: RunResults | None = None
 
+    def clear(self) -> None:
+        """Nothing to show (another document, or a new run)."""
+        self.results = None
+        self.summary.setText("Results appear here when a run ends.")
+        self.matrix.clear()
+        self.samples.clear()
+        self.table.setRowCount(0)
+
     def show_results(self, results: RunResults) -> None:
         self.results = results
         wrong = sum(t != p for t, p in zip(results.truth, results.predicted, strict=True))

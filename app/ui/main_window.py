@@ -129,6 +129,7 @@ class MainWindow(QMainWindow):
             lambda device: self.device_label.setText(f"device: {device}")
         )
         self.autosaver = Autosaver(self)
+        self._closing = False  # the user chose to close; waiting for the run to stop
         QApplication.instance().installEventFilter(self)  # Ctrl+Z in a field: see eventFilter
         self.recent = RecentFiles()
         self._rebuild_recent()
@@ -601,15 +602,24 @@ class MainWindow(QMainWindow):
         return True
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.training.controller.running:
-            if not self.confirm_stop_training():
-                event.ignore()
-                return
-            self.training.shutdown()
-        if self.confirm_discard():
-            self.training.shutdown()  # also ends the export worker, if one was started
-            self.document.detach()
-            self.autosaver.discard()
-            event.accept()
-        else:
+        """Ask everything first (stop the run? save?), then act: a Cancel anywhere leaves the
+        run training. A running run is stopped without blocking the window (its checkpoint
+        is written first), and the window closes when the process has ended."""
+        if not self._closing and not self.confirm_discard():
             event.ignore()
+            return
+        if self.training.controller.running:
+            if not self._closing:
+                self._closing = True
+                self.training.controller.running_changed.connect(
+                    lambda running: running or self.close()
+                )
+                self.training.stop()
+                self.setEnabled(False)
+                self.statusBar().showMessage("stopping the run (writing its checkpoint)…")
+            event.ignore()
+            return
+        self.training.shutdown()  # joins the ended process; ends the export worker too
+        self.document.detach()
+        self.autosaver.discard()
+        event.accept()

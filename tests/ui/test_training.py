@@ -171,11 +171,41 @@ def test_closing_the_window_mid_run_stops_it_cleanly(qtbot):
     wait_for(qtbot, lambda: panel.metrics.last is not None)
     process = panel.controller.handle.process
     start = time.monotonic()
-    assert win.close()
-    assert time.monotonic() - start < 30
+    assert not win.close()  # not at once: the run stops first, without blocking the window
+    assert time.monotonic() - start < 0.5 and "stopping the run" in win.statusBar().currentMessage()
+    wait_for(qtbot, lambda: not win.isVisible(), 30_000)
     assert not process.is_alive() and not panel.controller.running
     run_dir = panel.last_run_dir
     assert (run_dir / "checkpoints" / "last.pt").exists()
+
+
+def test_cancel_when_asked_to_save_leaves_the_run_training(qtbot, monkeypatch):
+    """'Stop it?' Yes, then 'Save changes?' Cancel: nothing was done (issue 14.8)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    win = make_window(qtbot, LONG)
+    del win.confirm_discard, win.confirm_stop_training  # the real questions, answered below
+    asked = []
+
+    def answer(parent, title, *args):
+        asked.append(title)
+        if title == "Training in progress":
+            return QMessageBox.StandardButton.Yes
+        return QMessageBox.StandardButton.Cancel
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
+    panel = win.training
+    win.document.set_params("conv2d_1", {"out_channels": 8})  # unsaved work
+    panel.start()
+    wait_for(qtbot, lambda: panel.metrics.last is not None)
+    assert not win.close()
+    assert asked == ["Training in progress", "Unsaved changes"]
+    step = panel.metrics.last.step
+    wait_for(qtbot, lambda: panel.metrics.last.step > step)  # still training
+    assert panel.controller.running and win.isVisible() and win.isEnabled()
+    win.confirm_discard = lambda: True
+    win.close()
+    wait_for(qtbot, lambda: not win.isVisible(), 30_000)
 
 
 def test_a_nan_loss_pauses_the_run_and_highlights_the_first_bad_layer(qtbot):
@@ -226,6 +256,8 @@ def test_opening_another_document_mid_run_asks_then_stops_it(qtbot):
     del win.confirm_discard  # the real one: it asks about the run first
     asked = []
     win.confirm_stop_training = lambda: asked.append(True) or True
+    seen: list = []
+    win.training.controller.records.connect(seen.extend)
     win.training.start()
     wait_for(qtbot, lambda: win.training.metrics.last is not None)
     process = win.training.controller.handle.process
@@ -233,7 +265,8 @@ def test_opening_another_document_mid_run_asks_then_stops_it(qtbot):
     win.open_preset("mlp")
     assert asked == [True] and win.document.project.name.lower().startswith("mlp")
     assert not win.training.controller.running and not process.is_alive()
-    assert win.training.metrics.end.reason == "stopped"
+    assert [e.reason for e in seen if isinstance(e, RunFinished)] == ["stopped"]
+    assert win.training.metrics is None  # the new document shows nothing of that run
 
 
 def test_the_panel_redraws_between_a_rollback_and_the_next_report(qtbot):

@@ -33,3 +33,16 @@ def unplaced(graph: Graph) -> bool:
     file written by a script, or a graph built in code)."""
     positions = {node.position for node in graph.nodes.values()}
     return len(graph) > 1 and len(positions) == 1
+
+
+def free_position(
+    graph: Graph, wanted: Position, size: tuple[float, float] = (190.0, 62.0)
+) -> Position:
+    """``wanted``, or the first place below it (a row at a time) where a node of ``size``
+    (top-left corner) overlaps none of the graph's nodes."""
+    x, y = wanted
+    w, h = size
+    taken = [n.position for n in graph.nodes.values()]
+    while any(abs(px - x) < w and abs(py - y) < h + 10 for px, py in taken):
+        y += ROW_GAP
+    return (x, y)

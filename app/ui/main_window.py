@@ -23,6 +23,7 @@ from app.core.errors import GraphError
 from app.core.serialization import Project, ProjectFileError
 from app.ui.autosave import Autosaver, RecentFiles, recover, recoverable
 from app.ui.canvas import EdgeItem, GraphScene, GraphView
+from app.ui.canvas_items import NODE_H, NODE_W
 from app.ui.canvas_tools import IMAGE_FILTER, InsideDialog, export_image
 from app.ui.document import Document, fragment
 from app.ui.info_panels import CodePanel, SummaryTable
@@ -118,7 +119,7 @@ class MainWindow(QMainWindow):
         self._docks()
         self._actions()
         self.set_document(self.document)
-        self.palette_panel.add_requested.connect(lambda t: self.add_block(t))
+        self.palette_panel.add_requested.connect(lambda t: self.add_from_palette(t))
         self.problems.node_activated.connect(self.focus_node)
         self.inspector.message.connect(self.statusBar().showMessage)
         self.training.message.connect(self.statusBar().showMessage)
@@ -301,6 +302,46 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"cannot add: {exc}")
             return ""
         self.statusBar().showMessage(f"added {node_id}")
+        return node_id
+
+    def add_from_palette(self, type_id: str) -> str:
+        """A double-click in the palette: the block goes below the selected one, connected to
+        it when that is valid (one undoable step), else at the view's centre; in free space
+        either way, never on top of another block."""
+        from app.core.layout import ROW_GAP, free_position
+
+        if self.document.locked:
+            self.statusBar().showMessage(f"cannot add: {self.document.locked}")
+            return ""
+        graph = self.document.graph
+        ids = self.scene.selected_node_ids()
+        anchor = ids[0] if len(ids) == 1 else None
+        if anchor is not None:
+            x, y = graph.node(anchor).position
+            wanted = (x, y + ROW_GAP)
+        else:
+            centre = self.view.mapToScene(self.view.viewport().rect().center())
+            wanted = (centre.x() - NODE_W / 2, centre.y() - NODE_H / 2)
+        x, y = free_position(graph, wanted, (NODE_W, NODE_H))
+        stack = self.document.undo_stack
+        stack.beginMacro(f"Add {graph.registry.get(type_id).title}")
+        try:
+            node_id = self.add_block(type_id, QPointF(x, y))
+            connectable = (
+                node_id
+                and anchor is not None
+                and graph.node(anchor).type_id != "output"
+                and graph.inputs_of(node_id)
+            )
+            if connectable:
+                try:
+                    self.document.connect(anchor, node_id)  # type: ignore[arg-type]
+                except GraphError as exc:  # placed below it, unconnected, and why
+                    self.statusBar().showMessage(f"added {node_id}, not connected: {exc}")
+        finally:
+            stack.endMacro()
+        if node_id:
+            self.focus_node(node_id)
         return node_id
 
     def insert_block(self, type_id: str, edge, pos: QPointF) -> str | None:

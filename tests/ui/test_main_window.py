@@ -429,3 +429,56 @@ def test_ctrl_z_in_an_inspector_field_undoes_the_document(qtbot):
     redo = win.redo_action.shortcut()[0]  # the platform's Redo: Ctrl+Shift+Z or Ctrl+Y
     qtbot.keyClick(QApplication.focusWidget(), redo.key(), redo.keyboardModifiers())
     assert doc.graph.nodes["conv2d_1"].params["out_channels"] == 8
+
+
+def _palette_item(tree, type_id):
+    from PySide6.QtCore import Qt as _Qt
+
+    for i in range(tree.topLevelItemCount()):
+        group = tree.topLevelItem(i)
+        for j in range(group.childCount()):
+            if group.child(j).data(0, _Qt.ItemDataRole.UserRole) == type_id:
+                return group.child(j)
+    raise KeyError(type_id)
+
+
+def _double_click(qtbot, tree, item):
+    """As a mouse does it: a click, then the double-click."""
+    tree.scrollToItem(item)
+    centre = tree.visualItemRect(item).center()
+    qtbot.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    qtbot.mouseDClick(tree.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+
+
+def test_double_click_adds_below_the_selected_block_connected_in_free_space(qtbot):
+    """It added the block on top of others at the view centre (issue 14.10)."""
+    from app.core.layout import ROW_GAP
+    from app.ui.canvas_items import NODE_H, NODE_W
+
+    win = MainWindow(default_document())
+    win.confirm_discard = lambda: True
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    graph = win.document.graph
+    tree = win.palette_panel.tree
+    win.focus_node("output_1")  # the last block: below it is free
+    _double_click(qtbot, tree, _palette_item(tree, "relu"))
+    assert "relu_1" in graph  # LeNet has tanh, not relu
+    # below Output, which has no output: placed, not connected
+    assert graph.inputs_of("relu_1") == [None]
+    x, y = graph.node("output_1").position
+    assert graph.node("relu_1").position == (x, y + ROW_GAP)
+    # select the tanh after the first conv: the new block goes below it, in free space
+    win.focus_node("tanh_1")
+    _double_click(qtbot, tree, _palette_item(tree, "dropout"))
+    new = graph.nodes["dropout_1"]
+    assert graph.inputs_of("dropout_1") == ["tanh_1"]
+    for other in graph.nodes.values():
+        if other.id != "dropout_1":
+            dx, dy = other.position[0] - new.position[0], other.position[1] - new.position[1]
+            assert abs(dx) >= NODE_W or abs(dy) >= NODE_H, other.id
+    assert win.undo_action.text() == "&Undo Add Dropout"
+    win.undo_action.trigger()  # one step: the block and its connection
+    assert "dropout_1" not in graph and len(list(graph.successors("tanh_1"))) == 1

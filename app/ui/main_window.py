@@ -186,7 +186,13 @@ class MainWindow(QMainWindow):
         action(file_menu, "Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs)
         action(file_menu, "&Export Canvas Image…", self.export_image_dialog)
         file_menu.addSeparator()
-        action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        quit_keys = QKeySequence(QKeySequence.StandardKey.Quit)  # empty on some platforms
+        action(
+            file_menu,
+            "&Quit",
+            self.close,
+            QKeySequence("Ctrl+Q") if quit_keys.isEmpty() else quit_keys,
+        )
         self.undo_action = action(
             edit_menu,
             "&Undo",

@@ -302,6 +302,10 @@ def _frange(start: float, stop: float, step: float) -> list[float]:
     return [start + i * step for i in range(int((stop - start) / step) + 1)]
 
 
+#: below this a block's text is unreadable (about 5 px): fit scrolls instead
+MIN_FIT_SCALE = 0.6
+
+
 class GraphView(QGraphicsView):
     """Zoom with the wheel, pan with the middle button or space + drag, F fits the graph."""
 
@@ -341,15 +345,32 @@ class GraphView(QGraphicsView):
         super().focusOutEvent(event)
 
     def fit(self) -> None:
+        """The whole graph in view, at most at 1.5× and at least at MIN_FIT_SCALE (text
+        stays readable: a tall chain then shows its top, and scrolls). Until the user zooms,
+        the view fits again when it is resized (the window's first layout made LeNet tiny)."""
         rect = self.scene().itemsBoundingRect().adjusted(-40, -40, 40, 40)
-        if not rect.isEmpty():
-            self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
-            if self.transform().m11() > 1.5:
-                self.resetTransform()
+        self._auto_fit = True
+        if rect.isEmpty():
+            return
+        self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+        scale = self.transform().m11()
+        if scale > 1.5 or scale < MIN_FIT_SCALE:
+            self.resetTransform()
+            if scale > 1.5:
                 self.centerOn(rect.center())
+            else:
+                self.scale(MIN_FIT_SCALE, MIN_FIT_SCALE)
+                visible = self.mapToScene(self.viewport().rect()).boundingRect()
+                self.centerOn(rect.center().x(), rect.top() + visible.height() / 2)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if getattr(self, "_auto_fit", False):
+            self.fit()
 
     def wheelEvent(self, event) -> None:
         factor = 1.15 if event.angleDelta().y() > 0 else 1 / 1.15
+        self._auto_fit = False  # the user's zoom stays
         self.scale(factor, factor)
 
     def mousePressEvent(self, event) -> None:

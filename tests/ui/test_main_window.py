@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
-from PySide6.QtGui import QDropEvent
+from PySide6.QtGui import QDropEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication, QDoubleSpinBox, QMessageBox, QSpinBox
 
 import presets
@@ -482,3 +482,51 @@ def test_double_click_adds_below_the_selected_block_connected_in_free_space(qtbo
     assert win.undo_action.text() == "&Undo Add Dropout"
     win.undo_action.trigger()  # one step: the block and its connection
     assert "dropout_1" not in graph and len(list(graph.successors("tanh_1"))) == 1
+
+
+def test_the_window_fits_a_1000_by_700_screen(qtbot):
+    """The Training dock's settings held the window at least 730 px tall, so at 1000×700 the
+    status bar was off the screen (seen on Xvfb)."""
+    win = MainWindow(default_document())
+    win.confirm_discard = lambda: True
+    qtbot.addWidget(win)
+    win.setGeometry(0, 0, 1000, 700)
+    win.show()
+    qtbot.waitExposed(win)
+    win.docks["Training"].raise_()
+    qtbot.wait(50)
+    assert win.minimumSizeHint().height() <= 700 and win.size().height() == 700
+    assert win.statusBar().geometry().bottom() < 700
+
+
+def test_the_default_lenet_opens_readable(qtbot):
+    """LeNet-5 opened at about 5 px text: fitted to the view before the window's layout and
+    to its whole height (issue 14.9). It is fitted again when the view grows, and never below
+    a readable scale; the Input is in view."""
+    from app.ui.canvas import MIN_FIT_SCALE
+
+    for width, height in ((1600, 1000), (1000, 700)):
+        win = MainWindow(default_document())
+        win.confirm_discard = lambda: True
+        qtbot.addWidget(win)
+        win.setGeometry(0, 0, width, height)
+        win.show()
+        qtbot.waitExposed(win)
+        qtbot.wait(50)
+        assert win.view.transform().m11() >= MIN_FIT_SCALE - 1e-6
+        item = win.scene.node_items["input_1"]
+        shown = win.view.mapToScene(win.view.viewport().rect()).boundingRect()
+        assert shown.contains(item.sceneBoundingRect().center())
+        fitted = win.view.transform().m11()
+        centre = QPointF(win.view.viewport().rect().center())
+        wheel = QWheelEvent(
+            centre, win.view.viewport().mapToGlobal(centre), QPoint(0, 0), QPoint(0, 120),
+            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+            Qt.ScrollPhase.NoScrollPhase, False,
+        )  # fmt: skip
+        QApplication.sendEvent(win.view.viewport(), wheel)  # the user zooms in: it stays
+        before = win.view.transform().m11()
+        assert before > fitted
+        win.resize(width - 100, height - 50)
+        qtbot.wait(50)
+        assert win.view.transform().m11() == before

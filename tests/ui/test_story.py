@@ -121,7 +121,7 @@ def test_the_first_minutes(qtbot, tmp_path, monkeypatch):
     assert "Continue Last Run" in panel.status.text() and panel.start_button.isEnabled()
     # a short run to the end: one epoch of 512 images, typed into the settings
     win.docks["Training"].raise_()
-    panel.tabs.setCurrentWidget(panel.toolbox)
+    panel.tabs.setCurrentWidget(panel.settings_page)
     panel.toolbox.setCurrentWidget(panel.editors["epochs"].parentWidget())
     type_into(qtbot, panel.editors["epochs"], "1")
     panel.toolbox.setCurrentWidget(panel.editors["train_size"].parentWidget())

@@ -223,7 +223,7 @@ def test_a_nan_loss_pauses_the_run_and_highlights_the_first_bad_layer(qtbot):
     assert "NaN/Inf" in item.tooltip_text()
     text = panel.status.text()
     assert "Paused" in text and "Lower the learning rate" in text and "the start" in text
-    assert panel.tabs.currentWidget() is panel.toolbox  # the settings, with the LR editable
+    assert panel.tabs.currentWidget() is panel.settings_page  # the settings, with the LR editable
     assert panel.editors["lr"].isEnabled()
     panel.apply("lr", 0.05)
     panel.resume()

@@ -13,10 +13,12 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QTabWidget,
     QToolBox,
     QVBoxLayout,
@@ -152,7 +154,13 @@ class TrainingPanel(QWidget):
         self.results_tab = ResultsTab(lambda: (to_json(self.document.project), self.last_run_dir))
         self.results_tab.message.connect(self.message)
         self.results_view = self.results_tab.view
-        self.tabs.addTab(self.toolbox, "Settings")
+        # scrolls instead of holding the window open: six group headers made the dock at
+        # least 420 px tall, so at 1000×700 the window outgrew the screen (status bar lost)
+        self.settings_page = QScrollArea()
+        self.settings_page.setWidget(self.toolbox)
+        self.settings_page.setWidgetResizable(True)
+        self.settings_page.setFrameShape(QFrame.Shape.NoFrame)
+        self.tabs.addTab(self.settings_page, "Settings")
         self.tabs.addTab(self.plots_host, "Curves")
         self.tabs.addTab(self.layers, "Layers")
         self.tabs.currentChanged.connect(self._tab_changed)
@@ -405,7 +413,7 @@ class TrainingPanel(QWidget):
         self.message.emit(f"training paused: the loss became {event.loss} at step {event.step}")
         if event.node_id:
             self.nonfinite_node.emit(event.node_id)
-        self.tabs.setCurrentWidget(self.toolbox)  # the learning rate can change now
+        self.tabs.setCurrentWidget(self.settings_page)  # the learning rate can change now
         self.toolbox.setCurrentWidget(self.editors["lr"].parentWidget())
         self.editors["lr"].setFocus()
         self._update_buttons()

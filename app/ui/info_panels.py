@@ -5,7 +5,7 @@ from __future__ import annotations
 import keyword
 import re
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -29,7 +29,7 @@ from app.core.shapes import ShapeReport, counted
 from app.ui.document import Document
 from blocks import shape_text
 
-COLUMNS = ("name", "block", "output", "params", "MACs", "RF")
+COLUMNS = ("#", "name", "block", "output", "params", "MACs", "RF")
 
 
 class NumberItem(QTableWidgetItem):
@@ -99,6 +99,10 @@ class SummaryTable(LivePanel):
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSortingEnabled(True)
+        # network order first (Qt's default indicator sorted by name, descending); a click
+        # on '#' comes back to it
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.table.horizontalHeaderItem(0).setToolTip("Network order: click to return to it")
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.totals = QLabel()
@@ -121,6 +125,7 @@ class SummaryTable(LivePanel):
             block = graph.registry.get(graph.nodes[node_id].type_id)
             shape = shape_text(info.shape) if info.shape is not None else "—"
             cells = [
+                NumberItem(row + 1),
                 QTableWidgetItem(node_id),
                 QTableWidgetItem(block.title),
                 QTableWidgetItem(shape),

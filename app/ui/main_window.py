@@ -266,6 +266,15 @@ class MainWindow(QMainWindow):
         self._update_undo_text()
         self.view.fit()
 
+    def showEvent(self, event) -> None:
+        """On first show: the bottom docks (Problems, Summary) get a quarter of the height, so
+        the Summary shows more than two rows."""
+        super().showEvent(event)
+        if not getattr(self, "_shown", False):
+            self._shown = True
+            bottom = max(160, self.height() // 4)
+            self.resizeDocks([self.docks["Problems"]], [bottom], Qt.Orientation.Vertical)
+
     def eventFilter(self, watched, event) -> bool:
         """Ctrl+Z / Ctrl+Shift+Z while a field of the Inspector or the training settings has
         the focus undo the document, as everywhere else in the window: a line edit would

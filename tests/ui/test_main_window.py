@@ -189,12 +189,15 @@ def test_summary_table_and_code_panel_follow_edits(window, qtbot):
     window.docks["Code"].raise_()
     table = window.summary.table
     assert table.rowCount() == 14
-    names = [table.item(r, 0).text() for r in range(table.rowCount())]
+    names = [table.item(r, 1).text() for r in range(table.rowCount())]
+    assert names[:2] == ["input_1", "conv2d_1"]  # network order (was: name, descending)
     row = names.index("conv2d_1")
-    assert (table.item(row, 2).text(), table.item(row, 3).text()) == ("6×28×28", "156")
+    assert (table.item(row, 3).text(), table.item(row, 4).text()) == ("6×28×28", "156")
     assert "61,706 parameters" in window.summary.totals.text()
-    table.sortItems(3, Qt.SortOrder.DescendingOrder)
-    assert table.item(0, 0).text() == "linear_1"  # 48,120 parameters, the most
+    table.sortItems(4, Qt.SortOrder.DescendingOrder)
+    assert table.item(0, 1).text() == "linear_1"  # 48,120 parameters, the most
+    table.sortItems(0, Qt.SortOrder.AscendingOrder)  # '#': back to network order
+    assert [table.item(r, 1).text() for r in range(table.rowCount())] == names
     code = window.code.editor.toPlainText()
     assert "class LeNet5(nn.Module):" in code and "self.conv2d_1 = nn.Conv2d(1, 6, 5" in code
     window.document.set_params("conv2d_1", {"out_channels": 8})
@@ -203,12 +206,12 @@ def test_summary_table_and_code_panel_follow_edits(window, qtbot):
     window.docks["Problems"].raise_()  # hidden: no refresh until shown again
     window.document.set_params("conv2d_1", {"out_channels": 12})
     qtbot.wait(300)
-    row = [table.item(r, 0).text() for r in range(table.rowCount())].index("conv2d_1")
-    assert window.summary.stale and table.item(row, 2).text() == "8×28×28"
+    row = [table.item(r, 1).text() for r in range(table.rowCount())].index("conv2d_1")
+    assert window.summary.stale and table.item(row, 3).text() == "8×28×28"
     window.docks["Summary"].raise_()
     qtbot.waitUntil(lambda: not window.summary.stale, timeout=2000)
-    row = [table.item(r, 0).text() for r in range(table.rowCount())].index("conv2d_1")
-    assert table.item(row, 2).text() == "12×28×28"
+    row = [table.item(r, 1).text() for r in range(table.rowCount())].index("conv2d_1")
+    assert table.item(row, 3).text() == "12×28×28"
     window.document.set_params("conv2d_2", {"kernel_h": 16, "kernel_w": 16})
     qtbot.waitUntil(lambda: "Fix the errors" in window.code.status.text(), timeout=2000)
 
@@ -530,3 +533,17 @@ def test_the_default_lenet_opens_readable(qtbot):
         win.resize(width - 100, height - 50)
         qtbot.wait(50)
         assert win.view.transform().m11() == before
+
+
+def test_the_summary_shows_more_than_two_rows(qtbot):
+    win = MainWindow(default_document())
+    win.confirm_discard = lambda: True
+    qtbot.addWidget(win)
+    win.setGeometry(0, 0, 1600, 1000)
+    win.show()
+    qtbot.waitExposed(win)
+    win.docks["Summary"].raise_()
+    qtbot.wait(50)
+    table = win.summary.table
+    rows = table.viewport().height() // max(1, table.rowHeight(0))
+    assert rows >= 5, rows

@@ -547,3 +547,25 @@ def test_the_summary_shows_more_than_two_rows(qtbot):
     table = win.summary.table
     rows = table.viewport().height() // max(1, table.rowHeight(0))
     assert rows >= 5, rows
+
+
+def test_presets_browser_searches_groups_and_shows_whole_names(qtbot):
+    """Names were cut, the preview was unreadable, and there was no search or grouping."""
+    from app.ui.presets_dialog import PresetsDialog
+
+    dialog = PresetsDialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    items = [dialog.list.item(r) for r in range(dialog.list.count())]
+    headings = [i.text() for i in items if i.data(Qt.ItemDataRole.UserRole) is None]
+    assert headings[:2] == ["Course and CIFAR", "ImageNet (torchvision architectures)"]
+    metrics = dialog.list.fontMetrics()
+    widest = max(metrics.horizontalAdvance(i.text()) for i in items)
+    assert dialog.list.viewport().width() >= widest  # no name is cut
+    qtbot.keyClicks(dialog.search, "squeezenet")
+    shown = [i.data(Qt.ItemDataRole.UserRole) for i in items if not i.isHidden()]
+    assert shown == [None, "squeezenet_cifar", None, "squeezenet1_0", "squeezenet1_1"]
+    assert dialog.selected == "squeezenet_cifar"
+    dialog.search.clear()
+    assert all(not i.isHidden() for i in items)

@@ -82,7 +82,10 @@ def child(width: int, height: int, out: Path) -> None:
     """Runs on the Xvfb display: the story, a screenshot per step."""
     start = time.perf_counter()
     sys.path.insert(0, str(ROOT))
-    os.environ["NETBUILDER_RUNS_DIR"] = str(out / "runs")
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="netbuilder-story-"))  # runs and the exported code
+    os.environ["NETBUILDER_RUNS_DIR"] = str(scratch / "runs")
     from PySide6.QtCore import QPoint, Qt, QTimer
     from PySide6.QtWidgets import QApplication, QFileDialog
 
@@ -164,7 +167,7 @@ def child(width: int, height: int, out: Path) -> None:
     bot.waitUntil(lambda: not panel.controller.running, 30_000)
     panel.tabs.setCurrentWidget(panel.results_tab)
     shot("results")
-    target = out / "lenet5.py"
+    target = scratch / "lenet5.py"
     QFileDialog.getSaveFileName = lambda *a, **k: (str(target), "")
     bot.mouseClick(panel.results_tab.buttons["code"], Qt.MouseButton.LeftButton)
     bot.waitUntil(target.exists, 60_000)

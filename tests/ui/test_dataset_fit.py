@@ -8,20 +8,7 @@ from PySide6.QtCore import Qt
 
 import presets
 from app.core.training.events import RunStarted
-from app.ui.app import default_document
-from app.ui.main_window import MainWindow
-
-
-def make_window(qtbot, document=None) -> MainWindow:
-    win = MainWindow(document or default_document())
-    win.confirm_discard = lambda: True
-    win.confirm_stop_training = lambda: True
-    qtbot.addWidget(win)
-    win.resize(1400, 900)
-    with qtbot.waitActive(win):
-        win.show()
-        win.activateWindow()
-    return win
+from tests.ui.helpers import open_window
 
 
 def test_every_preset_opens_with_a_dataset_that_fits():
@@ -37,7 +24,7 @@ def test_every_preset_opens_with_a_dataset_that_fits():
 
 def test_the_default_document_trains_on_first_f5(qtbot):
     """Launch → Training → F5 with nothing changed: the run starts and reports."""
-    win = make_window(qtbot)
+    win = open_window(qtbot, active=True)
     panel = win.training
     assert not panel.fit_bar.isVisible()
     win.view.setFocus()  # as after a click on the canvas
@@ -54,7 +41,7 @@ def test_the_default_document_trains_on_first_f5(qtbot):
 
 
 def test_a_dataset_that_does_not_fit_offers_both_fixes(qtbot):
-    win = make_window(qtbot)
+    win = open_window(qtbot, active=True)
     panel, doc = win.training, win.document
     panel.apply("dataset", "shapes")  # LeNet takes 1×28×28: the RGB shapes do not fit
     assert panel.fit_bar.isVisible() and "1×28×28" in panel.fit_bar.label.text()
@@ -73,7 +60,7 @@ def test_a_dataset_that_does_not_fit_offers_both_fixes(qtbot):
 
 
 def test_adapt_sets_the_classifier_for_a_torchvision_dataset(qtbot):
-    win = make_window(qtbot)
+    win = open_window(qtbot, active=True)
     win.open_preset("resnet18_cifar")
     panel, doc = win.training, win.document
     panel.apply("dataset", "cifar100")

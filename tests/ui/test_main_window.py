@@ -13,6 +13,7 @@ from app.ui.app import default_document
 from app.ui.document import Document
 from app.ui.main_window import MainWindow
 from app.ui.panels import BLOCK_MIME
+from tests.ui.helpers import open_window
 
 
 @pytest.fixture
@@ -333,12 +334,7 @@ def test_no_key_sequence_is_bound_twice(qtbot):
 
 
 def test_f_fits_the_graph_to_the_window(qtbot, monkeypatch):
-    win = MainWindow(default_document())
-    win.confirm_discard = lambda: True
-    qtbot.addWidget(win)
-    with qtbot.waitActive(win):
-        win.show()
-        win.activateWindow()
+    win = open_window(qtbot, active=True)
     fits = []
     monkeypatch.setattr(win.view, "fit", lambda: fits.append(True))
     win.view.setFocus()
@@ -394,12 +390,7 @@ def test_undo_says_what_it_undoes_and_one_layer_is_singular(qtbot):
 def test_training_widens_the_dock_at_most_to_40_percent_and_restores_it(qtbot):
     """Starting a run widened the Training dock from ~390 to 620 px for good; at 1000×700 the
     canvas was left a 120 px sliver (issue 14.9)."""
-    win = MainWindow(default_document())
-    win.confirm_discard = lambda: True
-    qtbot.addWidget(win)
-    win.resize(1000, 700)
-    win.show()
-    qtbot.waitExposed(win)
+    win = open_window(qtbot, (1000, 700))
     qtbot.wait(50)
     canvas = win.view.width()  # (a tabified dock's own width is stale until it is shown)
     win._training_running(True)
@@ -413,12 +404,7 @@ def test_training_widens_the_dock_at_most_to_40_percent_and_restores_it(qtbot):
 
 def test_ctrl_z_in_an_inspector_field_undoes_the_document(qtbot):
     """Ctrl+Z with the focus in an Inspector field did nothing (issue 14.10)."""
-    win = MainWindow(default_document())
-    win.confirm_discard = lambda: True
-    qtbot.addWidget(win)
-    with qtbot.waitActive(win):
-        win.show()
-        win.activateWindow()
+    win = open_window(qtbot, active=True)
     doc = win.document
     doc.set_params("conv2d_1", {"out_channels": 8})
     win.docks["Inspector"].raise_()
@@ -458,12 +444,7 @@ def test_double_click_adds_below_the_selected_block_connected_in_free_space(qtbo
     from app.core.layout import ROW_GAP
     from app.ui.canvas_items import NODE_H, NODE_W
 
-    win = MainWindow(default_document())
-    win.confirm_discard = lambda: True
-    qtbot.addWidget(win)
-    win.resize(1400, 900)
-    win.show()
-    qtbot.waitExposed(win)
+    win = open_window(qtbot)
     graph = win.document.graph
     tree = win.palette_panel.tree
     win.focus_node("output_1")  # the last block: below it is free
@@ -490,12 +471,7 @@ def test_double_click_adds_below_the_selected_block_connected_in_free_space(qtbo
 def test_the_window_fits_a_1000_by_700_screen(qtbot):
     """The Training dock's settings held the window at least 730 px tall, so at 1000×700 the
     status bar was off the screen (seen on Xvfb)."""
-    win = MainWindow(default_document())
-    win.confirm_discard = lambda: True
-    qtbot.addWidget(win)
-    win.setGeometry(0, 0, 1000, 700)
-    win.show()
-    qtbot.waitExposed(win)
+    win = open_window(qtbot, (1000, 700))
     win.docks["Training"].raise_()
     qtbot.wait(50)
     assert win.minimumSizeHint().height() <= 700 and win.size().height() == 700
@@ -509,12 +485,7 @@ def test_the_default_lenet_opens_readable(qtbot):
     from app.ui.canvas import MIN_FIT_SCALE
 
     for width, height in ((1600, 1000), (1000, 700)):
-        win = MainWindow(default_document())
-        win.confirm_discard = lambda: True
-        qtbot.addWidget(win)
-        win.setGeometry(0, 0, width, height)
-        win.show()
-        qtbot.waitExposed(win)
+        win = open_window(qtbot, (width, height))
         qtbot.wait(50)
         assert win.view.transform().m11() >= MIN_FIT_SCALE - 1e-6
         item = win.scene.node_items["input_1"]
@@ -536,12 +507,7 @@ def test_the_default_lenet_opens_readable(qtbot):
 
 
 def test_the_summary_shows_more_than_two_rows(qtbot):
-    win = MainWindow(default_document())
-    win.confirm_discard = lambda: True
-    qtbot.addWidget(win)
-    win.setGeometry(0, 0, 1600, 1000)
-    win.show()
-    qtbot.waitExposed(win)
+    win = open_window(qtbot, (1600, 1000))
     win.docks["Summary"].raise_()
     qtbot.wait(50)
     table = win.summary.table

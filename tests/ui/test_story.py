@@ -11,10 +11,10 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QApplication, QFileDialog
 
-from app.ui.app import default_document
 from app.ui.main_window import MainWindow
 from app.ui.panels import BLOCK_MIME
 from app.ui.presets_dialog import PresetsDialog
+from tests.ui.helpers import open_window
 
 
 def port_pos(win: MainWindow, node_id: str, kind: str) -> QPoint:
@@ -60,13 +60,8 @@ def type_into(qtbot, spin, text: str) -> None:
 
 
 def test_the_first_minutes(qtbot, tmp_path, monkeypatch):
-    win = MainWindow(default_document())
-    win.confirm_stop_training = lambda: True
-    qtbot.addWidget(win)
-    win.resize(1400, 900)
-    with qtbot.waitActive(win):
-        win.show()
-        win.activateWindow()
+    win = open_window(qtbot, active=True)
+    del win.confirm_discard  # the real question: a new sketch has nothing to lose yet
     win.view.setFocus()
     # a new document (Ctrl+N; nothing unsaved yet, so nothing is asked)
     key(qtbot, win, "Ctrl+N")

@@ -151,6 +151,10 @@ class BlockType:
         """Short text of the key params for the canvas, e.g. ``3×3, 64, s2``."""
         return ""
 
+    def active_params(self, params: Params) -> tuple[str, ...]:
+        """The params that matter with these values (the Inspector shows only these)."""
+        return tuple(p.name for p in self.params)
+
     def classes_used(self, params: Params) -> tuple[str, ...]:
         """Composite module classes the exported code needs for this node."""
         return self.module_classes

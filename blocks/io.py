@@ -22,6 +22,15 @@ LAYOUT_SHAPES = {
 }
 
 
+#: the params each layout reads (the Inspector shows no others: an image has no depth)
+_LAYOUT_PARAMS = {
+    "image": ("channels", "height", "width"),
+    "vector": ("features",),
+    "sequence": ("channels", "width"),
+    "volume": ("channels", "depth", "height", "width"),
+}
+
+
 def input_shape(params: Params) -> Shape:
     """The tensor shape (without batch) described by an Input node's params."""
     layout = params["layout"]
@@ -82,6 +91,9 @@ class InputBlock(BlockType):
 
     def summary(self, params: Params) -> str:
         return shape_text(input_shape(params))
+
+    def active_params(self, params: Params) -> tuple[str, ...]:
+        return ("layout", *_LAYOUT_PARAMS[params["layout"]])
 
 
 @register

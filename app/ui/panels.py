@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QMimeData, Qt, Signal
+from PySide6.QtCore import QMimeData, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QDrag, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QFormLayout,
@@ -140,7 +140,10 @@ class Inspector(QWidget):
         block = self.document.graph.registry.get(node.type_id)
         self.title.setText(f"<b>{block.title}</b> · {node_id}")
         self.help.setText(block.help)
+        active = block.active_params(node.params)
         for spec in block.params:
+            if spec.name not in active:  # e.g. an image Input has no depth or features
+                continue
             editor = make_editor(spec, node.params[spec.name], self.apply)
             self.editors[spec.name] = editor
             self.form.addRow(spec.name.replace("_", " "), editor)
@@ -150,9 +153,14 @@ class Inspector(QWidget):
         if self.node_id is None or self.node_id not in self.document.graph:
             self.show_node(None)
             return
-        params = self.document.graph.node(self.node_id).params
+        node = self.document.graph.node(self.node_id)
+        active = self.document.graph.registry.get(node.type_id).active_params(node.params)
+        if set(active) != set(self.editors):  # another layout: other fields, built after the
+            # editor whose signal got us here has returned (it is one of those replaced)
+            QTimer.singleShot(0, self, lambda: self.show_node(self.node_id))
+            return
         for name, editor in self.editors.items():
-            set_editor_value(editor, params[name])
+            set_editor_value(editor, node.params[name])
 
     def apply(self, name: str, value: Any) -> None:
         if self.node_id is None:

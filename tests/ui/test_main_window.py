@@ -535,3 +535,27 @@ def test_presets_browser_searches_groups_and_shows_whole_names(qtbot):
     assert dialog.selected == "squeezenet_cifar"
     dialog.search.clear()
     assert all(not i.isHidden() for i in items)
+
+
+def test_the_input_inspector_shows_only_its_layouts_fields(qtbot):
+    """The Input inspector showed depth and features for an image (issue 14.9)."""
+    win = open_window(qtbot)
+    win.focus_node("input_1")
+    assert set(win.inspector.editors) == {"layout", "channels", "height", "width"}
+    win.document.set_params("input_1", {"layout": "vector"})
+    qtbot.waitUntil(lambda: set(win.inspector.editors) == {"layout", "features"})
+    win.document.undo_stack.undo()
+    qtbot.waitUntil(lambda: set(win.inspector.editors) == {"layout", "channels", "height", "width"})
+    win.focus_node("conv2d_1")  # other blocks: every param
+    assert len(win.inspector.editors) == len(win.document.graph.block("conv2d_1").params)
+
+
+def test_changing_the_layout_in_its_own_field_rebuilds_the_form(qtbot):
+    """The layout combo box is replaced while its own signal runs: it must not crash."""
+    win = open_window(qtbot)
+    win.focus_node("input_1")
+    combo = win.inspector.editors["layout"]
+    combo.setCurrentIndex(combo.findText("volume"))  # as a user's choice: the signal fires
+    qtbot.wait(50)
+    assert win.document.graph.nodes["input_1"].params["layout"] == "volume"
+    assert set(win.inspector.editors) == {"layout", "channels", "depth", "height", "width"}

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from app.core.edits import ExpansionError
 from app.core.errors import GraphError
 from app.core.serialization import Project, ProjectFileError
+from app.ui import file_names
 from app.ui.autosave import Autosaver, RecentFiles, recover, recoverable
 from app.ui.canvas import EdgeItem, GraphScene, GraphView
 from app.ui.canvas_items import NODE_H, NODE_W
@@ -405,9 +406,14 @@ class MainWindow(QMainWindow):
         self.scene.show_grid = self.grid_action.isChecked()
         self.scene.update()
 
+    def _name(self) -> str:
+        return self.document.project.name or "Untitled"
+
     def export_image_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export canvas", "", IMAGE_FILTER)
+        start = file_names.suggested(self._name(), ".png")
+        path, _ = QFileDialog.getSaveFileName(self, "Export canvas", start, IMAGE_FILTER)
         if path:
+            file_names.remember(path)
             self.export_canvas(Path(path))
 
     def export_canvas(self, path: Path) -> Path | None:
@@ -609,8 +615,10 @@ class MainWindow(QMainWindow):
     def open_dialog(self) -> None:
         if not self.confirm_discard():
             return
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", FILE_FILTER)
+        start = str(file_names.last_folder())
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", start, FILE_FILTER)
         if path:
+            file_names.remember(path)
             self.open_path(Path(path))
 
     def open_path(self, path: Path) -> bool:
@@ -650,9 +658,11 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"saved {self.document.path}")
 
     def save_as(self) -> bool:
-        path, _ = QFileDialog.getSaveFileName(self, "Save project", "", FILE_FILTER)
+        start = file_names.suggested(self._name(), ".json")
+        path, _ = QFileDialog.getSaveFileName(self, "Save project", start, FILE_FILTER)
         if not path:
             return False
+        file_names.remember(path)
         self.document.save(Path(path))
         self._saved()
         return True

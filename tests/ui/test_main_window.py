@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
 from PySide6.QtGui import QDropEvent, QWheelEvent
@@ -559,3 +561,25 @@ def test_changing_the_layout_in_its_own_field_rebuilds_the_form(qtbot):
     qtbot.wait(50)
     assert win.document.graph.nodes["input_1"].params["layout"] == "volume"
     assert set(win.inspector.editors) == {"layout", "channels", "depth", "height", "width"}
+
+
+def test_file_dialogs_suggest_a_name_and_a_user_folder(qtbot, monkeypatch, tmp_path):
+    """Export dialogs offered no file name and opened in the app's source folder."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from app.ui import file_names
+
+    win = open_window(qtbot)
+    asked = []
+
+    def dialog(parent, title, start, filters):
+        asked.append(start)
+        return str(tmp_path / "saved.json"), ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", dialog)
+    win.save_as()
+    first = Path(asked[0])
+    assert first.name == "LeNet-5.json" and first.parent != Path.cwd()
+    win.export_image_dialog()  # the next dialog starts where the last one saved
+    assert Path(asked[1]) == tmp_path / "LeNet-5.png"
+    assert file_names.suggested("a/b: c", ".py", tmp_path) == str(tmp_path / "a_b_c.py")

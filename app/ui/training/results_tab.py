@@ -10,6 +10,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from app.core.training.events import RunResults
+from app.ui import file_names
 from app.ui.training.results_view import ResultsView
 
 FILTERS = {"weights": "Weights (*.pt)", "code": "Python (*.py)", "bundle": "Zip (*.zip)"}
@@ -54,8 +55,14 @@ class ResultsTab(QWidget):
             button.setEnabled(results is not None)
 
     def export_dialog(self, kind: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind}", "", FILTERS[kind])
+        import json
+
+        name = json.loads(self.source()[0]).get("name") or "network"  # the project's name
+        suffix = {"weights": "_weights.pt", "code": ".py", "bundle": "_run.zip"}[kind]
+        start = file_names.suggested(name, suffix)
+        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind}", start, FILTERS[kind])
         if path:
+            file_names.remember(path)
             self.export(kind, Path(path))
 
     def export(self, kind: str, path: Path):

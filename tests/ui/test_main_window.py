@@ -583,3 +583,25 @@ def test_file_dialogs_suggest_a_name_and_a_user_folder(qtbot, monkeypatch, tmp_p
     win.export_image_dialog()  # the next dialog starts where the last one saved
     assert Path(asked[1]) == tmp_path / "LeNet-5.png"
     assert file_names.suggested("a/b: c", ".py", tmp_path) == str(tmp_path / "a_b_c.py")
+
+
+def test_opening_a_file_with_hostile_node_ids_repairs_and_says_so(qtbot, monkeypatch, tmp_path):
+    """Keyword ids ('class', 'if') escaped the window's Open as an untyped error (issue 15.3):
+    the loader renames them, the window lists the repairs and opens the document modified."""
+    import json
+
+    win = open_window(qtbot)
+    doc = json.loads(snapshot(win))
+    renames = {"conv2d_1": "class", "tanh_1": "training"}
+    for node in doc["nodes"]:
+        node["id"] = renames.get(node["id"], node["id"])
+    for edge in doc["edges"]:
+        edge["src"], edge["dst"] = (renames.get(edge[k], edge[k]) for k in ("src", "dst"))
+    path = tmp_path / "hostile.json"
+    path.write_text(json.dumps(doc))
+    shown = []
+    monkeypatch.setattr(QMessageBox, "information", lambda *args: shown.append(args[2]))
+    assert win.open_path(path)
+    assert "renamed to 'class_1'" in shown[0] and "renamed to 'training_1'" in shown[0]
+    assert {"class_1", "training_1"} <= set(win.document.graph.nodes)
+    assert win.document.modified and win.windowTitle().startswith("hostile.json *")

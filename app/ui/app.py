@@ -28,6 +28,8 @@ def missing_display_packages() -> list[str]:
     platform = os.environ.get("QT_QPA_PLATFORM", "")
     if not sys.platform.startswith("linux") or platform not in ("", "xcb"):
         return []
+    if os.environ.get("NETBUILDER_SKIP_XCB_CHECK"):  # libraries ldconfig does not list
+        return []
     if not platform and not os.environ.get("DISPLAY"):
         return []  # no X server: Qt will say so itself
     return [pkg for lib, pkg in XCB_LIBRARIES.items() if ctypes.util.find_library(lib) is None]
@@ -39,7 +41,8 @@ def run(path: str | None = None) -> int:
         print(
             "NetBuilder's window needs system libraries that are missing here. Install them "
             f"with:\n\n    sudo apt-get install {' '.join(missing)}\n\n(the command line "
-            "works without them: python main.py --help)",
+            "works without them: python main.py --help; if they are installed where ldconfig "
+            "does not look, set NETBUILDER_SKIP_XCB_CHECK=1)",
             file=sys.stderr,
         )
         return 2

@@ -18,6 +18,7 @@ __all__ = [
     "MODULE_ATTRIBUTES",
     "RESERVED_CLASS_NAMES",
     "free_id",
+    "has_surrogate",
     "node_id_problem",
     "safe_text",
     "string_literal",
@@ -178,7 +179,12 @@ def safe_text(text: str, limit: int = 200) -> str:
     return kept if len(kept) <= limit else kept[: limit - 1] + "…"
 
 
+def has_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate (JSON's ``"\\ud800"``): not encodable as UTF-8."""
+    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
+
+
 def string_literal(text: str) -> str:
     """``text`` as a double-quoted Python literal (as ruff formats it); escapes make any
     content safe, and lone surrogates are escaped so the file can be written as UTF-8."""
-    return json.dumps(text, ensure_ascii=any(0xD800 <= ord(ch) <= 0xDFFF for ch in text))
+    return json.dumps(text, ensure_ascii=has_surrogate(text))

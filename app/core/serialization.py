@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.graph import Graph
-from app.core.names import free_id, node_id_problem
+from app.core.names import free_id, has_surrogate, node_id_problem
 from blocks import REGISTRY, InvalidParamError, Registry
 
 FORMAT = "netbuilder-project"
@@ -171,13 +171,13 @@ class _Reader:
             value = holder[key]
             if isinstance(value, float) and not math.isfinite(value):
                 self.err(path, "a number too large to store (not finite)")
-            elif isinstance(value, str) and _has_surrogate(value):
+            elif isinstance(value, str) and has_surrogate(value):
                 holder[key] = _repair(value)
                 self.notes.append(f"{path}: invalid characters (lone surrogates) replaced by �")
             elif isinstance(value, list):
                 todo += [(value, i, f"{path}[{i}]") for i in range(len(value))]
             elif isinstance(value, dict):
-                if any(_has_surrogate(k) for k in value):
+                if any(has_surrogate(k) for k in value):
                     self.notes.append(f"{path}: invalid characters in a key replaced by �")
                     value = holder[key] = {_repair(k): v for k, v in value.items()}
                 todo += [(value, k, f"{path}.{k}") for k in value]
@@ -348,10 +348,6 @@ class _Reader:
                 + f" → {cycle[0][0]}",
             )
         return out
-
-
-def _has_surrogate(text: str) -> bool:
-    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
 
 
 def _repair(text: str) -> str:

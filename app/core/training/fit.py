@@ -12,6 +12,7 @@ from typing import Any
 
 from app.core.graph import Graph
 from app.core.shapes import ShapeReport, check
+from blocks import shape_text
 
 #: per-sample images of each dataset: (channels, side); side None = any square side (the
 #: built-in shapes are drawn at the network's size, folder images are resized to it)
@@ -38,10 +39,6 @@ DATASET_CLASSES = {
 BUILT_IN = {1: "shapes_gray", 3: "shapes"}
 
 
-def _txt(shape: tuple[int, ...]) -> str:
-    return "×".join(map(str, shape))
-
-
 def dataset_problem(dataset: str, report: ShapeReport) -> str:
     """Why ``dataset`` cannot train the checked network (empty when it can)."""
     if not report.ok or report.input_id is None:
@@ -49,16 +46,19 @@ def dataset_problem(dataset: str, report: ShapeReport) -> str:
     shape = report.nodes[report.input_id].shape or ()
     channels, side = DATASET_IMAGES[dataset]
     if len(shape) != 3:
-        return f"the network takes {_txt(shape)} inputs, not images (C×H×W)"
+        return f"the network takes {shape_text(shape)} inputs, not images (C×H×W)"
     if shape[0] != channels or (side is not None and shape[1:] != (side, side)):
         size = f"{side}×{side}" if side else f"{shape[1]}×{shape[2]}"
-        return f"the network's input is {_txt(shape)} but {dataset} images are {channels}×{size}"
+        return (
+            f"the network's input is {shape_text(shape)} but {dataset} images are {channels}×{size}"
+        )
     if dataset.startswith("shapes") and (shape[1] != shape[2] or shape[1] < 8):
-        return f"the built-in shapes are square images of at least 8×8, not {_txt(shape[1:])}"
+        return f"the built-in shapes are square images of at least 8×8, not {shape_text(shape[1:])}"
     out = report.output_shape or ()
     classes = DATASET_CLASSES.get(dataset)
     if classes is not None and (len(out) != 1 or out[0] < classes):
-        return f"the network outputs {_txt(out) or 'nothing'} but {dataset} has {classes} classes"
+        outputs = shape_text(out) or "nothing"
+        return f"the network outputs {outputs} but {dataset} has {classes} classes"
     return ""
 
 

@@ -63,7 +63,7 @@ class DatasetFitBar(QFrame):
         assert self.document is not None
         fitting = fitting_dataset(self.document.report)
         if fitting:
-            self.document.set_training({**self.document.project.training, "dataset": fitting})
+            self.document.set_training(self.config.replace(dataset=fitting).changed())
 
     def adapt(self) -> None:
         """Set the Input to the dataset's images and the classifier to its classes."""
@@ -71,8 +71,9 @@ class DatasetFitBar(QFrame):
         report = self.document.report
         shape = report.nodes[report.input_id].shape if report.input_id else None
         channels, side = DATASET_IMAGES[self.config.dataset]
-        size = (side, side) if side else tuple(shape[1:3]) if shape and len(shape) == 3 else None
-        if size is None or len(size) != 2:
-            size = (32, 32)
+        images = shape is not None and len(shape) == 3
+        # the dataset's own size; folders and the shapes fit any: keep the network's
+        network_size = tuple(shape[1:]) if images else (32, 32)  # type: ignore[index]
+        size = (side, side) if side else network_size
         classes = DATASET_CLASSES.get(self.config.dataset)
         self.document.adapt_to((channels, *size), classes, self.config.dataset)

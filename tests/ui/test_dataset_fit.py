@@ -45,6 +45,7 @@ def test_a_dataset_that_does_not_fit_offers_both_fixes(qtbot):
     panel, doc = win.training, win.document
     panel.apply("dataset", "shapes")  # LeNet takes 1×28×28: the RGB shapes do not fit
     assert panel.fit_bar.isVisible() and "1×28×28" in panel.fit_bar.label.text()
+    assert "adapt the Input and classifier" in panel.fit_bar.label.text()
     assert panel.fit_bar.switch_button.text() == "Use shapes_gray"
     assert not panel.start() and not panel.controller.running  # refused before starting
     assert "Cannot start" in panel.status.text()

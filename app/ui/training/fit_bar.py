@@ -48,9 +48,9 @@ class DatasetFitBar(QFrame):
         self.problem = dataset_problem(config.dataset, report)
         if self.problem:
             fitting = fitting_dataset(report)
-            self.label.setText(
-                f"<b>The dataset does not fit:</b> {self.problem}. "
-                f"{dataset_fixes(config.dataset, report).capitalize()}."
+            fixes = dataset_fixes(config.dataset, report)
+            self.label.setText(  # str.capitalize() would lower-case "Input"
+                f"<b>The dataset does not fit:</b> {self.problem}. {fixes[:1].upper()}{fixes[1:]}."
             )
             self.switch_button.setVisible(fitting is not None)
             self.switch_button.setText(f"Use {fitting}")

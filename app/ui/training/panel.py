@@ -191,7 +191,7 @@ class TrainingPanel(QWidget):
             self._update_preview()
             self._load_history()
             # lay out and paint them once while the window is idle: the first paint (fonts,
-            # axes, legends) costs 20-40 ms, better spent now than when a run starts
+            # axes, keys) costs 20-40 ms, better spent now than when a run starts
             QTimer.singleShot(0, self._plots, self._plots.grab)  # dropped if it is gone
         return self._plots
 

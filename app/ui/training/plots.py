@@ -5,6 +5,8 @@ bucket), so a redraw costs the same however long the run."""
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -15,6 +17,19 @@ from app.core.training.metrics import Decimator, RunMetrics, decimate
 
 MAX_POINTS = 4_000  # per curve: several per pixel column of a plot, min and max each
 OVERLAY_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+LEFT_AXIS_WIDTH = 44  # px: room for "15000" or "0.054" beside the ticks
+# the mark a key shows for each kind of curve: a line, a dashed line, a dot, a triangle
+MARKS = {"line": "\u2501", "dash": "\u2505", "dot": "\u25cf", "triangle": "\u25b2"}
+
+
+def key_html(entries: list[tuple[str, str, str]], ink: str) -> str:
+    """A one-line key of ``(mark, colour, text)`` entries, for under a plot's title: a legend
+    in the title row never covers the data, however the curves run."""
+    parts = [
+        f"<span style='color:{colour}'>{MARKS[mark]}</span>&nbsp;{text}"
+        for mark, colour, text in entries
+    ]
+    return f"<span style='color:{ink}; font-size:7.5pt'>{'&nbsp;&nbsp;'.join(parts)}</span>"
 
 
 def _pen(colour: str, width: float = 1, dash: bool = False) -> pg.QtGui.QPen:
@@ -45,10 +60,26 @@ class MetricsPlots(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.readout)
+        raw, smooth = ("#2f4b66", "#6baed6") if self.dark else ("#c6dbef", "#08519c")
+        # each plot's key is in its title row (set_overlays adds the earlier runs' key)
+        self.keys = {
+            "loss": [("line", smooth, "train"), ("dot", "#d62728", "validation")],
+            "accuracy": [
+                ("line", "#1f77b4", "train"),
+                ("dot", "#d62728", "top-1"),
+                ("triangle", "#ff7f0e", "top-5"),
+            ],
+            "learning rate": [("dash", "#999999", "planned"), ("line", "#2ca02c", "actual")],
+            "images/s": [],
+        }
         self.loss = self._plot(0, 0, "loss")
-        self.acc = self._plot(0, 1, "accuracy", legend_at_bottom=True)  # it rises: keep clear
+        self.acc = self._plot(0, 1, "accuracy")
         self.lr = self._plot(1, 0, "learning rate")
         self.speed = self._plot(1, 1, "images/s")
+        self.runs_key = QLabel()  # the earlier runs drawn dashed, by colour
+        self.runs_key.setWordWrap(True)
+        self.runs_key.hide()
+        layout.insertWidget(1, self.runs_key)
         for plot in (self.acc, self.lr, self.speed):
             plot.setXLink(self.loss)
         # y ranges are kept by _fit_y, not re-fitted to the data at every redraw: a range that
@@ -60,12 +91,8 @@ class MetricsPlots(QWidget):
             plot.vb.sigRangeChangedManually.connect(lambda *_a, p=plot: self._user_range.add(p))
         self.curves = {
             # the raw loss faint, the smoothed one strong, on either background
-            "loss": self.loss.plot(
-                pen=_pen("#2f4b66" if self.dark else "#c6dbef"), name="train (raw)"
-            ),
-            "smooth": self.loss.plot(
-                pen=_pen("#6baed6" if self.dark else "#08519c"), name="train (smoothed)"
-            ),
+            "loss": self.loss.plot(pen=_pen(raw), name="train (raw)"),
+            "smooth": self.loss.plot(pen=_pen(smooth), name="train (smoothed)"),
             "val_loss": self.loss.plot(
                 pen=_pen("#d62728", 2), symbol="o", symbolSize=6, name="validation"
             ),
@@ -92,24 +119,26 @@ class MetricsPlots(QWidget):
         self._rewinds = 0
         self.view.scene().sigMouseMoved.connect(self._mouse_moved)
 
-    def _plot(self, row: int, col: int, title: str, legend_at_bottom: bool = False) -> pg.PlotItem:
+    def _plot(self, row: int, col: int, title: str) -> pg.PlotItem:
         plot = self.view.addPlot(row=row, col=col)
-        plot.setTitle(title, color=self._ink.name())
+        plot.setTitle(self.title_html(title), color=self._ink.name())
         for side in ("left", "bottom"):
             plot.getAxis(side).setPen(self._ink)
             plot.getAxis(side).setTextPen(self._ink)
+        # one width for every left axis: the step axes are linked by screen position, so a
+        # wider axis ("0.054" beside "2.5") hid the run's first steps behind it
+        plot.getAxis("left").setWidth(LEFT_AXIS_WIDTH)
         plot.showGrid(x=False, y=False)
         plot.setClipToView(True)
         plot.setDownsampling(auto=True, mode="peak")
-        # a translucent box: the labels stay readable where a curve passes under them
-        plot.addLegend(
-            offset=(-10, -10 if legend_at_bottom else 10),
-            labelTextSize="8pt",
-            brush=pg.mkBrush(*self._background.getRgb()[:3], 190),
-            labelTextColor=self._ink,
-        )
         plot.setLabel("bottom", "step")
         return plot
+
+    def title_html(self, title: str) -> str:
+        """The plot's name and, on the line below, its key (a blank line where it has none, so
+        the four plots keep the same height)."""
+        key = key_html(self.keys[title], self._ink.name()) if self.keys[title] else "&nbsp;"
+        return f"{title}<br>{key}"
 
     # ------------------------------------------------------------------ data
     def set_preview(self, lrs: list[float]) -> None:
@@ -157,7 +186,17 @@ class MetricsPlots(QWidget):
         if decimator is None:
             decimator = self._decimators[key] = Decimator(MAX_POINTS)
         idx = decimator.indices(y)
-        self.curves[key].setData(x[idx], y[idx])
+        curve = self.curves[key]
+        # a line through one point draws nothing: the first report (and a run that reports
+        # once every few seconds) showed empty plots; a lone point is drawn as a dot
+        lone = len(idx) == 1
+        if lone != (curve.opts["symbol"] is not None):
+            colour = curve.opts["pen"].color()
+            curve.setSymbol("o" if lone else None)
+            curve.setSymbolSize(5)
+            curve.setSymbolPen(colour)
+            curve.setSymbolBrush(colour)
+        curve.setData(x[idx], y[idx])
 
     def _fit_y(self, plot: pg.PlotItem, from_zero: bool = False) -> None:
         """Keep every curve of ``plot`` in view with as few range changes as possible: widen
@@ -187,7 +226,8 @@ class MetricsPlots(QWidget):
 
     def set_overlays(self, runs: list[RunMetrics]) -> None:
         """Earlier runs of the project, dashed, on all four plots: smoothed loss, validation
-        accuracy, learning rate and images/s (each named in the legend of the first two)."""
+        accuracy, learning rate and images/s, each run in its own colour, named in the key
+        under the plots."""
         for item in self.overlays:
             if item.getViewBox() is not None:
                 item.getViewBox().removeItem(item)
@@ -206,6 +246,12 @@ class MetricsPlots(QWidget):
         self._fit_y(self.loss)
         self._fit_y(self.lr)
         self._fit_y(self.speed, from_zero=True)
+        entries = [
+            ("dash", OVERLAY_COLOURS[i % len(OVERLAY_COLOURS)], html.escape(run.name))
+            for i, run in enumerate(runs)
+        ]
+        self.runs_key.setText("Earlier runs: " + key_html(entries, self._ink.name()))
+        self.runs_key.setVisible(bool(runs))
 
     # --------------------------------------------------------------- readout
     def _mouse_moved(self, pos) -> None:

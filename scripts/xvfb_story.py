@@ -86,10 +86,18 @@ def child(width: int, height: int, out: Path) -> None:
 
     scratch = Path(tempfile.mkdtemp(prefix="netbuilder-story-"))  # runs and the exported code
     os.environ["NETBUILDER_RUNS_DIR"] = str(scratch / "runs")
-    from PySide6.QtCore import QPoint, Qt, QTimer
-    from PySide6.QtWidgets import QApplication, QFileDialog
+    from PySide6.QtCore import QPoint, QSettings, Qt, QTimer
+    from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit
 
+    # the story's settings (last folder, recent files) stay in its scratch folder; the export
+    # dialog opens there, beside a project file, so its file list has something to show
+    QSettings.setPath(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(scratch))
+    (scratch / "an_earlier_project.json").write_text("{}" * 172)
+    (scratch / "an_earlier_export.py").write_text("# exported\n" * 31)
     app = QApplication(sys.argv)
+    from app.ui import file_names
+
+    file_names.remember(scratch / "an_earlier_project.json")
     from app.ui.app import default_document
     from app.ui.main_window import MainWindow
     from app.ui.presets_dialog import PresetsDialog
@@ -168,7 +176,16 @@ def child(width: int, height: int, out: Path) -> None:
     panel.tabs.setCurrentWidget(panel.results_tab)
     shot("results")
     target = scratch / "lenet5.py"
-    QFileDialog.getSaveFileName = lambda *a, **k: (str(target), "")
+
+    def save_here() -> None:  # Qt's own Save dialog (no desktop here): look, then type a name
+        box = QApplication.activeModalWidget()
+        assert isinstance(box, QFileDialog)
+        shot("export_dialog")
+        name = box.findChild(QLineEdit, "fileNameEdit")
+        name.setText(str(target))
+        bot.keyClick(name, Qt.Key.Key_Return)
+
+    QTimer.singleShot(800, save_here)
     bot.mouseClick(panel.results_tab.buttons["code"], Qt.MouseButton.LeftButton)
     bot.waitUntil(target.exists, 60_000)
     win.docks["Code"].raise_()

@@ -10,7 +10,6 @@ from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMenu,
@@ -411,9 +410,8 @@ class MainWindow(QMainWindow):
 
     def export_image_dialog(self) -> None:
         start = file_names.suggested(self._name(), ".png")
-        path, _ = QFileDialog.getSaveFileName(self, "Export canvas", start, IMAGE_FILTER)
+        path = file_names.ask_save(self, "Export canvas", start, IMAGE_FILTER)
         if path:
-            file_names.remember(path)
             self.export_canvas(Path(path))
 
     def export_canvas(self, path: Path) -> Path | None:
@@ -615,10 +613,8 @@ class MainWindow(QMainWindow):
     def open_dialog(self) -> None:
         if not self.confirm_discard():
             return
-        start = str(file_names.last_folder())
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", start, FILE_FILTER)
+        path = file_names.ask_open(self, "Open project", FILE_FILTER)
         if path:
-            file_names.remember(path)
             self.open_path(Path(path))
 
     def open_path(self, path: Path) -> bool:
@@ -659,10 +655,9 @@ class MainWindow(QMainWindow):
 
     def save_as(self) -> bool:
         start = file_names.suggested(self._name(), ".json")
-        path, _ = QFileDialog.getSaveFileName(self, "Save project", start, FILE_FILTER)
+        path = file_names.ask_save(self, "Save project", start, FILE_FILTER)
         if not path:
             return False
-        file_names.remember(path)
         self.document.save(Path(path))
         self._saved()
         return True

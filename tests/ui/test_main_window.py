@@ -565,18 +565,17 @@ def test_changing_the_layout_in_its_own_field_rebuilds_the_form(qtbot):
 
 def test_file_dialogs_suggest_a_name_and_a_user_folder(qtbot, monkeypatch, tmp_path):
     """Export dialogs offered no file name and opened in the app's source folder."""
-    from PySide6.QtWidgets import QFileDialog
-
     from app.ui import file_names
 
     win = open_window(qtbot)
     asked = []
 
-    def dialog(parent, title, start, filters):
+    def ask_save(parent, title, start, filters):
         asked.append(start)
-        return str(tmp_path / "saved.json"), ""
+        file_names.remember(tmp_path / "saved.json")
+        return str(tmp_path / "saved.json")
 
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", dialog)
+    monkeypatch.setattr(file_names, "ask_save", ask_save)
     win.save_as()
     first = Path(asked[0])
     assert first.name == "LeNet-5.json" and first.parent != Path.cwd()

@@ -9,8 +9,9 @@ import time
 
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QApplication, QFileDialog
+from PySide6.QtWidgets import QApplication
 
+from app.ui import file_names
 from app.ui.main_window import MainWindow
 from app.ui.panels import BLOCK_MIME
 from app.ui.presets_dialog import PresetsDialog
@@ -130,7 +131,7 @@ def test_the_first_minutes(qtbot, tmp_path, monkeypatch):
     panel.tabs.setCurrentWidget(panel.results_tab)
     assert panel.results_view.table.rowCount() == len(panel.results.classes)
     target = tmp_path / "lenet.py"
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), ""))
+    monkeypatch.setattr(file_names, "ask_save", lambda *a, **k: str(target))
     messages: list[str] = []
     panel.message.connect(messages.append)
     qtbot.mouseClick(panel.results_tab.buttons["code"], Qt.MouseButton.LeftButton)

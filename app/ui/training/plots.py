@@ -131,7 +131,8 @@ class MetricsPlots(QWidget):
         plot.showGrid(x=False, y=False)
         plot.setClipToView(True)
         plot.setDownsampling(auto=True, mode="peak")
-        plot.setLabel("bottom", "step")
+        if row == 1:  # the step axis is named once, under the lower plots
+            plot.setLabel("bottom", "step")
         return plot
 
     def title_html(self, title: str) -> str:

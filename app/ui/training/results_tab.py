@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from app.core.training.events import RunResults
 from app.ui import file_names
@@ -60,9 +60,8 @@ class ResultsTab(QWidget):
         name = json.loads(self.source()[0]).get("name") or "network"  # the project's name
         suffix = {"weights": "_weights.pt", "code": ".py", "bundle": "_run.zip"}[kind]
         start = file_names.suggested(name, suffix)
-        path, _ = QFileDialog.getSaveFileName(self, f"Export {kind}", start, FILTERS[kind])
+        path = file_names.ask_save(self, f"Export {kind}", start, FILTERS[kind])
         if path:
-            file_names.remember(path)
             self.export(kind, Path(path))
 
     def export(self, kind: str, path: Path):

@@ -173,3 +173,18 @@ def test_missing_xcb_libraries_give_the_install_command(monkeypatch, capsys):
     monkeypatch.delenv("NETBUILDER_SKIP_XCB_CHECK")
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")  # tests and CI: nothing to check
     assert gui.missing_display_packages() == []
+
+
+def test_export_train_with_invalid_settings_says_why_without_a_crash_log(tmp_path, capsys):
+    """A hand-edited project with an impossible setting: `export --format train` exited 3 with
+    a crash log (an unexpected ConfigError); it is the project's problem, said plainly."""
+    import presets
+
+    project = presets.get("lenet5").project()
+    project.training = {**project.training, "train_size": 5}
+    save(project, tmp_path / "p.json")
+    out = tmp_path / "export"
+    code = main(["export", str(tmp_path / "p.json"), "--format", "train", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and "train_size: 5 is below the minimum 16" in err
+    assert "details:" not in err and not out.exists()  # nothing half-written

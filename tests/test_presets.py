@@ -59,10 +59,12 @@ def test_every_preset_starts_with_an_epoch_a_cpu_finishes_in_about_a_minute():
     """Issue 14: `train presets:ID --epochs 1` for VGG-19 took 100 images (7e12 MACs, about
     two minutes on 2 cores); the suggested settings size an ImageNet network's smoke run to
     the budget instead, and never below one batch."""
+    from app.core.training.config import TrainConfig
     from app.core.training.fit import EPOCH_BUDGET_MACS, epoch_macs_per_image
 
     for name in presets.names():
         project = presets.get(name).project()
+        TrainConfig.from_dict(project.training)  # valid (a smaller set fell below a minimum)
         macs = check(project.graph).total_macs
         train = project.training.get("train_size", 10_000)
         if macs < 2e9:

@@ -13,7 +13,7 @@ from app.core.exporter import ExportError, class_name, export_model_code
 from app.core.names import safe_text, string_literal
 from app.core.serialization import Project
 from app.core.shapes import check
-from app.core.training.config import TrainConfig
+from app.core.training.config import ConfigError, TrainConfig
 from app.core.training.data import STATS
 from app.core.training.fit import dataset_fixes, dataset_problem
 from app.core.training.portable import augment_ops, shapes
@@ -29,15 +29,18 @@ _TORCHVISION = {
 
 def export_training_script(project: Project, folder: Path) -> list[Path]:
     """Write ``model.py`` and ``train.py`` into ``folder``; returns their paths."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    config = TrainConfig.from_dict(project.training)
+    try:
+        config = TrainConfig.from_dict(project.training)
+    except ConfigError as exc:  # a hand-edited project file: said as what it is, not a crash
+        raise ExportError(f"the project's {exc}") from exc
     report = check(project.graph)
     problem = dataset_problem(config.dataset, report)
     if problem:  # the script would stop with a traceback at its first batch
         raise ExportError(
             f"the training script could not run: {problem}; {dataset_fixes(config.dataset, report)}"
         )
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     name = project.name or "Net"
     model_py, train_py = folder / "model.py", folder / "train.py"
     model_py.write_text(export_model_code(project.graph, name), encoding="utf-8")

@@ -53,7 +53,7 @@ FIELDS: tuple[Param, ...] = (
         "Folder of your images (image_folder), or the download folder "
         "for torchvision datasets (empty: the user cache).",
     ),
-    Param("train_size", "int", 10_000, "Images in the built-in training set.", 100, 1_000_000),
+    Param("train_size", "int", 10_000, "Images in the built-in training set.", 16, 1_000_000),
     Param("val_size", "int", 2_000, "Images in the built-in validation set.", 10, 1_000_000),
     Param(
         "val_split",

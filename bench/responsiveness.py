@@ -23,6 +23,7 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,7 @@ class StallMeter:
         self.timer.timeout.connect(self._beat)
         self._last = 0.0
         self._late: list[float] = []
+        self.gaps: list[tuple[str, float, float]] = []  # (action, start, end) of gaps > 30 ms
         self._name: str | None = None
         self._began = 0.0
         self.results: list[Stall] = []
@@ -81,6 +83,8 @@ class StallMeter:
         now = time.perf_counter()
         if self._name is not None:
             self._late.append(max(0.0, (now - self._last) * 1000 - self.interval))
+            if self._late[-1] > 30:
+                self.gaps.append((self._name, self._last, now))
         self._last = now
 
     def begin(self, name: str) -> None:
@@ -286,6 +290,47 @@ class Actions:
         return self.meter.results
 
 
+class StackSampler(threading.Thread):
+    """--why: samples the GUI thread's stack every 2 ms, to say what ran during a stall."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.main = threading.main_thread().ident
+        self.samples: list[tuple[float, list[str]]] = []
+        self.running = True
+
+    def run(self) -> None:
+        while self.running:
+            frame = sys._current_frames().get(self.main)
+            stack = []
+            while frame is not None:  # no linecache: the sampler must not load the GIL
+                code = frame.f_code
+                stack.append(f"{code.co_filename}:{frame.f_lineno} {code.co_name}")
+                frame = frame.f_back
+            self.samples.append((time.perf_counter(), stack[::-1]))
+            del frame
+            time.sleep(0.002)
+
+    def explain(self, gaps: list[tuple[str, float, float]]) -> str:
+        """For each stall, where the GUI thread was: the innermost frame of the app's own
+        code (app/, blocks/, presets/) and the innermost frame of all, by sample count."""
+        from collections import Counter
+
+        ours = ("/app/", "/blocks/", "/presets/")
+        lines = []
+        for action, start, end in gaps:
+            inside = [stack for t, stack in self.samples if start <= t <= end]
+            lines.append(f"{(end - start) * 1000:.0f} ms in {action!r}: {len(inside)} samples")
+            own = Counter(
+                next((f for f in reversed(stack) if any(o in f for o in ours)), "(not the app)")
+                for stack in inside
+            )
+            inner = Counter(stack[-1] for stack in inside)
+            lines += [f"  {n:3d}x app  {f}" for f, n in own.most_common(4)]
+            lines += [f"  {n:3d}x leaf {f}" for f, n in inner.most_common(3)]
+        return "\n".join(lines)
+
+
 def _left():
     from PySide6.QtCore import Qt
 
@@ -305,7 +350,7 @@ def table(rounds: list[list[Stall]]) -> str:
     return "\n".join(lines)
 
 
-def one_round() -> list[Stall]:
+def one_round(why: float = 0) -> list[Stall]:
     from PySide6.QtWidgets import QApplication
 
     from app.ui.app import default_document
@@ -326,9 +371,17 @@ def one_round() -> list[Stall]:
         app.processEvents()
         return win
 
+    sampler = StackSampler() if why else None
+    if sampler:
+        sampler.start()
+    meter = StallMeter()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["NETBUILDER_RUNS_DIR"] = str(Path(tmp) / "runs")
-        return Actions(bot, StallMeter(), Path(tmp)).run(make_window)
+        results = Actions(bot, meter, Path(tmp)).run(make_window)
+    if sampler:
+        sampler.running = False
+        print(sampler.explain([g for g in meter.gaps if g[2] - g[1] > why / 1000]), file=sys.stderr)
+    return results
 
 
 def main() -> None:
@@ -337,7 +390,14 @@ def main() -> None:
         "--repeat", type=int, default=1, help="rounds in fresh processes (max of the maxima)"
     )
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--why", type=float, default=0, metavar="MS",
+        help="one round here, printing the GUI thread's stack during each stall over MS",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.why:
+        print(table([one_round(args.why)]))
+        return
     if args.one:  # a round in this process: print the rows for the parent
         for s in one_round():
             print(f"ROW\t{s.action}\t{s.max_ms}\t{s.p95_ms}\t{s.seconds}\t{s.beats}", flush=True)

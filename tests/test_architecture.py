@@ -34,7 +34,8 @@ def test_core_imports_without_qt():
 
 def test_gui_start_up_path_does_not_import_torch():
     """The window can appear before torch (seconds to import) is loaded: the catalogue,
-    presets, shape checks, code export and the window's modules need no torch."""
+    presets, shape checks, code export and the window's modules need no torch. The plots
+    (pyqtgraph) load after the window has shown, in a thread, and never bring torch."""
     code = (
         "import sys, os\n"
         "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
@@ -43,9 +44,15 @@ def test_gui_start_up_path_does_not_import_torch():
         "from app.ui.app import default_document\n"
         "from app.ui.main_window import MainWindow\n"
         "w = MainWindow(default_document())\n"
-        "w.show(); app.processEvents(); w.code.refresh()\n"
+        "w.show()\n"
+        "assert 'pyqtgraph' not in sys.modules, 'the plots were loaded before the window'\n"
+        "app.processEvents(); w.code.refresh()\n"
         "assert 'class LeNet5' in w.code.editor.toPlainText()\n"
         "assert 'torch' not in sys.modules, 'torch was imported on the start-up path'\n"
+        "from app.ui import warm_up\n"
+        "assert warm_up.done.wait(60)  # the idle-time imports ran, in their thread\n"
+        "assert 'app.ui.training.plots' in sys.modules\n"
+        "assert 'torch' not in sys.modules, 'the warm-up imported torch'\n"
         "w.document.undo_stack.setClean(); w.close()\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)

@@ -5,22 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication,
     QDockWidget,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
-    QWidget,
 )
 
 from app.core.edits import ExpansionError
 from app.core.errors import GraphError
 from app.core.serialization import Project, ProjectFileError
-from app.ui import file_names
+from app.ui import file_names, warm_up
 from app.ui.autosave import Autosaver, RecentFiles, recover, recoverable
 from app.ui.canvas import EdgeItem, GraphScene, GraphView
 from app.ui.canvas_items import NODE_H, NODE_W
@@ -131,7 +129,6 @@ class MainWindow(QMainWindow):
         )
         self.autosaver = Autosaver(self)
         self._closing = False  # the user chose to close; waiting for the run to stop
-        QApplication.instance().installEventFilter(self)  # Ctrl+Z in a field: see eventFilter
         self.recent = RecentFiles()
         self._rebuild_recent()
         self.statusBar().showMessage("Ready")
@@ -274,27 +271,18 @@ class MainWindow(QMainWindow):
             self._shown = True
             bottom = max(160, self.height() // 4)
             self.resizeDocks([self.docks["Problems"]], [bottom], Qt.Orientation.Vertical)
+            # once the window has painted: load what the first look at the curves and the
+            # presets dialog need, in a thread (0.4-0.6 s of imports held the window before)
+            QTimer.singleShot(0, self, warm_up.start)
+            self._warm_timer = QTimer(self, interval=100)
+            self._warm_timer.timeout.connect(self._warmed_up)
+            self._warm_timer.start()
 
-    def eventFilter(self, watched, event) -> bool:
-        """Ctrl+Z / Ctrl+Shift+Z while a field of the Inspector or the training settings has
-        the focus undo the document, as everywhere else in the window: a line edit would
-        take the keys for its own text (issue 14.10)."""
-        if (
-            event.type() == QEvent.Type.ShortcutOverride
-            and (
-                event.matches(QKeySequence.StandardKey.Undo)
-                or event.matches(QKeySequence.StandardKey.Redo)
-            )
-            and isinstance(watched, QWidget)
-            and watched.window() is self
-            and any(
-                panel.isAncestorOf(watched)
-                for panel in (getattr(self, "inspector", None), getattr(self, "training", None))
-                if panel is not None
-            )
-        ):
-            return True  # not accepted: the window's Undo/Redo action takes the key
-        return super().eventFilter(watched, event)
+    def _warmed_up(self) -> None:
+        """Polled until the warm-up imports are done; then the plots are built while idle."""
+        if warm_up.done.is_set():
+            self._warm_timer.stop()
+            self.training.prepare_plots()
 
     def _update_title(self) -> None:
         self.setWindowTitle(f"{self.document.title} — NetBuilder")  # title carries the *

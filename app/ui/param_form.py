@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtGui import QValidator
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtGui import QKeySequence, QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -19,6 +20,31 @@ from PySide6.QtWidgets import (
 from blocks.params import Param
 
 Apply = Callable[[str, Any], None]
+
+
+class _DocumentUndoKeys(QObject):
+    """Ctrl+Z / Ctrl+Shift+Z in a parameter field undo the document, as everywhere else in
+    the window: a line edit would take the keys for its own text (issue 14.10). Installed on
+    each editor (an application-wide filter ran Python for every event of the window)."""
+
+    def eventFilter(self, watched, event) -> bool:
+        # True: the field never sees the override, so the window's Undo/Redo takes the key
+        return event.type() == QEvent.Type.ShortcutOverride and (
+            event.matches(QKeySequence.StandardKey.Undo)
+            or event.matches(QKeySequence.StandardKey.Redo)
+        )
+
+
+_UNDO_KEYS: _DocumentUndoKeys | None = None
+
+
+def pass_undo_keys(editor: QWidget) -> None:
+    """Let Undo/Redo in ``editor`` (and its inner line edit) reach the window's actions."""
+    global _UNDO_KEYS
+    if _UNDO_KEYS is None:
+        _UNDO_KEYS = _DocumentUndoKeys()
+    for widget in (editor, *editor.findChildren(QLineEdit)):
+        widget.installEventFilter(_UNDO_KEYS)
 
 
 class SciSpinBox(QDoubleSpinBox):
@@ -103,6 +129,7 @@ def make_editor(spec: Param, value: Any, apply: Apply) -> QWidget:
         )
         editor = ispin
     editor.setToolTip(f"{spec.help}\nRange: {spec.describe_range()}")
+    pass_undo_keys(editor)
     return editor
 
 

@@ -42,19 +42,12 @@ class Bot:
         self.QTest.keyClicks(widget, text)
 
     def waitUntil(self, condition, timeout: int = 60_000) -> None:
-        from PySide6.QtWidgets import QApplication
-
+        """Runs the event loop (timers fire on time, as in the app) until ``condition``."""
         deadline = time.monotonic() + timeout / 1000
         while not condition():
             if time.monotonic() > deadline:
                 raise TimeoutError("the story step took too long")
-            QApplication.processEvents()
-            time.sleep(0.01)
+            self.QTest.qWait(10)
 
     def wait(self, ms: int) -> None:
-        from PySide6.QtWidgets import QApplication
-
-        end = time.monotonic() + ms / 1000
-        while time.monotonic() < end:
-            QApplication.processEvents()
-            time.sleep(0.01)
+        self.QTest.qWait(ms)

@@ -106,6 +106,7 @@ class TrainingPanel(QWidget):
         self.editors: dict[str, QWidget] = {}
         self._dirty = False
         self._plots = None
+        self._building = None  # MetricsPlots being built a piece at a time
         self._layers_shown = 0.0
         self._diverged_at: int | None = None  # the step of a NaN pause, until resumed
         self._build()
@@ -178,22 +179,48 @@ class TrainingPanel(QWidget):
 
     @property
     def plots(self):
-        """The pyqtgraph plots, created on first use: pyqtgraph and numpy cost 0.3 s to
-        import, so the window shows first (connect the dock's visibilityChanged to
-        :meth:`on_visible`)."""
+        """The pyqtgraph plots, created on first use or while the window is idle
+        (:meth:`prepare_plots`): pyqtgraph and numpy take 0.4 s to import, so the window
+        shows first (connect the dock's visibilityChanged to :meth:`on_visible`)."""
         if self._plots is None:
-            from app.ui.training.plots import MetricsPlots
+            if self._building is None:
+                from app.ui.training.plots import MetricsPlots
 
-            self._plots = MetricsPlots()
-            self.plots_host.layout().addWidget(self._plots)
-            if self.metrics is not None:
-                self._plots.set_metrics(self.metrics)
-            self._update_preview()
-            self._load_history()
-            # lay out and paint them once while the window is idle: the first paint (fonts,
-            # axes, keys) costs 20-40 ms, better spent now than when a run starts
-            QTimer.singleShot(0, self._plots, self._plots.grab)  # dropped if it is gone
+                self._building = MetricsPlots(defer=True)
+            while self._building.build_step():
+                pass
+            self._install_plots()
         return self._plots
+
+    def prepare_plots(self) -> None:
+        """Build the plots a piece per turn of the event loop (each piece 10-25 ms), so the
+        first look at the curves shows them at once and no turn holds the window long. Call
+        when the plotting modules are imported (see app.ui.warm_up)."""
+        if self._plots is not None or self._building is not None:
+            return
+        from app.ui.training.plots import MetricsPlots
+
+        self._building = MetricsPlots(defer=True)
+        QTimer.singleShot(0, self, self._build_step)
+
+    def _build_step(self) -> None:
+        if self._building is None:  # finished on demand meanwhile
+            return
+        if self._building.build_step():
+            QTimer.singleShot(0, self, self._build_step)
+        else:
+            self._install_plots()
+
+    def _install_plots(self) -> None:
+        self._plots, self._building = self._building, None
+        self.plots_host.layout().addWidget(self._plots)
+        if self.metrics is not None:
+            self._plots.set_metrics(self.metrics)
+        self._update_preview()
+        self._load_history()
+        # lay out and paint them once while the window is idle: the first paint (fonts,
+        # axes, keys) costs 20-40 ms, better spent now than when a run starts
+        QTimer.singleShot(0, self._plots, self._plots.grab)  # dropped if it is gone
 
     def on_visible(self, visible: bool = True) -> None:
         if visible:

@@ -45,8 +45,29 @@ def _pen(colour: str, width: float = 1, dash: bool = False) -> pg.QtGui.QPen:
 class MetricsPlots(QWidget):
     """Four linked plots and a crosshair readout."""
 
-    def __init__(self) -> None:
+    def __init__(self, defer: bool = False) -> None:
+        """``defer``: build only the frame now; :meth:`build_step` builds the rest a piece at
+        a time (each 10-25 ms), so the window can prepare the plots while idle without
+        holding the event loop for the 50-100 ms of building them at once."""
         super().__init__()
+        self._steps = self._build()
+        next(self._steps)
+        if not defer:
+            while self.build_step():
+                pass
+
+    def build_step(self) -> bool:
+        """Build the next piece; False once the plots are complete."""
+        if self._steps is None:
+            return False
+        try:
+            next(self._steps)
+        except StopIteration:
+            self._steps = None
+            return False
+        return True
+
+    def _build(self):
         self.view = pg.GraphicsLayoutWidget()
         # the plots follow the palette: white on a light desktop, the window's base colour on
         # a dark one (as the canvas does)
@@ -72,10 +93,15 @@ class MetricsPlots(QWidget):
             "learning rate": [("dash", "#999999", "planned"), ("line", "#2ca02c", "actual")],
             "images/s": [],
         }
+        yield
         self.loss = self._plot(0, 0, "loss")
+        yield
         self.acc = self._plot(0, 1, "accuracy")
+        yield
         self.lr = self._plot(1, 0, "learning rate")
+        yield
         self.speed = self._plot(1, 1, "images/s")
+        yield
         self.runs_key = QLabel()  # the earlier runs drawn dashed, by colour
         self.runs_key.setWordWrap(True)
         self.runs_key.hide()

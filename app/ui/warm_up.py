@@ -1,0 +1,40 @@
+"""Modules the window needs soon but not to appear, imported in a background thread once it
+has painted: the plots (pyqtgraph and numpy, 0.4-0.6 s) and the presets dialog. Imported in
+the GUI thread at first use, they held the window for as long (issue 24). A module the GUI
+thread asks for while the thread is still importing it waits for that import only.
+
+Never torch: the GUI process does not hold it (training and exports run in other processes).
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+
+MODULES = (
+    "numpy",
+    "pyqtgraph",
+    "app.ui.training.plots",
+    "app.ui.training.results_view",
+    "app.ui.presets_dialog",
+)
+_thread: threading.Thread | None = None
+done = threading.Event()
+
+
+def _import_all() -> None:
+    try:
+        for name in MODULES:
+            importlib.import_module(name)
+    except Exception:  # at first use the import runs again, in the GUI thread, and says why
+        pass
+    finally:
+        done.set()
+
+
+def start() -> None:
+    """Start the imports (once per process; later calls do nothing)."""
+    global _thread
+    if _thread is None:
+        _thread = threading.Thread(target=_import_all, name="netbuilder-warm-up", daemon=True)
+        _thread.start()

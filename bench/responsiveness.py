@@ -1,6 +1,10 @@
 """How long each user action stalls the window's event loop (issue 24).
 
-    python bench/responsiveness.py [--repeat N]      # offscreen unless QT_QPA_PLATFORM is set
+    python bench/responsiveness.py [--repeat N] [--compare CHECKOUT] [--why MS]
+
+Offscreen unless QT_QPA_PLATFORM is set. --compare runs the same bench in another checkout
+(e.g. a git worktree of an older commit, with this file and tests/ui/bot.py copied in), rounds
+taken in turn, so both tables come from the same minutes of this noisy machine.
 
 A heartbeat QTimer (every 5 ms) runs in the GUI thread while the real window is driven with
 input events (keys, clicks on tabs; the presets dialog answered as a user would): open the
@@ -172,7 +176,8 @@ class Actions:
                 return
             self._settle()
             self.meter.end()
-            dialog.select(preset)
+            dialog.select(preset)  # as the arrow keys would: its preview is drawn
+            self._settle()
             self.meter.begin(f"open {title} from the dialog (Return)")
             opened.append(True)
             self.bot.keyClick(dialog.list, Qt.Key.Key_Return)
@@ -193,6 +198,7 @@ class Actions:
 
         win = self.win = make_window()
         panel = win.training
+        self.bot.wait(1500)  # a person looks at the window before the first click
         self.meter.start()
         try:
             self.from_presets_dialog("resnet18_cifar", "ResNet-18 (CIFAR)")
@@ -326,6 +332,11 @@ class StackSampler(threading.Thread):
                 for stack in inside
             )
             inner = Counter(stack[-1] for stack in inside)
+            if os.environ.get("BENCH_TIMELINE"):  # each sample: ms into the gap, where
+                for t, stack in self.samples:
+                    if start <= t <= end:
+                        where = [f.split("/")[-1] for f in stack if any(o in f for o in ours)]
+                        lines.append(f"   {(t - start) * 1000:5.0f} ms  {' > '.join(where[-3:])}")
             lines += [f"  {n:3d}x app  {f}" for f, n in own.most_common(4)]
             lines += [f"  {n:3d}x leaf {f}" for f, n in inner.most_common(3)]
         return "\n".join(lines)
@@ -391,6 +402,9 @@ def main() -> None:
     )
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
+        "--compare", metavar="CHECKOUT", help="also run the bench in CHECKOUT, rounds in turn"
+    )
+    parser.add_argument(
         "--why", type=float, default=0, metavar="MS",
         help="one round here, printing the GUI thread's stack during each stall over MS",
     )  # fmt: skip
@@ -404,16 +418,26 @@ def main() -> None:
         return
     import subprocess
 
-    rounds = []
-    for _ in range(args.repeat):  # each in a fresh process: the first F5 is a first
+    def one(script: Path) -> list[Stall]:  # in a fresh process: the first F5 is a first
         out = subprocess.run(
-            [sys.executable, __file__, "--one"], capture_output=True, text=True, check=True
-        ).stdout
+            [sys.executable, str(script), "--one"], capture_output=True, text=True, check=True,
+            cwd=script.parents[1],
+        ).stdout  # fmt: skip
         rows = [line.split("\t")[1:] for line in out.splitlines() if line.startswith("ROW\t")]
-        rounds.append([Stall(a, float(m), float(p), float(s), int(b)) for a, m, p, s, b in rows])
+        return [Stall(a, float(m), float(p), float(s), int(b)) for a, m, p, s, b in rows]
+
+    trees = [Path(__file__).resolve()]
+    if args.compare:  # the same bench in another checkout, rounds taken in turn
+        trees.append(Path(args.compare).resolve() / "bench" / "responsiveness.py")
+    rounds: list[list[list[Stall]]] = [[] for _ in trees]
+    for _ in range(args.repeat):
+        for i, script in enumerate(trees):
+            rounds[i].append(one(script))
     print(f"platform {os.environ['QT_QPA_PLATFORM']}, heartbeat every {INTERVAL_MS} ms, "
-          f"{args.repeat} round(s)")  # fmt: skip
-    print(table(rounds))
+          f"{args.repeat} round(s) each, in turn")  # fmt: skip
+    for script, taken in zip(trees, rounds, strict=True):
+        print(f"\n{script.parents[1]}:")
+        print(table(taken))
 
 
 if __name__ == "__main__":

@@ -467,20 +467,13 @@ class MainWindow(QMainWindow):
             act.setEnabled(not running)
         self.palette_panel.setEnabled(not running)
         self.inspector.setEnabled(not running)
-        dock = self.docks["Training"]
         if running:
-            dock.raise_()
-            # room for the curves, but never more than 40% of the window (at 1000×700 the
-            # canvas was left a 120 px sliver); the old width comes back when the run ends
-            self._dock_width = dock.width()
-            wide = min(620, int(0.4 * self.width()))
-            if wide > dock.width():
-                self.resizeDocks([dock], [wide], Qt.Orientation.Horizontal)
+            # the dock keeps its width: widening it for the run re-laid out the whole window
+            # (40-60 ms of the first F5's stall) and left the canvas a sliver at 1000×700;
+            # the curves and their keys read at its default width
+            self.docks["Training"].raise_()
             self.statusBar().showMessage("training: the graph is locked until the run ends")
         else:
-            if getattr(self, "_dock_width", None):
-                self.resizeDocks([dock], [self._dock_width], Qt.Orientation.Horizontal)
-                self._dock_width = None
             self.statusBar().showMessage("the run ended: the graph can be edited again")
 
     def _nonfinite(self, node_id: str) -> None:

@@ -47,7 +47,14 @@ class Bot:
         while not condition():
             if time.monotonic() > deadline:
                 raise TimeoutError("the story step took too long")
-            self.QTest.qWait(10)
+            self.wait(10)
 
     def wait(self, ms: int) -> None:
-        self.QTest.qWait(ms)
+        """A QEventLoop, as the app's own loop: it lets other Python threads run while it
+        sleeps (QTest.qWait holds the GIL: a thread the app starts starved, 0.07 M loop
+        turns a second against 15 M)."""
+        from PySide6.QtCore import QEventLoop, QTimer
+
+        loop = QEventLoop()
+        QTimer.singleShot(ms, loop.quit)
+        loop.exec()

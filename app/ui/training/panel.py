@@ -87,6 +87,9 @@ def finish_text(record: RunFinished) -> str:
     return text
 
 
+CURVES_DELAY_MS = 20  # after Start, the Curves tab comes forward this much later
+
+
 class TrainingPanel(QWidget):
     message = Signal(str)
     running_changed = Signal(bool)
@@ -107,6 +110,7 @@ class TrainingPanel(QWidget):
         self._dirty = False
         self._plots = None
         self._building = None  # MetricsPlots being built a piece at a time
+        self._plots_stale = False  # the plots show an older document or settings
         self._layers_shown = 0.0
         self._diverged_at: int | None = None  # the step of a NaN pause, until resumed
         self._build()
@@ -190,6 +194,7 @@ class TrainingPanel(QWidget):
             while self._building.build_step():
                 pass
             self._install_plots()
+        self._sync_plots()
         return self._plots
 
     def prepare_plots(self) -> None:
@@ -214,9 +219,9 @@ class TrainingPanel(QWidget):
     def _install_plots(self) -> None:
         self._plots, self._building = self._building, None
         self.plots_host.layout().addWidget(self._plots)
-        if self.metrics is not None:
-            self._plots.set_metrics(self.metrics)
-        self._update_preview()
+        self._plots.resize(self.plots_host.size())  # the size it will show at: laid out once
+        self._plots_stale = True
+        self._sync_plots()
         self._load_history()
         # lay out and paint them once while the window is idle: the first paint (fonts,
         # axes, keys) costs 20-40 ms, better spent now than when a run starts
@@ -224,7 +229,31 @@ class TrainingPanel(QWidget):
 
     def on_visible(self, visible: bool = True) -> None:
         if visible:
-            self.plots  # noqa: B018 - build on first sight
+            self.plots  # noqa: B018 - build on first sight, bring up to date
+
+    def _plots_changed(self) -> None:
+        """The curves to show changed (another document, new settings): redrawn now if the
+        plots are on screen, else when they next are (hidden plots cost 10-30 ms a change,
+        paid where a document opens)."""
+        self._plots_stale = True
+        if self._plots is not None and self._plots.isVisible():
+            self._sync_plots()
+
+    def _sync_plots(self) -> None:
+        if not self._plots_stale or self._plots is None:
+            return
+        self._plots_stale = False
+        if self.metrics is not None:
+            self._plots.set_metrics(self.metrics)
+        else:
+            from app.core.training.metrics import RunMetrics
+
+            self._plots.set_metrics(RunMetrics("this run"))
+        config = self.config()
+        spe = planned_steps_per_epoch(config)
+        self._plots.set_preview(preview(config, spe) if spe else [])
+        if spe and not self.controller.running:  # the step axis spans the planned run
+            self._plots.set_total_steps(config.epochs * spe)
 
     # --------------------------------------------------------------- settings
     def set_document(self, document: Document) -> None:
@@ -247,10 +276,7 @@ class TrainingPanel(QWidget):
         self.layers.show_stats(())
         self.layer_stats.emit(None)
         self.nonfinite_node.emit("")
-        if self._plots is not None:
-            from app.core.training.metrics import RunMetrics
-
-            self._plots.set_metrics(RunMetrics("this run"))
+        self._plots_changed()
         self._update_buttons()
 
     def config(self) -> TrainConfig:
@@ -292,13 +318,7 @@ class TrainingPanel(QWidget):
         self.document.set_training(config.changed())
 
     def _update_preview(self) -> None:
-        if self._plots is None:
-            return
-        config = self.config()
-        spe = planned_steps_per_epoch(config)
-        self._plots.set_preview(preview(config, spe) if spe else [])
-        if spe and not self.controller.running:  # the step axis spans the planned run
-            self._plots.set_total_steps(config.epochs * spe)
+        self._plots_changed()  # the planned LR and the step axis follow the settings
 
     # --------------------------------------------------------------- control
     def start(self, *, run_dir: Path | None = None) -> bool:
@@ -323,13 +343,15 @@ class TrainingPanel(QWidget):
         self.results = None
         self.run_config = config
         self._dirty = True
-        if self._plots is not None:
-            self._plots.set_metrics(self.metrics)
+        self._plots_stale = True  # the empty curves, on the Curves tab's next showing
         self.results_tab.set_results(None)
         self.layer_stats.emit(None)
-        # the curves come forward on the next turn of the event loop: the window then paints
-        # the locked graph and the curves in two frames instead of one of 40-60 ms
-        QTimer.singleShot(0, self.tabs, lambda: self.tabs.setCurrentWidget(self.plots_host))
+        # the curves come forward a turn of the event loop later: the window then paints the
+        # locked graph and the curves in two frames instead of one of 80-100 ms (a 0 ms timer
+        # ran in the same turn as this, before the window could paint)
+        QTimer.singleShot(
+            CURVES_DELAY_MS, self.tabs, lambda: self.tabs.setCurrentWidget(self.plots_host)
+        )
         self.status.setText("Starting the training process…")
         self.controller.start(
             to_json(project),
@@ -490,6 +512,7 @@ class TrainingPanel(QWidget):
     def _tab_changed(self, _index: int) -> None:
         """Hidden views skip redraws while data comes: bring the one shown up to date."""
         if self.tabs.currentWidget() is self.plots_host and self._plots is not None:
+            self._sync_plots()
             self._plots.redraw()
         self._show_layers()
 

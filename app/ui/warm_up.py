@@ -18,6 +18,7 @@ MODULES = (
     "app.ui.training.plots",
     "app.ui.training.results_view",
     "app.ui.presets_dialog",
+    "platformdirs",  # where the presets dialog looks for the user's own presets
     # what the first F5 needs to start the training process (25 ms of imports at F5)
     "multiprocessing.synchronize",
     "multiprocessing.sharedctypes",

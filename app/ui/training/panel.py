@@ -88,6 +88,7 @@ def finish_text(record: RunFinished) -> str:
 
 
 CURVES_DELAY_MS = 20  # after Start, the Curves tab comes forward this much later
+HIDDEN_SYNC_MS = 50  # hidden plots follow a change this much later, in a turn of their own
 
 
 class TrainingPanel(QWidget):
@@ -236,8 +237,11 @@ class TrainingPanel(QWidget):
         plots are on screen, else when they next are (hidden plots cost 10-30 ms a change,
         paid where a document opens)."""
         self._plots_stale = True
-        if self._plots is not None and self._plots.isVisible():
-            self._sync_plots()
+        if self._plots is not None:
+            if self._plots.isVisible():
+                self._sync_plots()
+            else:  # in a later turn of the event loop than the change (a document opening)
+                QTimer.singleShot(HIDDEN_SYNC_MS, self, self._sync_plots)
 
     def _sync_plots(self) -> None:
         if not self._plots_stale or self._plots is None:
@@ -266,12 +270,20 @@ class TrainingPanel(QWidget):
         if self._plots is not None:
             self._load_history()
 
+    def _show_percent(self, percent: int) -> None:
+        """QProgressBar.setValue repaints at once, and a repaint flushes every pending paint
+        of the window: opening a document painted its whole new canvas inside this call
+        (15-20 ms), and each report painted the plots in it. Updated with the next paint."""
+        self.progress.setUpdatesEnabled(False)
+        self.progress.setValue(percent)
+        self.progress.setUpdatesEnabled(True)  # schedules the bar's paint
+
     def _forget_run(self) -> None:
         """Back to 'not trained yet': status, progress, curves, results, Continue."""
         self.metrics = self.results = self.run_config = self.last_run_dir = None
         self._diverged_at = None
         self.status.setText(IDLE_STATUS)
-        self.progress.setValue(0)
+        self._show_percent(0)
         self.results_tab.set_results(None)
         self.layers.show_stats(())
         self.layer_stats.emit(None)
@@ -507,7 +519,7 @@ class TrainingPanel(QWidget):
         whenever its bar moves a pixel, which cost 2 ms per report."""
         percent = 100 * step // max(1, total)
         if percent != self.progress.value():
-            self.progress.setValue(percent)
+            self._show_percent(percent)
 
     def _tab_changed(self, _index: int) -> None:
         """Hidden views skip redraws while data comes: bring the one shown up to date."""

@@ -176,7 +176,14 @@ class MetricsPlots(QWidget):
 
     def set_total_steps(self, total: int) -> None:
         """Show the whole planned run on the step axis (the planned LR to its end)."""
+        if np.allclose(self.loss.vb.viewRange()[0], self._x_range(total)):
+            return  # a range change re-lays out the four linked plots: 10-20 ms
         self.loss.setXRange(0, max(1, total), padding=0.02)
+
+    @staticmethod
+    def _x_range(total: int) -> list[float]:
+        pad = 0.02 * max(1, total)
+        return [-pad, max(1, total) + pad]
 
     def set_metrics(self, metrics: RunMetrics) -> None:
         self.metrics = metrics

@@ -254,7 +254,7 @@ class EdgeItem(QGraphicsPathItem):
         self.graph_scene, self.edge = scene, edge
         self.label = ""
         self.hover = False  # a block being dragged would be inserted here
-        self._shape = QPainterPath()
+        self._shape: QPainterPath | None = QPainterPath()
         self._key: tuple | None = None
         self._bounds = QRectF()
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
@@ -283,10 +283,9 @@ class EdgeItem(QGraphicsPathItem):
             path.cubicTo(a + QPointF(0, dy), b - QPointF(0, dy), b)
             self.prepareGeometryChange()
             self.setPath(path)
-            stroker = QPainterPathStroker()
-            stroker.setWidth(12.0)
-            self._shape = stroker.createStroke(path)
-            self._bounds = self._shape.boundingRect().adjusted(0, 0, 90, 10)  # and the label
+            self._shape = None  # stroked when first hit-tested: half of building a scene
+            # the curve lies in its control points' box; 6 px for the stroke, and the label
+            self._bounds = path.controlPointRect().adjusted(-6, -6, 96, 16)
         self.update_label()
 
     def tooltip_text(self) -> str:
@@ -296,6 +295,10 @@ class EdgeItem(QGraphicsPathItem):
     def shape(self) -> QPainterPath:
         """The stroke (12 px wide), not the area the curve encloses: clicks and drops hit
         the line itself."""
+        if self._shape is None:
+            stroker = QPainterPathStroker()
+            stroker.setWidth(12.0)
+            self._shape = stroker.createStroke(self.path())
         return self._shape
 
     def boundingRect(self) -> QRectF:

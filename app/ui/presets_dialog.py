@@ -3,7 +3,7 @@ parameters, MACs and a small picture of its graph."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
@@ -47,6 +47,9 @@ def graph_picture(project: Project, width: int = 260, height: int = 360) -> QPix
     return pixmap
 
 
+PICTURE_DELAY_MS = 30  # the preview follows the selection this much later
+
+
 class PresetsDialog(QDialog):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -58,6 +61,7 @@ class PresetsDialog(QDialog):
         self.details = QLabel(wordWrap=True, alignment=Qt.AlignmentFlag.AlignTop)
         self.picture = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.picture.setMinimumSize(260, 360)
+        self._pending_picture: Project | None = None
         found, problems = presets.all_presets()
         self.presets = {p.name: p for p in found}
         for group, members in _groups(found):
@@ -154,7 +158,15 @@ class PresetsDialog(QDialog):
             f"<b>MACs</b> {report.total_macs / 1e6:,.1f} M · <b>Layers</b> {report.depth} · "
             f"<b>Blocks</b> {len(graph)}</p><p><i>{', '.join(p.tags)}</i></p>"
         )
-        self.picture.setPixmap(graph_picture(Project(graph, p.title)))
+        # drawn a turn later (a throw-away scene, 20-40 ms): the list answers the keys at
+        # once, and arrowing through it draws only the preset it stops on
+        self._pending_picture = Project(graph, p.title)
+        QTimer.singleShot(PICTURE_DELAY_MS, self, self._draw_picture)
+
+    def _draw_picture(self) -> None:
+        project, self._pending_picture = self._pending_picture, None
+        if project is not None:
+            self.picture.setPixmap(graph_picture(project))
 
 
 def _groups(found: list) -> list[tuple[str, list]]:

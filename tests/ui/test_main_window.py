@@ -237,7 +237,7 @@ def test_presets_browser_lists_every_preset_and_opens_one(window, qtbot):
     assert dialog.list.count() >= len(presets.names())
     dialog.select("resnet18")
     assert "11,689,512" in dialog.details.text() and "He et al." in dialog.details.text()
-    assert not dialog.picture.pixmap().isNull()
+    qtbot.waitUntil(lambda: not dialog.picture.pixmap().isNull())  # drawn a turn later
     window.open_preset(dialog.selected)
     assert window.windowTitle() == "ResNet-18 — NetBuilder"
     assert len(window.scene.node_items) == 14

@@ -273,7 +273,7 @@ class MainWindow(QMainWindow):
             self.resizeDocks([self.docks["Problems"]], [bottom], Qt.Orientation.Vertical)
             # once the window has painted: load what the first look at the curves and the
             # presets dialog need, in a thread (0.4-0.6 s of imports held the window before)
-            QTimer.singleShot(0, self, warm_up.start)
+            QTimer.singleShot(warm_up.DELAY_MS, self, warm_up.start)
             self._warm_timer = QTimer(self, interval=100)
             self._warm_timer.timeout.connect(self._warmed_up)
             self._warm_timer.start()

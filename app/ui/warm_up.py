@@ -27,6 +27,9 @@ MODULES = (
     "app.core.training.session",
     "app.core.training.metrics",
 )
+#: after the window is shown: its first frame paints before the thread takes the GIL (started
+#: at once, the imports competed with that paint and start-up to the painted window slowed)
+DELAY_MS = 300
 _thread: threading.Thread | None = None
 done = threading.Event()
 

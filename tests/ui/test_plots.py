@@ -82,3 +82,19 @@ def test_the_keys_are_in_the_title_rows_not_on_the_data(qtbot):
     earlier.add(StepReport(4, 0, (0, 1, 2, 3), (2.0,) * 4, (0.05,) * 4, 0.1, 100.0, 1.0, 1.0))
     plots.set_overlays([earlier])
     assert not plots.runs_key.isHidden() and "12:00 sgd lr 0.05" in plots.runs_key.text()
+
+
+def test_the_plots_can_be_built_a_piece_at_a_time(qtbot):
+    """The window builds the plots while idle, one piece per turn of the event loop (each
+    10-25 ms, where the whole took 50-100 ms): the pieces make the same plots."""
+    plots = MetricsPlots(defer=True)
+    qtbot.addWidget(plots)
+    assert not hasattr(plots, "curves")  # only the frame so far
+    pieces = 0
+    while plots.build_step():
+        pieces += 1
+    assert pieces >= 4 and not plots.build_step()
+    whole = MetricsPlots()
+    qtbot.addWidget(whole)
+    assert set(plots.curves) == set(whole.curves)
+    assert plots.acc.titleLabel.text == whole.acc.titleLabel.text

@@ -10,7 +10,8 @@ A heartbeat QTimer (every 5 ms) runs in the GUI thread while the real window is 
 input events (keys, clicks on tabs; the presets dialog answered as a user would): open the
 presets dialog, open a preset, the first look at the Training tab, the first F5, switching tabs
 during a run, Stop, open ResNet-152, auto-layout it, undo, delete everything and undo, a
-finished run's code export, and closing the window during a run. An action's *stall* is the
+finished run's code export, opening another preset during a run (the run stops first) and
+closing the window during a run. An action's *stall* is the
 longest gap between two beats that ended while the action ran (less the 5 ms interval): the
 time the window could not repaint or take input. File dialogs are answered without showing
 (the bench measures the app, not Qt's dialog). Prints a table: action, max stall, p95 of the
@@ -191,6 +192,17 @@ class Actions:
         self._settle()
         self.meter.end()
 
+    def _start_long_run(self) -> None:
+        win, panel = self.win, self.win.training
+        win.document.set_training(dict(LONG_RUN))
+        win.document.undo_stack.setClean()
+        self.focus_canvas()
+        self.key("F5")
+        self.bot.waitUntil(
+            lambda: panel.metrics is not None and panel.metrics.last is not None,
+            timeout=120_000,
+        )
+
     # ---------------------------------------------------------------- the story
     def run(self, make_window) -> list[Stall]:
         """``make_window()`` returns a shown, active MainWindow with LeNet-5."""
@@ -274,16 +286,11 @@ class Actions:
                 lambda: self.key("Ctrl+Z"),
                 lambda: len(win.document.graph.nodes) == count,
             )
-            # close during a run
+            # another document during a run (the run stops first), then close during a run
             self.from_presets_dialog("lenet5", "LeNet-5 again")
-            win.document.set_training(dict(LONG_RUN))
-            win.document.undo_stack.setClean()
-            self.focus_canvas()
-            self.key("F5")
-            self.bot.waitUntil(
-                lambda: panel.metrics is not None and panel.metrics.last is not None,
-                timeout=120_000,
-            )
+            self._start_long_run()
+            self.from_presets_dialog("lenet5", "LeNet-5 mid-run")
+            self._start_long_run()
             self.focus_canvas()
             self.measure(
                 "close the window during a run (Ctrl+Q) until it is gone",
@@ -350,14 +357,15 @@ def _left():
 
 def table(rounds: list[list[Stall]]) -> str:
     """Action, max stall (the worst over the rounds), p95 and duration (medians)."""
-    lines = [f"{'action':58} {'max stall':>10} {'p95':>7} {'took':>7}"]
+    width = max(len(s.action) for s in rounds[0])
+    lines = [f"{'action':{width}} {'max stall':>10} {'p95':>7} {'took':>7}"]
     for i, first in enumerate(rounds[0]):
         rows = [r[i] for r in rounds]
         worst = max(r.max_ms for r in rows)
         p95 = statistics.median(r.p95_ms for r in rows)
         took = statistics.median(r.seconds for r in rows)
         flag = "" if worst <= 50 else "  > 50 ms"
-        lines.append(f"{first.action:58} {worst:8.0f} ms {p95:4.0f} ms {took:6.2f} s{flag}")
+        lines.append(f"{first.action:{width}} {worst:8.0f} ms {p95:4.0f} ms {took:6.2f} s{flag}")
     return "\n".join(lines)
 
 

@@ -122,6 +122,8 @@ class MainWindow(QMainWindow):
         self.inspector.message.connect(self.statusBar().showMessage)
         self.training.message.connect(self.statusBar().showMessage)
         self.training.running_changed.connect(self._training_running)
+        self._pending_document: Document | None = None  # to show once the run has stopped
+        self.training.controller.running_changed.connect(self._stopped_for_document)
         self.training.layer_stats.connect(lambda stats: self.scene.set_layer_stats(stats))
         self.training.nonfinite_node.connect(self._nonfinite)
         self.training.device_changed.connect(
@@ -226,9 +228,12 @@ class MainWindow(QMainWindow):
 
     def set_document(self, document: Document) -> None:
         """Show ``document``: a new scene in the same view (docks keep their sizes). A run
-        in progress is stopped first (its checkpoint is kept)."""
+        in progress is stopped first (its checkpoint is kept), without blocking the window:
+        the document shows once the training process has ended (joining it here held the
+        window for the second the engine takes to stop)."""
         if hasattr(self, "scene") and self.training.controller.running:
-            self.training.shutdown()
+            self._open_after_stop(document)
+            return
         old_document, old_scene = getattr(self, "document", None), getattr(self, "scene", None)
         self.document = document
         document.setParent(self)
@@ -283,6 +288,26 @@ class MainWindow(QMainWindow):
         if warm_up.done.is_set():
             self._warm_timer.stop()
             self.training.prepare_plots()
+
+    def _open_after_stop(self, document: Document) -> None:
+        if self._pending_document is not None and self._pending_document is not document:
+            self._pending_document.dispose()  # asked for another one meanwhile: this one wins
+        first = self._pending_document is None
+        self._pending_document = document
+        if first:
+            self.training.stop()
+            self.view.setEnabled(False)
+        self.statusBar().showMessage(
+            f"stopping the run (writing its checkpoint), then opening {document.title}…"
+        )
+
+    def _stopped_for_document(self, running: bool) -> None:
+        if running or self._pending_document is None:
+            return
+        document, self._pending_document = self._pending_document, None
+        self.view.setEnabled(True)
+        self.set_document(document)
+        self.statusBar().showMessage(f"opened {document.title}")
 
     def _update_title(self) -> None:
         self.setWindowTitle(f"{self.document.title} — NetBuilder")  # title carries the *
@@ -589,7 +614,8 @@ class MainWindow(QMainWindow):
             return
         p = presets.get(name)
         self.set_document(Document(p.project()))
-        self.statusBar().showMessage(f"opened preset {p.title}")
+        if self._pending_document is None:  # else it says it is stopping the run first
+            self.statusBar().showMessage(f"opened preset {p.title}")
 
     def open_dialog(self) -> None:
         if not self.confirm_discard():

@@ -100,6 +100,7 @@ def child(width: int, height: int, out: Path) -> None:
 
     QTimer.singleShot(500, choose)
     key(bot, win, "Ctrl+Shift+N")
+    bot.waitUntil(lambda: win.document.project.name == "LeNet-5", 10_000)
     activate()
     shot("preset_opened")
     key(bot, win, "F5")

@@ -97,7 +97,7 @@ def test_the_first_minutes(qtbot, tmp_path, monkeypatch):
 
     QTimer.singleShot(300, choose)
     key(qtbot, win, "Ctrl+Shift+N")
-    assert win.document.project.name == "LeNet-5"
+    qtbot.waitUntil(lambda: win.document.project.name == "LeNet-5")  # a turn after Open
     win.activateWindow()  # the dialog has gone: the window is active again (a WM's job)
     qtbot.waitUntil(win.isActiveWindow)
     # F5 trains at once, with a report within seconds

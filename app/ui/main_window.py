@@ -305,7 +305,13 @@ class MainWindow(QMainWindow):
         )
 
     def _stopped_for_document(self, running: bool) -> None:
-        if running or self._pending_document is None:
+        """The run has ended: the waiting document opens a turn later (the panel's end of
+        run and the new document in one turn took 40-60 ms)."""
+        if not running and self._pending_document is not None:
+            QTimer.singleShot(OPEN_DELAY_MS, self, self._open_pending)
+
+    def _open_pending(self) -> None:
+        if self._pending_document is None or self.training.controller.running:
             return
         document, self._pending_document = self._pending_document, None
         self.view.setEnabled(True)

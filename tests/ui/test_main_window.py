@@ -295,7 +295,10 @@ def test_each_command_rechecks_once_and_moves_reroute_only_their_edges(window):
     window.document.checked.connect(checks.append)
     window.auto_layout()  # moves all 14 nodes in one command
     window.document.undo_stack.undo()
-    assert len(checks) == 2  # one shape check per command, not one per moved node
+    assert checks == []  # shapes do not depend on positions: moves never re-check
+    window.document.remove(["tanh_1"], [])  # a structural command and its undo
+    window.document.undo_stack.undo()
+    assert len(checks) == 2  # one shape check per command, not one per change in it
     item = window.scene.node_items["conv2d_1"]
     item.setPos(item.pos() + QPointF(300, 0))  # what a mouse drag does, step by step
     edge = window.scene.edge_items[next(e for e in window.scene.edge_items if e.src == "conv2d_1")]

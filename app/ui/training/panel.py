@@ -303,7 +303,7 @@ class TrainingPanel(QWidget):
         values = self.config().to_dict()
         for name, editor in self.editors.items():
             set_editor_value(editor, values[name])
-        self._update_preview()
+        self._plots_changed()  # the planned LR and the step axis follow the settings
         self._check_fit()
 
     def _check_fit(self, _report=None) -> str:
@@ -328,9 +328,6 @@ class TrainingPanel(QWidget):
             self.controller.handle.set_lr_scale(config.lr / self.run_config.lr)
             self.message.emit(f"learning rate set to {config.lr:g} from the next step")
         self.document.set_training(config.changed())
-
-    def _update_preview(self) -> None:
-        self._plots_changed()  # the planned LR and the step axis follow the settings
 
     # --------------------------------------------------------------- control
     def start(self, *, run_dir: Path | None = None) -> bool:

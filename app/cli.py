@@ -239,19 +239,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from app.core.training.config import FIELDS, ConfigError, TrainConfig
+    from app.core.training.rundir import RunDir
     from app.core.training.train_cli import run_training
 
     source = args.source
-    if args.resume:  # the run's own graph and settings; flags may still change some
-        source = source or str(Path(args.resume) / "project.json")
+    run = RunDir(Path(args.resume), create=False) if args.resume else None
+    if run is not None:  # the run's own graph and settings; flags may still change some
+        source = source or str(run.project_file)
     if not source:
         print("error: give a project file or presets:NAME (or --resume RUN_DIR)", file=sys.stderr)
         return 2
     try:
         project = open_source(source)
         base = project.training
-        if args.resume:
-            base = json.loads((Path(args.resume) / "config.json").read_text(encoding="utf-8"))
+        if run is not None:
+            base = json.loads(run.config_file.read_text(encoding="utf-8"))
     except (SourceError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

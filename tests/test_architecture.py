@@ -60,3 +60,23 @@ def test_gui_start_up_path_does_not_import_torch():
         "w.document.undo_stack.setClean(); w.close()\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=120)
+
+
+def test_run_folders_are_read_without_torch(tmp_path):
+    """RunDir owns the run folder's layout; the window reads runs through it (history,
+    Continue, exports' checks), so reading must not load torch, nor create anything."""
+    run = tmp_path / "20261201-120000-net"
+    run.mkdir()
+    (run / "config.json").write_text('{"optimizer": "sgd", "lr": 0.1}')
+    (run / "metrics.jsonl").write_text('{"event": "Resumed", "step": 3}\n{"event": "Bad"}\n')
+    code = (
+        "import sys\n"
+        "from app.core.training.rundir import RunDir\n"
+        f"run = RunDir({str(run)!r}, create=False)\n"
+        "assert run.label() == '12:00 sgd lr 0.1', run.label()\n"
+        "assert [type(e).__name__ for e in run.events()] == ['Resumed']\n"
+        "assert not run.has_checkpoint('last') and run.project_name() is None\n"
+        "assert 'torch' not in sys.modules, 'reading a run folder imported torch'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
+    assert not (run / "checkpoints").exists()

@@ -236,17 +236,20 @@ def export_bundle(project: Project, path: Path, run_dir: Path | None = None) -> 
     }
     config: dict[str, Any] = dict(project.training)
     if run_dir is not None:
-        run_dir = Path(run_dir)
-        if not (run_dir / "config.json").exists():
+        from app.core.training.rundir import RunDir
+
+        run = RunDir(Path(run_dir), create=False)
+        saved = run.config()
+        if saved is None:
             raise ExportError(f"{run_dir} is not a NetBuilder run directory (no config.json)")
-        config = json.loads((run_dir / "config.json").read_text())
-        for name in ("metrics.jsonl", "epochs.csv", "run.log"):
-            if (run_dir / name).exists():
-                files[f"metrics/{name}"] = (run_dir / name).read_bytes()
-        best = run_dir / "checkpoints" / "best.pt"
-        if best.exists():
+        config = saved
+        for name in RunDir.METRIC_FILES:
+            if (run.path / name).exists():
+                files[f"metrics/{name}"] = (run.path / name).read_bytes()
+        if run.has_checkpoint("best"):
             buffer = io.BytesIO()
-            torch.save(load_weights(best)["model"], buffer)  # type: ignore[index]
+            best = load_weights(run.checkpoint_path("best"))["model"]  # type: ignore[index]
+            torch.save(best, buffer)
             files["weights/best.pt"] = buffer.getvalue()
     files["config.json"] = (json.dumps(config, indent=2) + "\n").encode()
     cls = class_name(project.name or "Net")

@@ -14,14 +14,15 @@ def export_run(kind: str, project_json: str, path: str, run_dir: str | None) -> 
     from app.core import artifacts
     from app.core.exporter import export_model_code
     from app.core.serialization import loads
+    from app.core.training.rundir import RunDir
 
     project = loads(project_json)
     target = Path(path)
     if kind == "weights":
-        best = Path(run_dir) / "checkpoints" / "best.pt" if run_dir else None
-        if best is None or not best.exists():
+        run = RunDir(Path(run_dir), create=False) if run_dir else None
+        if run is None or not run.has_checkpoint("best"):
             raise FileNotFoundError("this run saved no best checkpoint")
-        state = artifacts.load_weights(best)["model"]  # type: ignore[index]
+        state = artifacts.load_weights(run.checkpoint_path("best"))["model"]  # type: ignore[index]
         artifacts.export_weights(project.graph, target, state)
     elif kind == "code":
         target.write_text(export_model_code(project.graph, project.name or "Net"))

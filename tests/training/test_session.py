@@ -20,14 +20,9 @@ from app.core.training.events import (
     RunStarted,
     StepReport,
 )
-from app.core.training.metrics import (
-    RunMetrics,
-    decimate,
-    project_runs,
-    run_label,
-    run_summary,
-)
+from app.core.training.metrics import RunMetrics, decimate
 from app.core.training.results import RunResults
+from app.core.training.rundir import RunDir
 from app.core.training.session import ProcessRun, ThreadRun
 from tests.helpers import SMALL_TRAINING as SMALL
 from tests.helpers import chain, image
@@ -129,31 +124,32 @@ def test_metrics_follow_events_and_reload_from_the_run_directory(tmp_path):
     assert len(live.steps) == len(live.losses) == len(live.lrs) == len(live.smoothed) == 32
     assert len(live.epochs) == 2 and live.end.reason == "completed"
     assert set(live.layers) >= {"conv2d_1", "linear_3"}
-    (run,) = project_runs(tmp_path, "LeNet-5")
+    (run,) = RunDir.of_project(tmp_path, "LeNet-5")
     again = RunMetrics.from_run_dir(run)
     np.testing.assert_array_equal(again.losses.values, live.losses.values)
     assert [e.val_acc for e in again.epochs] == [e.val_acc for e in live.epochs]
     with open(run / "metrics.jsonl", "a") as fh:
         fh.write('{"event": "StepReport", "step": 3')  # a crash mid-line is skipped
     assert len(RunMetrics.from_run_dir(run).losses) == 32
-    assert project_runs(tmp_path, "LeNet") == []
+    assert RunDir.of_project(tmp_path, "LeNet") == []
     assert json.loads((run / "config.json").read_text())["epochs"] == 2
     best = max(e.val_acc for e in live.epochs)
     stamp = run.name
-    assert run_summary(run) == (
+    folder = RunDir(run, create=False)
+    assert folder.summary() == (
         f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]} {stamp[9:11]}:{stamp[11:13]} · "
         f"sgd lr 0.05, batch 32, shapes_gray · 2 epochs, best val acc {best:.1%}"
     )
     (run / "config.json").write_text("{not json")
     (run / "epochs.csv").unlink()
-    assert run_summary(run).endswith(f"{stamp[11:13]} · no epoch completed")
+    assert folder.summary().endswith(f"{stamp[11:13]} · no epoch completed")
     odd = tmp_path / "my run"
     odd.mkdir()
-    assert run_summary(odd) == "my run · no epoch completed"
-    assert run_label(odd) == "my run"
-    assert run_label(run) == f"{stamp[9:11]}:{stamp[11:13]}"  # its config.json is damaged
+    assert RunDir(odd, create=False).summary() == "my run · no epoch completed"
+    assert RunDir(odd, create=False).label() == "my run"
+    assert folder.label() == f"{stamp[9:11]}:{stamp[11:13]}"  # its config.json is damaged
     (run / "config.json").write_text(json.dumps({"optimizer": "adamw", "lr": 0.003}))
-    assert run_label(run) == f"{stamp[9:11]}:{stamp[11:13]} adamw lr 0.003"
+    assert folder.label() == f"{stamp[9:11]}:{stamp[11:13]} adamw lr 0.003"
 
 
 def test_decimation_keeps_extremes_and_bounds_the_points():

@@ -1,11 +1,8 @@
 """The metrics of a run as growing arrays, fed with the engine's events; min/max decimation for
-plotting long runs; loading a finished run back from its ``metrics.jsonl``."""
+plotting long runs; a finished run read back through its RunDir."""
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import json
 import math
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from app.core.training.events import (
     RunStarted,
     StepReport,
 )
+from app.core.training.rundir import RunDir
 
 
 class Series:
@@ -220,99 +218,8 @@ class RunMetrics:
 
     @classmethod
     def from_run_dir(cls, path: Path) -> RunMetrics:
-        """Read a run's ``metrics.jsonl`` (lines that cannot be read are skipped: a run that
-        crashed may have left half a line)."""
-        kinds = {
-            c.__name__: c
-            for c in (RunStarted, StepReport, EpochReport, Diverged, Resumed, RunFinished)
-        }
-        kinds["RunFailed"] = RunFailed
+        """A finished (or crashed) run's metrics, read back from its folder."""
         metrics = cls(Path(path).name)
-        try:
-            lines = (Path(path) / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-        except OSError:
-            return metrics
-        for line in lines:
-            try:
-                row = json.loads(line)
-                kind = kinds.get(row.pop("event"))
-                if kind is None:
-                    continue
-                if kind is StepReport:
-                    row["layers"] = tuple(LayerStat(**s) for s in row.get("layers", ()))
-                for key, value in row.items():
-                    if isinstance(value, list):
-                        row[key] = tuple(value)
-                metrics.add(kind(**row))
-            except (ValueError, TypeError, KeyError):
-                continue
+        for event in RunDir(path, create=False).events():
+            metrics.add(event)
         return metrics
-
-
-def project_runs(root: Path, project_name: str) -> list[Path]:
-    """Run directories under ``root`` whose saved project has this name, oldest first."""
-    if not Path(root).is_dir():
-        return []
-    found = []
-    for path in Path(root).iterdir():
-        try:
-            name = json.loads((path / "project.json").read_text(encoding="utf-8")).get("name")
-        except (OSError, ValueError, AttributeError):
-            continue
-        if name == project_name:
-            found.append(path)
-    return sorted(found)
-
-
-def _run_time(path: Path) -> tuple[str, str] | None:
-    """(date, time) from a run directory's name (``20261122-133605-name``), or None."""
-    stamp = path.name[:15]
-    if not (len(stamp) == 15 and stamp[:8].isdigit() and stamp[9:].isdigit()):
-        return None
-    return f"{stamp[:4]}-{stamp[4:6]}-{stamp[6:8]}", f"{stamp[9:11]}:{stamp[11:13]}"
-
-
-def _run_config(path: Path) -> dict | None:
-    """A run's config.json, or None when it is missing or damaged."""
-    try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return config if isinstance(config, dict) else None
-
-
-def run_summary(path: Path) -> str:
-    """One line telling a run apart from the others: when, the main settings, how far it got
-    and its best validation accuracy. Missing or damaged files leave their part out."""
-    path = Path(path)
-    when = _run_time(path)
-    parts = [" ".join(when) if when else path.name]
-    config = _run_config(path)
-    with contextlib.suppress(KeyError, TypeError, ValueError):  # no config, or a partial one
-        parts.append(
-            f"{config['optimizer']} lr {config['lr']:g}, batch {config['batch_size']}, "
-            f"{config['dataset']}"
-        )
-    try:
-        with open(path / "epochs.csv", newline="", encoding="utf-8") as fh:
-            accuracies = [float(r["val_acc"]) for r in csv.DictReader(fh)]
-    except (OSError, ValueError, KeyError, TypeError):
-        accuracies = []
-    if accuracies:
-        parts.append(f"{len(accuracies)} epochs, best val acc {max(accuracies):.1%}")
-    else:
-        parts.append("no epoch completed")
-    return " · ".join(parts)
-
-
-def run_label(path: Path) -> str:
-    """A short name for a run in a plot legend: its time, optimizer and learning rate."""
-    path = Path(path)
-    when = _run_time(path)
-    if when is None:
-        return path.name
-    config = _run_config(path)
-    try:
-        return f"{when[1]} {config['optimizer']} lr {config['lr']:g}"
-    except (KeyError, TypeError, ValueError):
-        return when[1]

@@ -21,6 +21,7 @@ import os
 import queue
 import threading
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,31 +35,51 @@ END = None  # the last item a run puts on its queue
 CHILD_NICENESS = 10
 
 
-def _drive(
-    project_json: str,
-    config: dict[str, Any],
-    name: str,
-    runs_root: str | None,
-    run_dir: str | None,
-    out,
-    control: RunControl,
-    evaluate: bool,
-) -> None:
+@dataclass(frozen=True)
+class RunRequest:
+    """What a run is asked to do, as plain picklable values (it crosses to the training
+    process): the project, its settings, and where the run folder goes."""
+
+    project_json: str
+    config: dict[str, Any]
+    name: str = "run"
+    runs_root: str | None = None  # a new run folder under it (None: the default root)
+    run_dir: str | None = None  # or this one, to continue a run
+
+    @classmethod
+    def of(
+        cls,
+        project_json: str,
+        config: TrainConfig,
+        name: str,
+        runs_root: Path | None = None,
+        run_dir: Path | None = None,
+    ) -> RunRequest:
+        return cls(
+            project_json,
+            config.to_dict(),
+            name,
+            str(runs_root) if runs_root else None,
+            str(run_dir) if run_dir else None,
+        )
+
+
+def _drive(request: RunRequest, out, control: RunControl, evaluate: bool) -> None:
     """Run the engine and put every event on ``out``; then the results; then END."""
     try:
         from app.core.serialization import loads
         from app.core.training.engine import Trainer
         from app.core.training.events import RunFinished
 
-        project = loads(project_json)
-        settings = TrainConfig.from_dict(config)
+        project = loads(request.project_json)
+        settings = TrainConfig.from_dict(request.config)
         out.put(Status(f"loading {settings.dataset} and building the network…"))
         trainer = Trainer(
             project.graph,
             settings,
-            name=name,
-            runs_root=Path(runs_root) if runs_root else None,
-            run_dir=Path(run_dir) if run_dir else None,
+            name=request.name,
+            runs_root=Path(request.runs_root) if request.runs_root else None,
+            run_dir=Path(request.run_dir) if request.run_dir else None,
             control=control,
             pause_on_nonfinite=True,  # the user resumes (with a lower LR) or stops
         )
@@ -89,27 +110,10 @@ def _drive(
         out.put(END)
 
 
-def _run_args(
-    project_json: str,
-    config: TrainConfig,
-    name: str,
-    runs_root: Path | None,
-    run_dir: Path | None,
-) -> tuple:
-    """The picklable leading arguments of :func:`_drive`."""
-    return (
-        project_json,
-        config.to_dict(),
-        name,
-        str(runs_root) if runs_root else None,
-        str(run_dir) if run_dir else None,
-    )
-
-
-def _child_main(args: tuple, out, stop, go, scale) -> None:
+def _child_main(request: RunRequest, out, stop, go, scale) -> None:
     with contextlib.suppress(OSError, AttributeError):  # POSIX; elsewhere keep the priority
         os.nice(CHILD_NICENESS)
-    _drive(*args, out, RunControl(stop, go, scale), True)
+    _drive(request, out, RunControl(stop, go, scale), True)
 
 
 class _Handle:
@@ -173,10 +177,10 @@ class ProcessRun(_Handle):
         stop, go, scale = ctx.Event(), ctx.Event(), ctx.Value("d", 1.0)
         go.set()
         super().__init__(ctx.Queue(), RunControl(stop, go, scale))
-        args = _run_args(project_json, config, name, runs_root, run_dir)
+        request = RunRequest.of(project_json, config, name, runs_root, run_dir)
         self.process = ctx.Process(
             target=_child_main,
-            args=(args, self.queue, stop, go, scale),
+            args=(request, self.queue, stop, go, scale),
             name="netbuilder-training",
         )
         self.process.daemon = True  # never outlive the app
@@ -216,9 +220,10 @@ class ThreadRun(_Handle):
         run_dir: Path | None = None,
     ) -> None:
         super().__init__(queue.Queue(), RunControl())
-        args = (*_run_args(project_json, config, name, runs_root, run_dir), self.queue)
-        args += (self.control, True)
-        self.thread = threading.Thread(target=_drive, args=args, daemon=True)
+        request = RunRequest.of(project_json, config, name, runs_root, run_dir)
+        self.thread = threading.Thread(
+            target=_drive, args=(request, self.queue, self.control, True), daemon=True
+        )
 
     def start(self) -> None:
         self.thread.start()

@@ -19,12 +19,12 @@ class RunHistoryList(QListWidget):
 
     def load(self, project_name: str) -> None:
         """List the project's runs, newest first (none ticked)."""
-        from app.core.training.metrics import project_runs, run_summary
+        from app.core.training.rundir import RunDir
 
         self.blockSignals(True)
         self.clear()
-        for path in reversed(project_runs(default_runs_root(), project_name)):
-            item = QListWidgetItem(run_summary(path))
+        for path in reversed(RunDir.of_project(default_runs_root(), project_name)):
+            item = QListWidgetItem(RunDir(path, create=False).summary())
             item.setData(Qt.ItemDataRole.UserRole, str(path))
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Unchecked)
@@ -33,13 +33,14 @@ class RunHistoryList(QListWidget):
         self.blockSignals(False)
 
     def _toggled(self, _item: QListWidgetItem) -> None:
-        from app.core.training.metrics import RunMetrics, run_label
+        from app.core.training.metrics import RunMetrics
+        from app.core.training.rundir import RunDir
 
         chosen = []
         for i in range(self.count()):
             if self.item(i).checkState() == Qt.CheckState.Checked:
                 path = Path(self.item(i).data(Qt.ItemDataRole.UserRole))
                 run = RunMetrics.from_run_dir(path)
-                run.name = run_label(path)  # the legend's entry
+                run.name = RunDir(path, create=False).label()  # its name in the key
                 chosen.append(run)
         self.overlays_changed.emit(chosen)

@@ -44,6 +44,7 @@ from app.core.training.events import (
     Status,
 )
 from app.core.training.paths import default_runs_root
+from app.core.training.rundir import RunDir
 from app.core.training.schedules import preview
 from app.ui.document import Document
 from app.ui.param_form import make_editor, set_editor_value
@@ -372,9 +373,8 @@ class TrainingPanel(QWidget):
         return True
 
     def continue_last(self) -> bool:
-        if (
-            self.last_run_dir is None
-            or not (self.last_run_dir / "checkpoints" / "last.pt").exists()
+        if self.last_run_dir is None or not RunDir(self.last_run_dir, create=False).has_checkpoint(
+            "last"
         ):
             self.message.emit("there is no stopped run with a checkpoint to continue")
             return False

@@ -1,4 +1,6 @@
-"""NetBuilder entry point: ``python main.py [check FILE | presets]``."""
+"""NetBuilder entry point: ``python main.py`` opens the window (optionally a FILE or
+presets:NAME); ``python main.py COMMAND`` runs check, presets, train, evaluate or export
+headless (``--help`` on each)."""
 
 import sys
 

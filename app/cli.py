@@ -1,4 +1,6 @@
-"""Headless command line: ``check`` (shape report), ``presets`` (list), GUI by default."""
+"""Headless command line: ``check`` (shape report), ``presets`` (list), ``train``,
+``evaluate`` (a checkpoint or an ensemble) and ``export`` (code, training script, ONNX,
+TorchScript, weights, bundle); with no command, or a file or preset alone, the window."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """The network graph: nodes (typed blocks with params) and edges into numbered input ports.
 
 All mutations validate first and raise a typed error before changing anything; successful ones
-emit plain-Python events that views subscribe to. Topology queries come from networkx.
+emit plain-Python events that views subscribe to. Topology queries (order, generations,
+cycles) walk the edges directly; networkx is imported only for the algorithms it is asked for
+(``nx_graph``).
 """
 
 from __future__ import annotations

@@ -96,9 +96,6 @@ class ShapeReport:
     def output_shape(self) -> Shape | None:
         return self.nodes[self.output_id].shape if self.output_id else None
 
-    def problems_for(self, node_id: str) -> list[Problem]:
-        return [p for p in self.problems if p.node_id == node_id]
-
 
 _MEMO: dict[tuple, Inference | ShapeError] = {}
 _MEMO_LIMIT = 100_000

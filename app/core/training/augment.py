@@ -41,10 +41,6 @@ class Augmenter:
         self.std = torch.tensor(std, device=device).view(1, -1, 1, 1)
         self.gen = generator
 
-    @property
-    def mixes(self) -> bool:
-        return self.config.mixup_alpha > 0
-
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         return (images.float() / 255 - self.mean) / self.std
 

@@ -45,12 +45,13 @@ def dialog(parent: QWidget | None, title: str, start: str, filters: str, save: b
         box.setFileMode(QFileDialog.FileMode.ExistingFile)
     # Qt's own dialog (no desktop dialog, e.g. on a bare X11 server): the name column takes
     # the room left, size/type/date are as wide as their text, in a window wide enough
-    for view in box.findChildren(QTreeView):
+    views = box.findChildren(QTreeView)
+    for view in views:
         header = view.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-    if box.findChildren(QTreeView):
+    if views:
         box.resize(max(box.width(), 820), max(box.height(), 480))
     return box
 

@@ -190,9 +190,7 @@ class TrainingPanel(QWidget):
         shows first (connect the dock's visibilityChanged to :meth:`on_visible`)."""
         if self._plots is None:
             if self._building is None:
-                from app.ui.training.plots import MetricsPlots
-
-                self._building = MetricsPlots(defer=True)
+                self._start_building()
             while self._building.build_step():
                 pass
             self._install_plots()
@@ -205,10 +203,13 @@ class TrainingPanel(QWidget):
         when the plotting modules are imported (see app.ui.warm_up)."""
         if self._plots is not None or self._building is not None:
             return
+        self._start_building()
+        QTimer.singleShot(0, self, self._build_step)
+
+    def _start_building(self) -> None:
         from app.ui.training.plots import MetricsPlots
 
         self._building = MetricsPlots(defer=True)
-        QTimer.singleShot(0, self, self._build_step)
 
     def _build_step(self) -> None:
         if self._building is None:  # finished on demand meanwhile

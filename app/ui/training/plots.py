@@ -17,6 +17,8 @@ from app.core.training.metrics import Decimator, RunMetrics, decimate
 
 MAX_POINTS = 4_000  # per curve: several per pixel column of a plot, min and max each
 OVERLAY_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+# each curve's colour, used by its pen and by its mark in the key
+TRAIN, VALIDATION, TOP5, PLANNED, LR = "#1f77b4", "#d62728", "#ff7f0e", "#999999", "#2ca02c"
 LEFT_AXIS_WIDTH = 44  # px: room for "15000" or "0.054" beside the ticks
 # the mark a key shows for each kind of curve: a line, a dashed line, a dot, a triangle
 MARKS = {"line": "\u2501", "dash": "\u2505", "dot": "\u25cf", "triangle": "\u25b2"}
@@ -84,13 +86,13 @@ class MetricsPlots(QWidget):
         raw, smooth = ("#2f4b66", "#6baed6") if self.dark else ("#c6dbef", "#08519c")
         # each plot's key is in its title row (set_overlays adds the earlier runs' key)
         self.keys = {
-            "loss": [("line", smooth, "train"), ("dot", "#d62728", "validation")],
+            "loss": [("line", smooth, "train"), ("dot", VALIDATION, "validation")],
             "accuracy": [
-                ("line", "#1f77b4", "train"),
-                ("dot", "#d62728", "top-1"),
-                ("triangle", "#ff7f0e", "top-5"),
+                ("line", TRAIN, "train"),
+                ("dot", VALIDATION, "top-1"),
+                ("triangle", TOP5, "top-5"),
             ],
-            "learning rate": [("dash", "#999999", "planned"), ("line", "#2ca02c", "actual")],
+            "learning rate": [("dash", PLANNED, "planned"), ("line", LR, "actual")],
             "images/s": [],
         }
         yield
@@ -120,18 +122,18 @@ class MetricsPlots(QWidget):
             "loss": self.loss.plot(pen=_pen(raw), name="train (raw)"),
             "smooth": self.loss.plot(pen=_pen(smooth), name="train (smoothed)"),
             "val_loss": self.loss.plot(
-                pen=_pen("#d62728", 2), symbol="o", symbolSize=6, name="validation"
+                pen=_pen(VALIDATION, 2), symbol="o", symbolSize=6, name="validation"
             ),
-            "train_acc": self.acc.plot(pen=_pen("#1f77b4"), name="train"),
+            "train_acc": self.acc.plot(pen=_pen(TRAIN), name="train"),
             "val_acc": self.acc.plot(
-                pen=_pen("#d62728", 2), symbol="o", symbolSize=6, name="val top-1"
+                pen=_pen(VALIDATION, 2), symbol="o", symbolSize=6, name="val top-1"
             ),
             "val_top5": self.acc.plot(
-                pen=_pen("#ff7f0e", 1.5), symbol="t", symbolSize=6, name="val top-5"
+                pen=_pen(TOP5, 1.5), symbol="t", symbolSize=6, name="val top-5"
             ),
-            "preview": self.lr.plot(pen=_pen("#999999", dash=True), name="planned"),
-            "lr": self.lr.plot(pen=_pen("#2ca02c"), name="actual"),
-            "speed": self.speed.plot(pen=_pen("#1f77b4")),  # not an overlay colour
+            "preview": self.lr.plot(pen=_pen(PLANNED, dash=True), name="planned"),
+            "lr": self.lr.plot(pen=_pen(LR), name="actual"),
+            "speed": self.speed.plot(pen=_pen(TRAIN)),  # not an overlay colour
         }
         self.overlays: list[pg.PlotDataItem] = []
         self.lines = []

@@ -273,12 +273,16 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event) -> None:
         """On first show: the bottom docks (Problems, Summary) get a quarter of the height, so
-        the Summary shows more than two rows."""
+        the Summary shows more than two rows, and the right docks a third of the width."""
         super().showEvent(event)
         if not getattr(self, "_shown", False):
             self._shown = True
             bottom = max(160, self.height() // 4)
             self.resizeDocks([self.docks["Problems"]], [bottom], Qt.Orientation.Vertical)
+            # the right docks (Inspector, Code, Training) get room for the curves once, here:
+            # widening them when a run started re-laid out the whole window at F5
+            right = min(620, max(380, int(0.35 * self.width())))
+            self.resizeDocks([self.docks["Inspector"]], [right], Qt.Orientation.Horizontal)
             # once the window has painted: load what the first look at the curves and the
             # presets dialog need, in a thread (0.4-0.6 s of imports held the window before)
             QTimer.singleShot(warm_up.DELAY_MS, self, warm_up.start)

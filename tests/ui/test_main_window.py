@@ -406,6 +406,10 @@ def test_training_keeps_the_layout_of_the_window(qtbot):
     win._training_running(False)
     qtbot.wait(50)
     assert win.view.width() == canvas
+    # on a large screen the right docks start wide enough for the curves (about a third)
+    wide = open_window(qtbot, (1600, 1000))
+    qtbot.wait(50)
+    assert 500 <= wide.docks["Inspector"].width() <= 620
 
 
 def test_ctrl_z_in_an_inspector_field_undoes_the_document(qtbot):

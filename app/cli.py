@@ -200,10 +200,10 @@ def _save_preset(source: str, name: str | None) -> int:
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per training setting, generated from the config's field specs."""
-    from app.core.training.config import FIELDS, GROUPS
+    from app.core.training.config import option_registry, setting_groups, settings
 
-    specs = {p.name: p for p in FIELDS}
-    for group, names in GROUPS.items():
+    specs = {p.name: p for p in settings()}
+    for group, names in setting_groups().items():
         section = parser.add_argument_group(group.lower())
         for name in names:
             p = specs[name]
@@ -218,6 +218,9 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
                     help=p.help,
                 )
             elif p.kind == "choice":
+                registry = option_registry(name)
+                if registry is not None:  # each option's line: what it does
+                    help_text += "; " + "; ".join(registry.describe().splitlines())
                 section.add_argument(flag, dest=name, choices=p.choices, help=help_text)
             elif p.kind == "ints":
                 section.add_argument(
@@ -240,7 +243,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from app.core.training.config import FIELDS, ConfigError, TrainConfig
+    from app.core.training.config import ConfigError, TrainConfig, settings
     from app.core.training.rundir import RunDir
     from app.core.training.train_cli import run_training
 
@@ -260,7 +263,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     overrides = {
-        p.name: getattr(args, p.name) for p in FIELDS if getattr(args, p.name, None) is not None
+        p.name: getattr(args, p.name) for p in settings() if getattr(args, p.name, None) is not None
     }
     try:
         config = TrainConfig.from_dict({**base, **overrides})
@@ -321,7 +324,7 @@ def _diagnose(project: Project, config: TrainConfig, *, lr_find: bool) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from app.core.training.config import FIELDS, ConfigError, TrainConfig
+    from app.core.training.config import ConfigError, TrainConfig, settings
     from app.core.training.data import DatasetError
     from app.core.training.diagnostics import evaluate_checkpoints
     from app.core.training.errors import TrainingFailure
@@ -329,7 +332,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         project = open_source(args.source)
         overrides = {
-            p.name: getattr(args, p.name) for p in FIELDS if getattr(args, p.name, None) is not None
+            p.name: getattr(args, p.name)
+            for p in settings()
+            if getattr(args, p.name, None) is not None
         }
         config = TrainConfig.from_dict({**project.training, **overrides})
         result = evaluate_checkpoints(project.graph, config, args.checkpoint)
@@ -356,8 +361,8 @@ EXPORT_FORMATS = ("py", "train", "onnx", "torchscript", "program", "weights", "b
 def cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from app.core import artifacts
-    from app.core.exporter import ExportError, export_model_code
+    from app.core.export import artifacts
+    from app.core.export.model_code import ExportError, export_model_code
 
     try:
         project = open_source(args.source)
@@ -373,7 +378,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             out.write_text(export_model_code(project.graph, name), encoding="utf-8")
             print(f"wrote {out}: standalone PyTorch code (imports only torch)")
         elif args.format == "train":
-            from app.core.train_export import export_training_script
+            from app.core.export.train_script import export_training_script
 
             written = export_training_script(project, out)
             print(f"wrote {', '.join(str(p) for p in written)}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from app.core.graph import Graph
@@ -61,3 +63,22 @@ def dropout_net() -> Graph:
         ("dropout", {"p": 0.3}),
         ("linear", {"out_features": 10}),
     )
+
+
+@contextlib.contextmanager
+def extra_optimizer() -> Iterator[str]:
+    """Register a dummy optimizer (averaged SGD) for the length of a test: one registry
+    entry, which every reader of the registry must pick up."""
+    from app.core.training.options import OPTIMIZERS, OptimizerSpec
+
+    spec = OptimizerSpec(
+        "asgd_test",
+        "averaged SGD (a test's extra optimizer)",
+        "torch.optim.ASGD",
+        lambda c: {"t0": 10.0, "weight_decay": c.weight_decay},
+    )
+    OPTIMIZERS.register(spec)
+    try:
+        yield spec.name
+    finally:
+        OPTIMIZERS.unregister(spec.name)

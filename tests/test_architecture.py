@@ -1,4 +1,5 @@
-"""Layering: app.core, presets and blocks never import Qt or app.ui (import-linter)."""
+"""Layering: app.core, presets and blocks never import Qt or app.ui; the core model sits below
+the engine, which sits below the exporters (import-linter)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,24 @@ def test_import_contracts_hold():
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "0 broken" in proc.stdout
+
+
+def test_the_core_model_contract_lists_every_core_module():
+    """A module added to app.core (outside training/ and export/) is held below the engine
+    and the exporters too: the contract names each one."""
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (below,) = [c for c in contracts["contracts"] if c["name"].startswith("The core model")]
+    core = ROOT / "app" / "core"
+    modules = {f"app.core.{p.stem}" for p in core.glob("*.py") if p.stem != "__init__"}
+    modules |= {
+        f"app.core.{p.name}"
+        for p in core.iterdir()
+        if p.is_dir() and (p / "__init__.py").exists() and p.name not in ("training", "export")
+    }
+    assert set(below["source_modules"]) == modules
+    assert set(below["forbidden_modules"]) == {"app.core.training", "app.core.export"}
 
 
 def test_core_imports_without_qt():

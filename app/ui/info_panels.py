@@ -199,7 +199,7 @@ class CodePanel(LivePanel):
         self.set_document(document)
 
     def render(self) -> None:
-        from app.core.exporter import ExportError, export_model_code
+        from app.core.export.model_code import ExportError, export_model_code
 
         try:
             code = export_model_code(

@@ -92,6 +92,7 @@ class ResidualBlock(nn.Module):
     """ResNet basic block (two 3×3 convs), post-activation (v1)."""
 
     expansion = 1
+    branch_end = "bn2"  # zero-initialised to start as an identity (zero_init_residual)
 
     def __init__(
         self, in_channels: int, channels: int, stride: int = 1, se_channels: int = 0
@@ -120,6 +121,7 @@ class BottleneckBlock(nn.Module):
     """
 
     expansion = 4
+    branch_end = "bn3"  # zero-initialised to start as an identity (zero_init_residual)
 
     def __init__(
         self,

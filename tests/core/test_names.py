@@ -16,7 +16,7 @@ import presets
 from app.cli import main
 from app.core.compiler import compile_graph
 from app.core.errors import DuplicateNodeError, InvalidNodeIdError
-from app.core.exporter import export_model_code
+from app.core.export.model_code import export_model_code
 from app.core.names import GENERATED_NAMES, MODULE_ATTRIBUTES, free_id, node_id_problem
 from app.core.serialization import Project, ProjectFileError, loads, save, to_json
 from app.core.shapes import check

@@ -12,9 +12,9 @@ from torch import nn
 
 import presets
 from app.cli import main
-from app.core import artifacts
 from app.core.compiler import compile_graph
-from app.core.exporter import ExportError
+from app.core.export import artifacts
+from app.core.export.model_code import ExportError
 from blocks import REGISTRY
 from tests.helpers import chain, image
 

@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import presets
-from app.core.exporter import class_name, export_model_code, module_definitions
+from app.core.export.model_code import class_name, export_model_code, module_definitions
+from app.core.export.train_script import training_script
 from app.core.names import RESERVED_CLASS_NAMES
 from app.core.serialization import Project
-from app.core.train_export import training_script
 from app.core.training.config import TrainConfig
 
 HOSTILE_NAMES = [

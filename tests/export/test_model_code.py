@@ -13,7 +13,7 @@ import torch
 
 import presets
 from app.core.compiler import compile_graph
-from app.core.exporter import ExportError, class_name, export_model_code
+from app.core.export.model_code import ExportError, class_name, export_model_code
 from app.core.shapes import check
 from tests.core.test_compiler import hand_built_resnet18_cifar
 from tests.helpers import chain, image

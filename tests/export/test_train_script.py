@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 import presets
-from app.core.exporter import ExportError
+from app.core.export.model_code import ExportError
+from app.core.export.train_script import export_training_script
 from app.core.serialization import Project
-from app.core.train_export import export_training_script
 from app.core.training.adapt import adapt_to_dataset
-from app.core.training.fit import DATASET_CLASSES, DATASET_IMAGES
+from app.core.training.options import DATASETS
 from tests.export.test_model_code import ruff
 
 SMALL = {
@@ -109,8 +109,10 @@ def test_zero_init_residual_and_resnet(tmp_path):
         init="he_uniform",
     )
     text = (folder / "train.py").read_text()
-    assert "from model import ResNet18CIFAR, ResidualBlock" in text
-    assert "nn.init.zeros_(m.bn2.weight)" in text
+    assert "from model import ResNet18CIFAR\n" in text
+    assert "    zero_residual_branches(model)" in text
+    # the block names its branch's last BatchNorm; the script needs no list of block classes
+    assert 'branch_end = "bn2"' in (folder / "model.py").read_text()
     proc = run(folder, "train.py")
     assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -129,8 +131,9 @@ def test_torchvision_dataset_scripts_are_lint_clean(tmp_path):
     for dataset in ("mnist", "cifar10", "svhn", "image_folder"):
         folder = tmp_path / dataset
         graph = presets.get("lenet5").build()
-        channels, side = DATASET_IMAGES[dataset]
-        adapt_to_dataset(graph, (channels, side or 28, side or 28), DATASET_CLASSES.get(dataset))
+        spec = DATASETS[dataset]
+        side = spec.side or 28
+        adapt_to_dataset(graph, (spec.channels, side, side), spec.classes)
         export_training_script(
             Project(
                 graph,

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 import presets
 from app.core.compiler import compile_graph
-from app.core.exporter import class_name, export_model_code
+from app.core.export.model_code import class_name, export_model_code
 from app.core.serialization import Project, ProjectFileError, loads, save, to_json
 from app.core.shapes import check
 from tests.reliability.hostile import hostile_files

@@ -14,8 +14,8 @@ import torch
 
 import presets
 from app.cli import main
-from app.core import artifacts
-from app.core.exporter import ExportError
+from app.core.export import artifacts
+from app.core.export.model_code import ExportError
 from app.core.serialization import Project
 from app.core.torch_files import WeightsFileError, load_tensors
 from app.core.training.config import TrainConfig

@@ -8,7 +8,7 @@ import math
 import pytest
 
 from app.cli import main
-from app.core.training.config import FIELDS, ConfigError, TrainConfig
+from app.core.training.config import ConfigError, TrainConfig, settings
 from blocks import REGISTRY, InvalidParamError
 from blocks.params import Param
 
@@ -65,7 +65,7 @@ def test_the_classic_mistakes(type_id, name, value, reason):
         REGISTRY.get(type_id).validate({name: value})
 
 
-@pytest.mark.parametrize("spec", FIELDS, ids=lambda p: p.name)
+@pytest.mark.parametrize("spec", settings(), ids=lambda p: p.name)
 def test_every_training_setting_refuses_bad_values(spec):
     for value in bad_values(spec):
         with pytest.raises(ConfigError) as info:
@@ -73,7 +73,7 @@ def test_every_training_setting_refuses_bad_values(spec):
         assert info.value.problems[0].startswith(f"{spec.name}:")
 
 
-NUMERIC_FLAGS = [p for p in FIELDS if p.kind in ("int", "float") and p.minimum is not None]
+NUMERIC_FLAGS = [p for p in settings() if p.kind in ("int", "float") and p.minimum is not None]
 
 
 @pytest.mark.parametrize("spec", NUMERIC_FLAGS, ids=lambda p: p.name)
@@ -85,7 +85,9 @@ def test_every_numeric_cli_flag_refuses_out_of_range_values(spec, capsys):
     assert f"{spec.name}:" in err and "minimum" in err
 
 
-@pytest.mark.parametrize("spec", [p for p in FIELDS if p.kind == "choice"], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "spec", [p for p in settings() if p.kind == "choice"], ids=lambda p: p.name
+)
 def test_every_choice_flag_lists_the_choices(spec, capsys):
     with pytest.raises(SystemExit) as info:
         main(["train", "presets:lenet5", "--" + spec.name.replace("_", "-"), "bogus"])

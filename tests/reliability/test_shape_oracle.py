@@ -26,7 +26,7 @@ import torch
 from hypothesis import HealthCheck, event, given, note, settings
 
 from app.core.compiler import compile_graph
-from app.core.exporter import class_name, export_model_code
+from app.core.export.model_code import class_name, export_model_code
 from app.core.serialization import Project, to_json
 from app.core.shapes import check
 from tests.reliability.oracle import graphs, run_eagerly

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from app.core.training import augment
-from app.core.training.config import FIELDS, GROUPS, ConfigError, TrainConfig
+from app.core.training.config import ConfigError, TrainConfig, setting_groups, settings
 from app.core.training.data import DatasetError, load_data
 from app.core.training.init import expected_std, initialise
 from app.core.training.optim import build_optimizer
@@ -27,10 +27,10 @@ def test_config_fields_match_specs_and_groups():
     import dataclasses
 
     names = [f.name for f in dataclasses.fields(TrainConfig)]
-    assert names == [p.name for p in FIELDS]
-    assert sorted(n for g in GROUPS.values() for n in g) == sorted(names)
+    assert names == [p.name for p in settings()]
+    assert sorted(n for g in setting_groups().values() for n in g) == sorted(names)
     defaults = TrainConfig()
-    for p in FIELDS:
+    for p in settings():
         assert p.validate(p.default) == getattr(defaults, p.name), p.name
 
 

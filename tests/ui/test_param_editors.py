@@ -6,11 +6,11 @@ import pytest
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox
 
-from app.core.training.config import FIELDS
+from app.core.training.config import settings
 from app.ui.param_form import SciSpinBox, make_editor
 from blocks import REGISTRY
 
-SPECS = [p for b in REGISTRY for p in b.params] + list(FIELDS)
+SPECS = [p for b in REGISTRY for p in b.params] + list(settings())
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: p.name)

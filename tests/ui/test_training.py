@@ -14,10 +14,11 @@ from PySide6.QtCore import Qt
 import presets
 from app.core.serialization import Project
 from app.core.training.events import Paused, Resumed, RunFinished
+from app.core.training.options import OPTIMIZERS, SCHEDULES
 from app.ui.document import Document
 from app.ui.main_window import MainWindow
 from app.ui.training.results_view import ResultsView
-from tests.helpers import relu_net
+from tests.helpers import extra_optimizer, relu_net
 
 FAST = {
     "dataset": "shapes_gray",
@@ -249,6 +250,24 @@ def test_settings_are_stored_in_the_project_and_refused_when_invalid(qtbot):
     assert "refused: milestones" in win.statusBar().currentMessage()
     panel.apply("schedule", "cosine")
     assert panel.plots.point_count("preview") == 2 * 512 // 32
+
+
+def test_the_form_offers_every_registered_option_with_its_help(qtbot):
+    """One registry entry puts an optimizer in the form; choosing it is one undoable edit."""
+    with extra_optimizer() as name:
+        win = make_window(qtbot, FAST)
+        combo = win.training.editors["optimizer"]
+        names = [combo.itemText(i) for i in range(combo.count())]
+        assert names == list(OPTIMIZERS.names()) and name in names
+        index = names.index(name)
+        tip = combo.itemData(index, Qt.ItemDataRole.ToolTipRole)
+        assert tip == "averaged SGD (a test's extra optimizer)"
+        combo.setCurrentIndex(index)
+        assert win.document.project.training["optimizer"] == name
+        win.document.undo_stack.undo()
+        assert combo.currentText() == "sgd"
+    schedule = win.training.editors["schedule"]
+    assert schedule.itemData(0, Qt.ItemDataRole.ToolTipRole) == SCHEDULES["constant"].help
 
 
 def test_opening_another_document_mid_run_asks_then_stops_it(qtbot):

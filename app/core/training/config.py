@@ -1,7 +1,11 @@
 """Training configuration: one flat, immutable record, validated field by field.
 
-Every field has a :class:`~blocks.params.Param` spec (type, default, range or choices, help), so
-the project file, the CLI flags and the GUI form are all generated from the same table.
+Each setting is declared once, below: its type, default, help, range or choices, and the group
+it is shown in. The field specs (:func:`settings`), the groups (:func:`setting_groups`), the
+project file's validation, the CLI flags and the GUI form are all derived from that one
+declaration. The choices of ``dataset``, ``optimizer``, ``schedule`` and ``init`` are the names
+in their registries (:mod:`app.core.training.options`), read when asked, so a registered option
+appears everywhere at once.
 """
 
 from __future__ import annotations
@@ -11,316 +15,160 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app.core.training.options import DATASETS, INITS, OPTIMIZERS, SCHEDULES, Registry
 from blocks.params import InvalidParamError, Param
 
-DATASETS = (
-    "shapes",
-    "shapes_gray",
-    "mnist",
-    "fashion_mnist",
-    "cifar10",
-    "cifar100",
-    "svhn",
-    "image_folder",
-)
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
-SCHEDULES = (
-    "constant",
-    "step",
-    "multistep",
-    "exponential",
-    "inverse_epoch",
-    "inverse_sqrt",
-    "cosine",
-    "cosine_restarts",
-    "one_cycle",
-)
-INITS = ("default", "lecun", "xavier_normal", "xavier_uniform", "he_normal", "he_uniform")
+#: the Param kind of each annotation of a setting (str: choice when it has choices)
+_KINDS = {"int": "int", "float": "float", "bool": "bool", "str": "text", "tuple[int, ...]": "ints"}
 
-FIELDS: tuple[Param, ...] = (
-    # data
-    Param(
-        "dataset",
-        "choice",
-        "shapes",
-        "Training data (shapes: built-in, offline).",
-        choices=DATASETS,
-    ),
-    Param(
-        "data_dir",
-        "text",
-        "",
-        "Folder of your images (image_folder), or the download folder "
-        "for torchvision datasets (empty: the user cache).",
-    ),
-    Param("train_size", "int", 10_000, "Images in the built-in training set.", 16, 1_000_000),
-    Param("val_size", "int", 2_000, "Images in the built-in validation set.", 10, 1_000_000),
-    Param(
-        "val_split",
-        "float",
-        0.1,
-        "Validation share for a folder without val/ (random split).",
-        0.01,
-        0.9,
-    ),
-    Param("batch_size", "int", 128, "Images per step.", 1, 65_536),
-    Param("epochs", "int", 10, "Passes over the training set.", 1, 100_000),
-    Param("workers", "int", 2, "DataLoader worker processes for large datasets.", 0, 64),
-    # augmentation (training data only)
-    Param(
-        "crop_padding",
-        "int",
-        0,
-        "Random crop after zero-padding by this many pixels (0: off).",
-        0,
-        64,
-    ),
-    Param("hflip", "bool", False, "Random horizontal flips."),
-    Param("vflip", "bool", False, "Random vertical flips."),
-    Param(
-        "color_jitter", "float", 0.0, "Random brightness/contrast/saturation strength.", 0.0, 1.0
-    ),
-    Param("cutout", "int", 0, "Side of a random square set to zero (0: off).", 0, 1024),
-    Param(
-        "mixup_alpha", "float", 0.0, "Mixup Beta(α, α) strength; soft targets (0: off).", 0.0, 10.0
-    ),
-    Param(
-        "tta",
-        "choice",
-        "none",
-        "Test-time augmentation at evaluation: average the softmax over "
-        "flips (flip) or flips and four shifted crops (flip_crops).",
-        choices=("none", "flip", "flip_crops"),
-    ),
-    # optimisation
-    Param("optimizer", "choice", "sgd", "Update rule.", choices=OPTIMIZERS),
-    Param("lr", "float", 0.05, "Learning rate (peak LR for one-cycle).", 1e-8, 100.0),
-    Param("momentum", "float", 0.9, "SGD momentum / RMSprop momentum.", 0.0, 0.9999),
-    Param("nesterov", "bool", False, "Nesterov momentum (SGD)."),
-    Param("beta1", "float", 0.9, "Adam β₁ (first-moment decay).", 0.0, 0.9999),
-    Param("beta2", "float", 0.999, "Adam β₂ (second-moment decay).", 0.0, 0.99999),
-    Param("eps", "float", 1e-8, "Denominator ε of adaptive methods.", 1e-12, 1.0),
-    Param("amsgrad", "bool", False, "AMSGrad variant of Adam/AdamW."),
-    Param("alpha", "float", 0.99, "RMSprop smoothing constant.", 0.0, 0.9999),
-    Param("weight_decay", "float", 5e-4, "L2 penalty (decoupled for AdamW).", 0.0, 1.0),
-    Param(
-        "l1",
-        "float",
-        0.0,
-        "L1 penalty λ·Σ|w| on conv and linear weights: drives many of them to zero (0: off).",
-        0.0,
-        1.0,
-    ),
-    Param("grad_clip", "float", 0.0, "Clip the global gradient norm to this (0: off).", 0.0, 1e6),
-    Param(
-        "label_smoothing",
-        "float",
-        0.0,
-        "Cross-entropy label smoothing.",
-        0.0,
-        1.0,
-        max_exclusive=True,
-    ),
-    # learning-rate schedule
-    Param(
-        "schedule", "choice", "constant", "How the LR changes during training.", choices=SCHEDULES
-    ),
-    Param(
-        "warmup_epochs", "int", 0, "Linear warm-up from 0 over this many epochs first.", 0, 10_000
-    ),
-    Param("step_size", "int", 30, "step: multiply the LR by γ every this many epochs.", 1, 100_000),
-    Param("gamma", "float", 0.1, "step/multistep/exponential decay factor γ.", 1e-6, 1.0),
-    Param(
-        "milestones",
-        "ints",
-        (30, 60, 90),
-        "multistep: epochs at which the LR is multiplied by γ.",
-        1,
-        100_000,
-    ),
-    Param("eta_min", "float", 0.0, "cosine: lowest LR.", 0.0, 100.0),
-    Param(
-        "restart_period", "int", 10, "cosine_restarts: first cycle length T₀ in epochs.", 1, 100_000
-    ),
-    Param("restart_mult", "int", 1, "cosine_restarts: cycle length multiplier T_mult.", 1, 10),
-    Param(
-        "pct_start", "float", 0.3, "one_cycle: share of steps spent increasing the LR.", 0.01, 0.99
-    ),
-    # initialisation
-    Param(
-        "init",
-        "choice",
-        "default",
-        "Weight initialisation of conv and linear layers.",
-        choices=INITS,
-    ),
-    Param(
-        "init_mode",
-        "choice",
-        "fan_in",
-        "He init: preserve variance forward (fan_in) or backward (fan_out).",
-        choices=("fan_in", "fan_out"),
-    ),
-    Param("zero_bias", "bool", True, "Zero the biases when initialising (Xavier/He papers)."),
-    Param(
-        "zero_init_residual",
-        "bool",
-        False,
-        "Zero the last BN γ of every residual branch so blocks start as identities.",
-    ),
-    # regularisation and ensembles
-    Param(
-        "early_stopping",
-        "int",
-        0,
-        "Stop after this many epochs without improvement (0: off).",
-        0,
-        10_000,
-    ),
-    Param(
-        "monitor",
-        "choice",
-        "val_loss",
-        "Metric watched by early stopping and the best checkpoint.",
-        choices=("val_loss", "val_acc"),
-    ),
-    Param("restore_best", "bool", True, "After early stopping, restore the best weights."),
-    Param(
-        "snapshots",
-        "int",
-        0,
-        "Snapshot ensemble: M cosine cycles, keep each cycle's weights (0: off).",
-        0,
-        100,
-    ),
-    # runtime
-    Param(
-        "device",
-        "choice",
-        "auto",
-        "auto: CUDA, then MPS, then CPU.",
-        choices=("auto", "cpu", "cuda", "mps"),
-    ),
-    Param("amp", "choice", "none", "Mixed precision autocast.", choices=("none", "bf16", "fp16")),
-    Param("channels_last", "bool", False, "NHWC memory format (faster convs on many devices)."),
-    Param("compile", "bool", False, "torch.compile the model (slow start, faster steps)."),
-    Param("seed", "int", 0, "Seed for data order, augmentation and initialisation.", 0, 2**31 - 1),
-    Param("report_every", "int", 20, "Report train metrics every this many steps.", 1, 100_000),
-)
 
-GROUPS: dict[str, tuple[str, ...]] = {
-    "Data": (
-        "dataset",
-        "data_dir",
-        "train_size",
-        "val_size",
-        "val_split",
-        "batch_size",
-        "epochs",
-        "workers",
-    ),
-    "Augmentation": (
-        "crop_padding",
-        "hflip",
-        "vflip",
-        "color_jitter",
-        "cutout",
-        "mixup_alpha",
-        "tta",
-    ),
-    "Optimizer": (
-        "optimizer",
-        "lr",
-        "momentum",
-        "nesterov",
-        "beta1",
-        "beta2",
-        "eps",
-        "amsgrad",
-        "alpha",
-        "weight_decay",
-        "l1",
-        "grad_clip",
-        "label_smoothing",
-    ),
-    "Schedule": (
-        "schedule",
-        "warmup_epochs",
-        "step_size",
-        "gamma",
-        "milestones",
-        "eta_min",
-        "restart_period",
-        "restart_mult",
-        "pct_start",
-    ),
-    "Initialisation": ("init", "init_mode", "zero_bias", "zero_init_residual"),
-    "Regularisation": ("early_stopping", "monitor", "restore_best", "snapshots"),
-    "Runtime": ("device", "amp", "channels_last", "compile", "seed", "report_every"),
-}
+class _Group:
+    """Declares the settings of one group of the form: ``field = group(default, help, …)``."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+
+    def __call__(
+        self,
+        default: Any,
+        help: str,
+        minimum: float | None = None,
+        maximum: float | None = None,
+        *,
+        choices: tuple[str, ...] | Registry = (),
+        max_exclusive: bool = False,
+    ) -> Any:
+        spec = {
+            "group": self.title,
+            "help": help,
+            "minimum": minimum,
+            "maximum": maximum,
+            "choices": choices,
+            "max_exclusive": max_exclusive,
+        }
+        return dataclasses.field(default=default, metadata=spec)
+
+
+_data = _Group("Data")
+_augmentation = _Group("Augmentation")
+_optimizer = _Group("Optimizer")
+_schedule = _Group("Schedule")
+_init = _Group("Initialisation")
+_regularisation = _Group("Regularisation")
+_runtime = _Group("Runtime")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that defines a training run. Build with :meth:`from_dict` to validate."""
 
-    dataset: str = "shapes"
-    data_dir: str = ""
-    train_size: int = 10_000
-    val_size: int = 2_000
-    val_split: float = 0.1
-    batch_size: int = 128
-    epochs: int = 10
-    workers: int = 2
-    crop_padding: int = 0
-    hflip: bool = False
-    vflip: bool = False
-    color_jitter: float = 0.0
-    cutout: int = 0
-    mixup_alpha: float = 0.0
-    tta: str = "none"
-    optimizer: str = "sgd"
-    lr: float = 0.05
-    momentum: float = 0.9
-    nesterov: bool = False
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    amsgrad: bool = False
-    alpha: float = 0.99
-    weight_decay: float = 5e-4
-    l1: float = 0.0
-    grad_clip: float = 0.0
-    label_smoothing: float = 0.0
-    schedule: str = "constant"
-    warmup_epochs: int = 0
-    step_size: int = 30
-    gamma: float = 0.1
-    milestones: tuple[int, ...] = (30, 60, 90)
-    eta_min: float = 0.0
-    restart_period: int = 10
-    restart_mult: int = 1
-    pct_start: float = 0.3
-    init: str = "default"
-    init_mode: str = "fan_in"
-    zero_bias: bool = True
-    zero_init_residual: bool = False
-    early_stopping: int = 0
-    monitor: str = "val_loss"
-    restore_best: bool = True
-    snapshots: int = 0
-    device: str = "auto"
-    amp: str = "none"
-    channels_last: bool = False
-    compile: bool = False
-    seed: int = 0
-    report_every: int = 20
+    dataset: str = _data("shapes", "Training data (shapes: built-in, offline).", choices=DATASETS)
+    data_dir: str = _data(
+        "",
+        "Folder of your images (image_folder), or the download folder "
+        "for torchvision datasets (empty: the user cache).",
+    )
+    train_size: int = _data(10000, "Images in the built-in training set.", 16, 1000000)
+    val_size: int = _data(2000, "Images in the built-in validation set.", 10, 1000000)
+    val_split: float = _data(
+        0.1, "Validation share for a folder without val/ (random split).", 0.01, 0.9
+    )
+    batch_size: int = _data(128, "Images per step.", 1, 65536)
+    epochs: int = _data(10, "Passes over the training set.", 1, 100000)
+    workers: int = _data(2, "DataLoader worker processes for large datasets.", 0, 64)
+    crop_padding: int = _augmentation(
+        0, "Random crop after zero-padding by this many pixels (0: off).", 0, 64
+    )
+    hflip: bool = _augmentation(False, "Random horizontal flips.")
+    vflip: bool = _augmentation(False, "Random vertical flips.")
+    color_jitter: float = _augmentation(
+        0.0, "Random brightness/contrast/saturation strength.", 0.0, 1.0
+    )
+    cutout: int = _augmentation(0, "Side of a random square set to zero (0: off).", 0, 1024)
+    mixup_alpha: float = _augmentation(
+        0.0, "Mixup Beta(α, α) strength; soft targets (0: off).", 0.0, 10.0
+    )
+    tta: str = _augmentation(
+        "none",
+        "Test-time augmentation at evaluation: average the softmax over "
+        "flips (flip) or flips and four shifted crops (flip_crops).",
+        choices=("none", "flip", "flip_crops"),
+    )
+    optimizer: str = _optimizer("sgd", "Update rule.", choices=OPTIMIZERS)
+    lr: float = _optimizer(0.05, "Learning rate (peak LR for one-cycle).", 1e-08, 100.0)
+    momentum: float = _optimizer(0.9, "SGD momentum / RMSprop momentum.", 0.0, 0.9999)
+    nesterov: bool = _optimizer(False, "Nesterov momentum (SGD).")
+    beta1: float = _optimizer(0.9, "Adam β₁ (first-moment decay).", 0.0, 0.9999)
+    beta2: float = _optimizer(0.999, "Adam β₂ (second-moment decay).", 0.0, 0.99999)
+    eps: float = _optimizer(1e-08, "Denominator ε of adaptive methods.", 1e-12, 1.0)
+    amsgrad: bool = _optimizer(False, "AMSGrad variant of Adam/AdamW.")
+    alpha: float = _optimizer(0.99, "RMSprop smoothing constant.", 0.0, 0.9999)
+    weight_decay: float = _optimizer(0.0005, "L2 penalty (decoupled for AdamW).", 0.0, 1.0)
+    l1: float = _optimizer(
+        0.0,
+        "L1 penalty λ·Σ|w| on conv and linear weights: drives many of them to zero (0: off).",
+        0.0,
+        1.0,
+    )
+    grad_clip: float = _optimizer(
+        0.0, "Clip the global gradient norm to this (0: off).", 0.0, 1000000.0
+    )
+    label_smoothing: float = _optimizer(
+        0.0, "Cross-entropy label smoothing.", 0.0, 1.0, max_exclusive=True
+    )
+    schedule: str = _schedule("constant", "How the LR changes during training.", choices=SCHEDULES)
+    warmup_epochs: int = _schedule(
+        0, "Linear warm-up from 0 over this many epochs first.", 0, 10000
+    )
+    step_size: int = _schedule(30, "step: multiply the LR by γ every this many epochs.", 1, 100000)
+    gamma: float = _schedule(0.1, "step/multistep/exponential decay factor γ.", 1e-06, 1.0)
+    milestones: tuple[int, ...] = _schedule(
+        (30, 60, 90), "multistep: epochs at which the LR is multiplied by γ.", 1, 100000
+    )
+    eta_min: float = _schedule(0.0, "cosine: lowest LR.", 0.0, 100.0)
+    restart_period: int = _schedule(
+        10, "cosine_restarts: first cycle length T₀ in epochs.", 1, 100000
+    )
+    restart_mult: int = _schedule(1, "cosine_restarts: cycle length multiplier T_mult.", 1, 10)
+    pct_start: float = _schedule(
+        0.3, "one_cycle: share of steps spent increasing the LR.", 0.01, 0.99
+    )
+    init: str = _init("default", "Weight initialisation of conv and linear layers.", choices=INITS)
+    init_mode: str = _init(
+        "fan_in",
+        "He init: preserve variance forward (fan_in) or backward (fan_out).",
+        choices=("fan_in", "fan_out"),
+    )
+    zero_bias: bool = _init(True, "Zero the biases when initialising (Xavier/He papers).")
+    zero_init_residual: bool = _init(
+        False, "Zero the last BN γ of every residual branch so blocks start as identities."
+    )
+    early_stopping: int = _regularisation(
+        0, "Stop after this many epochs without improvement (0: off).", 0, 10000
+    )
+    monitor: str = _regularisation(
+        "val_loss",
+        "Metric watched by early stopping and the best checkpoint.",
+        choices=("val_loss", "val_acc"),
+    )
+    restore_best: bool = _regularisation(True, "After early stopping, restore the best weights.")
+    snapshots: int = _regularisation(
+        0, "Snapshot ensemble: M cosine cycles, keep each cycle's weights (0: off).", 0, 100
+    )
+    device: str = _runtime(
+        "auto", "auto: CUDA, then MPS, then CPU.", choices=("auto", "cpu", "cuda", "mps")
+    )
+    amp: str = _runtime("none", "Mixed precision autocast.", choices=("none", "bf16", "fp16"))
+    channels_last: bool = _runtime(False, "NHWC memory format (faster convs on many devices).")
+    compile: bool = _runtime(False, "torch.compile the model (slow start, faster steps).")
+    seed: int = _runtime(0, "Seed for data order, augmentation and initialisation.", 0, 2147483647)
+    report_every: int = _runtime(20, "Report train metrics every this many steps.", 1, 100000)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:
         """Validate every given field (unknown names are errors); missing ones take defaults.
         Raises :class:`ConfigError` listing every problem."""
-        specs = {p.name: p for p in FIELDS}
+        specs = {p.name: p for p in settings()}
         clean: dict[str, Any] = {}
         problems: list[str] = []
         for name, value in values.items():
@@ -351,6 +199,49 @@ class TrainConfig:
         return {k: v for k, v in self.to_dict().items() if default[k] != v}
 
 
+def settings() -> tuple[Param, ...]:
+    """The spec of every setting, in declaration order, with the registries' current names
+    as the choices of the option fields."""
+    out = []
+    for field in dataclasses.fields(TrainConfig):
+        meta = field.metadata
+        choices = meta["choices"]
+        if isinstance(choices, Registry):
+            choices = choices.names()
+        kind = "choice" if choices else _KINDS[str(field.type)]
+        help_text = meta["help"]
+        out.append(
+            Param(
+                field.name,
+                kind,  # type: ignore[arg-type]
+                field.default,
+                help_text,
+                meta["minimum"],
+                meta["maximum"],
+                meta["max_exclusive"],
+                tuple(choices),
+            )
+        )
+    return tuple(out)
+
+
+def setting_groups() -> dict[str, tuple[str, ...]]:
+    """The settings' names by group, in declaration order (the form's pages, the CLI's
+    sections)."""
+    groups: dict[str, list[str]] = {}
+    for field in dataclasses.fields(TrainConfig):
+        groups.setdefault(field.metadata["group"], []).append(field.name)
+    return {title: tuple(names) for title, names in groups.items()}
+
+
+def option_registry(name: str) -> Registry | None:
+    """The registry whose names a setting chooses from (``optimizer`` → OPTIMIZERS)."""
+    for field in dataclasses.fields(TrainConfig):
+        if field.name == name and isinstance(field.metadata["choices"], Registry):
+            return field.metadata["choices"]
+    return None
+
+
 class ConfigError(ValueError):
     """Invalid training settings; ``problems`` lists each as 'field: reason'."""
 
@@ -359,22 +250,10 @@ class ConfigError(ValueError):
         super().__init__("invalid training settings:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
-#: training-set sizes of the torchvision datasets (for the LR preview before any download)
-KNOWN_TRAIN_SIZES = {
-    "mnist": 60_000,
-    "fashion_mnist": 60_000,
-    "cifar10": 50_000,
-    "cifar100": 50_000,
-    "svhn": 73_257,
-}
-
-
 def planned_steps_per_epoch(config: TrainConfig) -> int | None:
     """Steps per epoch as far as known before loading the data (None for an image folder)."""
-    if config.dataset.startswith("shapes"):
-        size = config.train_size
-    else:
-        size = KNOWN_TRAIN_SIZES.get(config.dataset)
+    spec = DATASETS[config.dataset]
+    size = config.train_size if spec.source == "built_in" else spec.train_size
     if size is None:
         return None
     b = config.batch_size  # the engine drops the last partial batch when there is more than one

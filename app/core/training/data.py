@@ -16,23 +16,9 @@ from pathlib import Path
 import torch
 
 from app.core.training.config import TrainConfig
+from app.core.training.options import DATASETS
+from app.core.training.portable.datasets import as_nchw
 from app.core.training.portable.shapes import CLASSES, make_shapes
-
-#: channel mean/std of the training sets, for normalisation
-STATS = {
-    "mnist": ((0.1307,), (0.3081,)),
-    "fashion_mnist": ((0.2860,), (0.3530,)),
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
-    "svhn": ((0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970)),
-}
-TITLES = {
-    "mnist": "MNIST",
-    "fashion_mnist": "FashionMNIST",
-    "cifar10": "CIFAR-10",
-    "cifar100": "CIFAR-100",
-    "svhn": "SVHN",
-}
 
 
 class DatasetError(Exception):
@@ -170,10 +156,10 @@ def load_data(
 ) -> Data:
     """Load the configured dataset onto ``device``. ``image_size`` (H, W) sets the size of the
     built-in images and of resized folder images (normally the graph's input size)."""
-    name = config.dataset
-    if name in ("shapes", "shapes_gray"):
+    source = DATASETS[config.dataset].source
+    if source == "built_in":
         return _shapes(config, device, image_size)
-    if name == "image_folder":
+    if source == "folder":
         return _image_folder(config, device, image_size)
     return _torchvision(config, device)
 
@@ -183,14 +169,13 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 
 def _shapes(config: TrainConfig, device: torch.device, image_size: tuple[int, int] | None) -> Data:
-    gray = config.dataset == "shapes_gray"
-    size = image_size[0] if image_size else (28 if gray else 32)
+    channels = DATASETS[config.dataset].channels
+    size = image_size[0] if image_size else (28 if channels == 1 else 32)
     if size < 8 or (image_size and image_size[0] != image_size[1]):
         raise DatasetError(
             f"the built-in shapes are square images of at least 8×8; the network "
             f"expects {image_size}"
         )
-    channels = 1 if gray else 3
     xtr, ytr = make_shapes(config.train_size, size, channels, seed=config.seed * 2 + 1)
     xva, yva = make_shapes(config.val_size, size, channels, seed=config.seed * 2 + 2)
     mean = tuple(xtr.mean((0, 2, 3)).tolist())
@@ -214,18 +199,14 @@ def _shapes(config: TrainConfig, device: torch.device, image_size: tuple[int, in
 def _torchvision(config: TrainConfig, device: torch.device) -> Data:
     import torchvision
 
-    name = config.dataset
-    root = Path(config.data_dir) if config.data_dir else default_root() / name
-    cls = {
-        "mnist": torchvision.datasets.MNIST,
-        "fashion_mnist": torchvision.datasets.FashionMNIST,
-        "cifar10": torchvision.datasets.CIFAR10,
-        "cifar100": torchvision.datasets.CIFAR100,
-        "svhn": torchvision.datasets.SVHN,
-    }[name]
+    spec = DATASETS[config.dataset]
+    root = Path(config.data_dir) if config.data_dir else default_root() / spec.name
+    cls = getattr(torchvision.datasets, spec.tv_class)
 
     def get(train: bool):
-        kwargs = {"split": "train" if train else "test"} if name == "svhn" else {"train": train}
+        kwargs = (
+            {"split": "train" if train else "test"} if spec.split == "split" else {"train": train}
+        )
         try:
             return cls(str(root), download=False, **kwargs)
         except (RuntimeError, FileNotFoundError):
@@ -235,7 +216,7 @@ def _torchvision(config: TrainConfig, device: torch.device) -> Data:
             return cls(str(root), download=True, **kwargs)
         except Exception as exc:  # URLError, socket errors, HTTP errors, bad checksums
             raise DatasetError(
-                f"could not download {TITLES[name]} into {root}: {_reason(exc)}. Check the "
+                f"could not download {spec.title} into {root}: {_reason(exc)}. Check the "
                 "internet connection, or download it on another machine and copy the files into "
                 "that folder; the built-in 'shapes' dataset works offline."
             ) from None
@@ -243,23 +224,17 @@ def _torchvision(config: TrainConfig, device: torch.device) -> Data:
     splits = []
     for train in (True, False):
         ds = get(train)
-        images = torch.as_tensor(ds.data)
-        labels = torch.as_tensor(ds.labels if name == "svhn" else ds.targets, dtype=torch.long)
-        if images.ndim == 3:  # MNIST: N×H×W
-            images = images.unsqueeze(1)
-        elif images.shape[-1] == 3:  # CIFAR: N×H×W×C
-            images = images.permute(0, 3, 1, 2).contiguous()
-        splits.append(TensorSplit(images.to(torch.uint8), labels).to(device))
+        labels = torch.as_tensor(getattr(ds, spec.labels), dtype=torch.long)
+        splits.append(TensorSplit(as_nchw(ds.data), labels).to(device))
     ds = get(True)
-    classes = tuple(getattr(ds, "classes", None) or (str(i) for i in range(10)))
-    mean, std = STATS[name]
+    classes = tuple(getattr(ds, "classes", None) or (str(i) for i in range(spec.classes or 10)))
     shape = tuple(splits[0].images.shape[1:])
     info = DatasetInfo(
-        TITLES[name],
-        shape,
+        spec.title,
+        shape,  # type: ignore[arg-type]
         classes,
-        mean,
-        std,  # type: ignore[arg-type]
+        spec.mean,
+        spec.std,
         len(splits[0]),
         len(splits[1]),
     )
@@ -322,13 +297,14 @@ def _image_folder(
             classes = full.classes
     except (FileNotFoundError, OSError) as exc:
         raise DatasetError(f"cannot read images in {root}: {exc}") from None
-    channels = 3
+    spec = DATASETS[config.dataset]
+    channels = spec.channels
     info = DatasetInfo(
         root.name,
         (channels, *size),
         tuple(classes),
-        (0.485, 0.456, 0.406),
-        (0.229, 0.224, 0.225),
+        spec.mean,
+        spec.std,
         len(tr_samples),
         len(va_samples),
     )

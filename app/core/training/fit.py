@@ -12,31 +12,9 @@ from typing import Any
 
 from app.core.graph import Graph
 from app.core.shapes import ShapeReport, check
+from app.core.training.options import DATASETS, built_in_dataset
 from blocks import shape_text
 
-#: per-sample images of each dataset: (channels, side); side None = any square side (the
-#: built-in shapes are drawn at the network's size, folder images are resized to it)
-DATASET_IMAGES: dict[str, tuple[int, int | None]] = {
-    "shapes": (3, None),
-    "shapes_gray": (1, None),
-    "mnist": (1, 28),
-    "fashion_mnist": (1, 28),
-    "cifar10": (3, 32),
-    "cifar100": (3, 32),
-    "svhn": (3, 32),
-    "image_folder": (3, None),
-}
-#: classes of the datasets whose class count is known before loading
-DATASET_CLASSES = {
-    "shapes": 10,
-    "shapes_gray": 10,
-    "mnist": 10,
-    "fashion_mnist": 10,
-    "cifar10": 10,
-    "cifar100": 100,
-    "svhn": 10,
-}
-BUILT_IN = {1: "shapes_gray", 3: "shapes"}
 #: multiply-accumulates one suggested epoch of an ImageNet-sized network may take: about 30 s
 #: on 2 CPU cores (VGG-16, 100+50 images: 5.4e12 MACs in 58 s, 93 GMAC/s, 2026-12-01)
 EPOCH_BUDGET_MACS = 3e12
@@ -47,7 +25,8 @@ def dataset_problem(dataset: str, report: ShapeReport) -> str:
     if not report.ok or report.input_id is None:
         return ""  # the shape errors say what is wrong first
     shape = report.nodes[report.input_id].shape or ()
-    channels, side = DATASET_IMAGES[dataset]
+    spec = DATASETS[dataset]
+    channels, side = spec.channels, spec.side
     if len(shape) != 3:
         return f"the network takes {shape_text(shape)} inputs, not images (C×H×W)"
     if shape[0] != channels or (side is not None and shape[1:] != (side, side)):
@@ -55,10 +34,10 @@ def dataset_problem(dataset: str, report: ShapeReport) -> str:
         return (
             f"the network's input is {shape_text(shape)} but {dataset} images are {channels}×{size}"
         )
-    if dataset.startswith("shapes") and (shape[1] != shape[2] or shape[1] < 8):
+    if spec.source == "built_in" and (shape[1] != shape[2] or shape[1] < 8):
         return f"the built-in shapes are square images of at least 8×8, not {shape_text(shape[1:])}"
     out = report.output_shape or ()
-    classes = DATASET_CLASSES.get(dataset)
+    classes = spec.classes
     if classes is not None and (len(out) != 1 or out[0] < classes):
         outputs = shape_text(out) or "nothing"
         return f"the network outputs {outputs} but {dataset} has {classes} classes"
@@ -68,8 +47,8 @@ def dataset_problem(dataset: str, report: ShapeReport) -> str:
 def fitting_dataset(report: ShapeReport) -> str | None:
     """The built-in (offline) dataset that fits the network as it is, if one does."""
     shape = report.nodes[report.input_id].shape if report.ok and report.input_id else None
-    name = BUILT_IN.get(shape[0]) if shape and len(shape) == 3 else None
-    return name if name and not dataset_problem(name, report) else None
+    spec = built_in_dataset(shape[0]) if shape and len(shape) == 3 else None
+    return spec.name if spec and not dataset_problem(spec.name, report) else None
 
 
 def suggested_training(graph: Graph, report: ShapeReport | None = None) -> dict[str, Any]:
@@ -96,6 +75,17 @@ def epoch_macs_per_image(forward_macs: float) -> float:
     """Work of one epoch per training image: forward and backward (about 3 forward passes),
     plus the validation forward pass of half as many images."""
     return 3.5 * forward_macs
+
+
+def adapt_target(dataset: str, report: ShapeReport) -> tuple[tuple[int, int, int], int | None]:
+    """The input shape and class count that fit a network to ``dataset``: the dataset's own
+    image size, or the network's where any size will do (the built-in shapes, a folder; 32×32
+    when the network does not take images); None classes: known only once loaded."""
+    spec = DATASETS[dataset]
+    shape = report.nodes[report.input_id].shape if report.input_id else None
+    network = tuple(shape[1:]) if shape is not None and len(shape) == 3 else (32, 32)
+    side = (spec.side, spec.side) if spec.side else network
+    return (spec.channels, *side), spec.classes  # type: ignore[return-value]
 
 
 def dataset_fixes(dataset: str, report: ShapeReport) -> str:

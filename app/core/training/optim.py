@@ -1,48 +1,28 @@
-"""Optimizers from the training config."""
+"""Optimizers from the training config, built from their specs in the options registry."""
 
 from __future__ import annotations
+
+import importlib
 
 import torch
 from torch import nn
 
 from app.core.training.config import TrainConfig
+from app.core.training.options import OPTIMIZERS
+
+
+def optimizer_class(path: str) -> type[torch.optim.Optimizer]:
+    """The class an optimizer spec names (``torch.optim.SGD``)."""
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 def build_optimizer(model: nn.Module, c: TrainConfig) -> torch.optim.Optimizer:
+    """The configured optimizer over the model's trainable parameters."""
+    spec = OPTIMIZERS[c.optimizer]
     params = [p for p in model.parameters() if p.requires_grad]
-    fused = fused_kwargs(params)
-    if c.optimizer == "sgd":
-        return torch.optim.SGD(
-            params,
-            lr=c.lr,
-            momentum=c.momentum,
-            nesterov=c.nesterov and c.momentum > 0,
-            weight_decay=c.weight_decay,
-            **fused,
-        )
-    if c.optimizer in ("adam", "adamw"):
-        cls = torch.optim.Adam if c.optimizer == "adam" else torch.optim.AdamW
-        return cls(
-            params,
-            lr=c.lr,
-            betas=(c.beta1, c.beta2),
-            eps=c.eps,
-            weight_decay=c.weight_decay,
-            amsgrad=c.amsgrad,
-            **fused,
-        )
-    if c.optimizer == "rmsprop":
-        return torch.optim.RMSprop(
-            params,
-            lr=c.lr,
-            alpha=c.alpha,
-            eps=c.eps,
-            momentum=c.momentum,
-            weight_decay=c.weight_decay,
-        )
-    if c.optimizer == "adagrad":
-        return torch.optim.Adagrad(params, lr=c.lr, eps=c.eps, weight_decay=c.weight_decay)
-    raise ValueError(f"unknown optimizer {c.optimizer!r}")
+    fused = fused_kwargs(params) if spec.fused else {}
+    return optimizer_class(spec.cls)(params, lr=c.lr, **spec.arguments(c), **fused)
 
 
 def fused_kwargs(params: list[torch.Tensor]) -> dict[str, bool]:

@@ -6,13 +6,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 from app.core.training.config import TrainConfig
-from app.core.training.fit import (
-    DATASET_CLASSES,
-    DATASET_IMAGES,
-    dataset_fixes,
-    dataset_problem,
-    fitting_dataset,
-)
+from app.core.training.fit import adapt_target, dataset_fixes, dataset_problem, fitting_dataset
 from app.ui.document import Document
 
 
@@ -68,12 +62,5 @@ class DatasetFitBar(QFrame):
     def adapt(self) -> None:
         """Set the Input to the dataset's images and the classifier to its classes."""
         assert self.document is not None
-        report = self.document.report
-        shape = report.nodes[report.input_id].shape if report.input_id else None
-        channels, side = DATASET_IMAGES[self.config.dataset]
-        images = shape is not None and len(shape) == 3
-        # the dataset's own size; folders and the shapes fit any: keep the network's
-        network_size = tuple(shape[1:]) if images else (32, 32)  # type: ignore[index]
-        size = (side, side) if side else network_size
-        classes = DATASET_CLASSES.get(self.config.dataset)
-        self.document.adapt_to((channels, *size), classes, self.config.dataset)
+        shape, classes = adapt_target(self.config.dataset, self.document.report)
+        self.document.adapt_to(shape, classes, self.config.dataset)

@@ -27,11 +27,12 @@ from PySide6.QtWidgets import (
 
 from app.core.serialization import Project, to_json
 from app.core.training.config import (
-    FIELDS,
-    GROUPS,
     ConfigError,
     TrainConfig,
+    option_registry,
     planned_steps_per_epoch,
+    setting_groups,
+    settings,
 )
 from app.core.training.events import (
     Diverged,
@@ -123,12 +124,17 @@ class TrainingPanel(QWidget):
     # ------------------------------------------------------------------ layout
     def _build(self) -> None:
         self.toolbox = QToolBox()
-        specs = {p.name: p for p in FIELDS}
-        for group, names in GROUPS.items():
+        specs = {p.name: p for p in settings()}
+        defaults = TrainConfig().to_dict()
+        for group, names in setting_groups().items():
             page = QWidget()
             form = QFormLayout(page)
             for name in names:
-                editor = make_editor(specs[name], TrainConfig().to_dict()[name], self.apply)
+                editor = make_editor(specs[name], defaults[name], self.apply)
+                registry = option_registry(name)
+                if registry is not None:  # each option says what it does
+                    for i, option in enumerate(registry):
+                        editor.setItemData(i, option.help, Qt.ItemDataRole.ToolTipRole)  # type: ignore[attr-defined]
                 self.editors[name] = editor
                 form.addRow(name.replace("_", " "), editor)
             self.toolbox.addItem(page, group)

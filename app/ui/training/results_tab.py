@@ -70,7 +70,7 @@ class ResultsTab(QWidget):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        from app.core.jobs import export_run
+        from app.core.export.jobs import export_run
 
         if self._pool is None:
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))

@@ -19,7 +19,7 @@ from torch import nn
 
 from app import __version__
 from app.core.compiler import compile_graph
-from app.core.exporter import ExportError, class_name, export_model_code
+from app.core.export.model_code import ExportError, class_name, export_model_code
 from app.core.graph import Graph
 from app.core.serialization import Project, to_json
 from app.core.shapes import ShapeReport, check

@@ -11,8 +11,8 @@ def export_run(kind: str, project_json: str, path: str, run_dir: str | None) -> 
     """Export a trained run: ``weights`` (its best checkpoint as a state dict keyed like the
     exported code), ``code`` (the model as a .py file) or ``bundle`` (zip with project, code,
     config, metrics and best weights). Returns the written path; raises with a reason."""
-    from app.core import artifacts
-    from app.core.exporter import export_model_code
+    from app.core.export import artifacts
+    from app.core.export.model_code import export_model_code
     from app.core.serialization import loads
     from app.core.training.rundir import RunDir
 

@@ -7,24 +7,18 @@ generated, so the script stays short, and it passes ruff with default settings."
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from app.core.exporter import ExportError, class_name, export_model_code
+from app.core.export.model_code import ExportError, class_name, export_model_code
 from app.core.names import safe_text, string_literal
 from app.core.serialization import Project
 from app.core.shapes import check
 from app.core.training.config import ConfigError, TrainConfig
-from app.core.training.data import STATS
 from app.core.training.fit import dataset_fixes, dataset_problem
-from app.core.training.portable import augment_ops, shapes
-
-_TORCHVISION = {
-    "mnist": "MNIST",
-    "fashion_mnist": "FashionMNIST",
-    "cifar10": "CIFAR10",
-    "cifar100": "CIFAR100",
-    "svhn": "SVHN",
-}
+from app.core.training.options import DATASETS, INITS, OPTIMIZERS, SCHEDULES
+from app.core.training.portable import augment_ops, datasets, init, schedules, shapes
 
 
 def export_training_script(project: Project, folder: Path) -> list[Path]:
@@ -52,35 +46,48 @@ def training_script(project: Project, c: TrainConfig) -> str:
     report = check(project.graph)
     cls = class_name(project.name or "Net")
     in_shape = report.nodes[report.input_id].shape  # type: ignore[index]
-    residual = _residual_classes(project)
-    uses_math = c.schedule == "inverse_sqrt"
-    imports = [
-        "import math\n" if uses_math else "",
-        "import os\n",
-        "import random\n" if c.mixup_alpha else "",
-        "\nimport torch\n",
-        "import torch.distributed as dist\n",
-        "import torchvision\n" if c.dataset not in ("shapes", "shapes_gray") else "",
-        "from torch import nn\n",
+    copied = _copied(c)
+    code = "\n".join(inspect.getsource(f) for f in copied)
+    stdlib = [
+        *(["import bisect"] if "bisect." in code else []),
+        *(["import math"] if "math." in code else []),
+        "import os",
+        *(["import random"] if c.mixup_alpha else []),
+        *(["from collections.abc import Callable"] if "Callable[" in code else []),
     ]
-    model_import = ", ".join([cls, *residual])
+    optimizer = OPTIMIZERS[c.optimizer].cls
+    third_party = sorted(
+        {
+            "import torch",
+            "import torch.distributed as dist",
+            *(["import torchvision"] if DATASETS[c.dataset].source != "built_in" else []),
+            *(
+                [f"import {optimizer.rpartition('.')[0]}"]
+                if not optimizer.startswith("torch.")
+                else []
+            ),
+        }
+    )
     head = (
         _docstring(project, c)
         + "\n"
-        + "".join(imports)
-        + f"\nfrom model import {model_import}\n\n"
+        + "\n".join(stdlib)
+        + "\n\n"
+        + "\n".join([*third_party, "from torch import nn"])
+        + f"\n\nfrom model import {cls}\n\n"
         + _constants(c, in_shape, report.output_shape[0])  # type: ignore[index, arg-type]
     )
     parts = [
         head,
-        *_copied(c),
+        *(inspect.getsource(f) for f in copied),
         _load_data(c, in_shape),  # type: ignore[arg-type]
         _augment(c),
-        _initialise(c, residual),
+        _initialise(c),
+        _build_model(c, cls),
         _optimizer(c),
-        _schedule(c),
+        _learning_rate(c),
         _evaluate(),
-        _main(c, cls),
+        _main(c),
         'if __name__ == "__main__":\n    main()\n',
     ]
     return "\n\n".join(p.strip("\n") + "\n" for p in parts if p)
@@ -103,7 +110,7 @@ def _constants(c: TrainConfig, in_shape: tuple[int, ...], classes: int) -> str:
         f"EPOCHS = {c.epochs}",
         f"BATCH_SIZE = {c.batch_size}  # global: split across processes",
         f"LR = {c.lr!r}",
-        f"WEIGHT_DECAY = {c.weight_decay!r}",
+        *([f"WARMUP_EPOCHS = {c.warmup_epochs}"] if c.warmup_epochs else []),
         f"LABEL_SMOOTHING = {c.label_smoothing!r}",
         f"GRAD_CLIP = {c.grad_clip!r}  # 0: off",
         *([f"L1 = {c.l1!r}  # L1 penalty on conv/linear weights"] if c.l1 else []),
@@ -113,7 +120,7 @@ def _constants(c: TrainConfig, in_shape: tuple[int, ...], classes: int) -> str:
         'DATA_DIR = os.environ.get("DATA_DIR", "data")',
         f"INPUT_SHAPE = {tuple(in_shape)}",
     ]
-    if c.dataset in ("shapes", "shapes_gray"):
+    if DATASETS[c.dataset].source == "built_in":
         names = [f'"{n}"' for n in shapes.CLASSES]
         one = f"CLASSES = ({', '.join(names)})"
         lines += [one] if len(one) <= 88 else ["CLASSES = (", *[f"    {n}," for n in names], ")"]
@@ -122,25 +129,33 @@ def _constants(c: TrainConfig, in_shape: tuple[int, ...], classes: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _copied(c: TrainConfig) -> list[str]:
-    """Source copied verbatim from NetBuilder's portable, torch-only code."""
-    out = []
-    if c.dataset in ("shapes", "shapes_gray"):
-        out += [inspect.getsource(shapes._masks), inspect.getsource(shapes.make_shapes)]
-    ops = []
+def _copied(c: TrainConfig) -> list[Callable[..., Any]]:
+    """The functions of NetBuilder's portable, torch-only code that the script copies
+    verbatim: the engine runs the same code, so the script follows it."""
+    out: list[Callable[..., Any]] = []
+    source = DATASETS[c.dataset].source
+    if source == "built_in":
+        out += [shapes._masks, shapes.make_shapes]
+    elif source == "torchvision":
+        out.append(datasets.as_nchw)
     if c.crop_padding or c.hflip or c.vflip or c.color_jitter or c.cutout:
-        ops += [augment_ops._rand, augment_ops._randint]
+        out += [augment_ops._rand, augment_ops._randint]
     if c.crop_padding:
-        ops.append(augment_ops.random_crop)
+        out.append(augment_ops.random_crop)
     if c.hflip or c.vflip:
-        ops.append(augment_ops.random_flip)
+        out.append(augment_ops.random_flip)
     if c.color_jitter:
-        ops.append(augment_ops.color_jitter)
+        out.append(augment_ops.color_jitter)
     if c.cutout:
-        ops.append(augment_ops.cutout)
+        out.append(augment_ops.cutout)
     if c.mixup_alpha:
-        ops.append(augment_ops.mixup)
-    return out + [inspect.getsource(f) for f in ops]
+        out.append(augment_ops.mixup)
+    scheme = INITS[c.init]
+    if scheme.std is not None:
+        out += [init.fans, scheme.std, init.init_weights]
+    if c.zero_init_residual:
+        out.append(init.zero_residual_branches)
+    return [*out, schedules.lr_at, SCHEDULES[c.schedule].function]
 
 
 def _load_data(c: TrainConfig, in_shape: tuple[int, ...]) -> str:
@@ -148,8 +163,9 @@ def _load_data(c: TrainConfig, in_shape: tuple[int, ...]) -> str:
         "def load_data(rank: int, world: int) -> tuple:\n"
         '    """Train and validation images (uint8 N×C×H×W) and labels, mean and std."""\n'
     )
-    if c.dataset in ("shapes", "shapes_gray"):
-        ch, size = (1 if c.dataset == "shapes_gray" else 3), in_shape[-1]
+    spec = DATASETS[c.dataset]
+    if spec.source == "built_in":
+        ch, size = spec.channels, in_shape[-1]
         return head + (
             f"    xtr, ytr = make_shapes({c.train_size}, {size}, {ch}, seed=SEED * 2 + 1)\n"
             f"    xva, yva = make_shapes({c.val_size}, {size}, {ch}, seed=SEED * 2 + 2)\n"
@@ -160,7 +176,7 @@ def _load_data(c: TrainConfig, in_shape: tuple[int, ...]) -> str:
             "\n"
             "    return to_uint8(xtr), ytr, to_uint8(xva), yva, mean, std\n"
         )
-    if c.dataset == "image_folder":
+    if spec.source == "folder":
         size = f"({in_shape[1]}, {in_shape[2]})"
         return head + (
             "    from torchvision.transforms import v2\n"
@@ -174,36 +190,24 @@ def _load_data(c: TrainConfig, in_shape: tuple[int, ...]) -> str:
             "        images = torch.stack([image for image, _ in folder])  # all in memory\n"
             "        labels = torch.tensor(folder.targets)\n"
             "        splits += [images, labels]\n"
-            "    mean = torch.tensor([0.485, 0.456, 0.406])\n"
-            "    std = torch.tensor([0.229, 0.224, 0.225])\n"
+            f"    mean = torch.tensor({spec.mean!r})\n"
+            f"    std = torch.tensor({spec.std!r})\n"
             "    return (*splits, mean, std)\n"
         )
-    tv = _TORCHVISION[c.dataset]
-    mean, std = STATS[c.dataset]
-    split = 'split="train" if train else "test"' if c.dataset == "svhn" else "train=train"
-    labels = "ds.labels" if c.dataset == "svhn" else "ds.targets"
-    convert = {
-        "mnist": ".unsqueeze(1)",
-        "fashion_mnist": ".unsqueeze(1)",
-        "cifar10": ".permute(0, 3, 1, 2).contiguous()",
-        "cifar100": ".permute(0, 3, 1, 2).contiguous()",
-        "svhn": "",
-    }[c.dataset]
+    split = 'split="train" if train else "test"' if spec.split == "split" else "train=train"
+    call = f"torchvision.datasets.{spec.tv_class}(DATA_DIR, {split}, download=True)"
     return head + (
         "    splits = []\n"
         "    for train in (True, False):\n"
         "        if rank != 0 and world > 1:\n"
         "            dist.barrier()  # rank 0 downloads first\n"
-        + "\n".join(
-            _assign("        ds = ", f"torchvision.datasets.{tv}(DATA_DIR, {split}, download=True)")
-        )
+        + "\n".join(_assign("        ds = ", call))
         + "\n"
         "        if rank == 0 and world > 1:\n"
         "            dist.barrier()\n"
-        f"        images = torch.as_tensor(ds.data){convert}\n"
-        f"        splits += [images, torch.as_tensor({labels})]\n"
-        f"    mean = torch.tensor({mean!r})\n"
-        f"    std = torch.tensor({std!r})\n"
+        f"        splits += [as_nchw(ds.data), torch.as_tensor(ds.{spec.labels})]\n"
+        f"    mean = torch.tensor({spec.mean!r})\n"
+        f"    std = torch.tensor({spec.std!r})\n"
         "    return (*splits, mean, std)\n"
     )
 
@@ -240,84 +244,52 @@ def _augment(c: TrainConfig) -> str:
     return "\n".join(body) + "\n"
 
 
-def _residual_classes(project: Project) -> list[str]:
-    used = set()
-    for node in project.graph.nodes.values():
-        if node.type_id == "residual" and node.params["version"] != "v2":
-            used.add("BottleneckBlock" if node.params["kind"] == "bottleneck" else "ResidualBlock")
-    return sorted(used) if TrainConfig.from_dict(project.training).zero_init_residual else []
-
-
-def _initialise(c: TrainConfig, residual: list[str]) -> str:
-    call = {
-        "lecun": 'nn.init.kaiming_normal_(m.weight, nonlinearity="linear")',
-        "xavier_normal": "nn.init.xavier_normal_(m.weight)",
-        "xavier_uniform": "nn.init.xavier_uniform_(m.weight)",
-        "he_normal": f'nn.init.kaiming_normal_(m.weight, mode="{c.init_mode}", '
-        'nonlinearity="relu")',
-        "he_uniform": f'nn.init.kaiming_uniform_(m.weight, mode="{c.init_mode}", '
-        'nonlinearity="relu")',
-    }.get(c.init)
-    lines = ["def initialise(model: nn.Module) -> None:"]
-    if call:
-        lines += [
-            f'    """{c.init} initialisation of convolution and linear weights."""',
-            "    layers = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)",
-            "    for m in model.modules():",
-            "        if isinstance(m, layers):",
-            f"            {call}",
-        ]
-        if c.zero_bias:
-            lines += [
-                "            if m.bias is not None:",
-                "                nn.init.zeros_(m.bias)",
-            ]
-    else:
-        lines.append('    """PyTorch\'s default initialisation, plus the options below."""')
-    if residual:
-        lines.append("    for m in model.modules():  # residual blocks start as identities")
-        for cls in residual:
-            bn = "bn3" if cls == "BottleneckBlock" else "bn2"
-            lines += [
-                f"        if isinstance(m, {cls}):",
-                f"            nn.init.zeros_(m.{bn}.weight)",
-            ]
+def _initialise(c: TrainConfig) -> str:
+    scheme = INITS[c.init]
+    lines = [
+        "def initialise(model: nn.Module) -> None:",
+        f'    """{c.init} initialisation: {scheme.help}."""',
+    ]
+    if scheme.std is not None:
+        args = _keywords({"uniform": scheme.uniform, "mode": c.init_mode, "zero_bias": c.zero_bias})
+        lines += _assign("    ", f"init_weights(model, {scheme.std.__name__}, {args})")
+    if c.zero_init_residual:
+        lines.append("    zero_residual_branches(model)  # residual blocks start as identities")
     if len(lines) == 2:
-        lines.append("    del model")
+        lines.append("    del model  # PyTorch's own initialisation")
     return "\n".join(lines) + "\n"
 
 
+def _build_model(c: TrainConfig, cls: str) -> str:
+    return (
+        "def build_model(device: torch.device) -> nn.Module:\n"
+        '    """The network, initialised from SEED as NetBuilder initialises it."""\n'
+        "    torch.manual_seed(SEED)\n"
+        f"    model = {cls}().to(device)\n"
+        "    initialise(model)\n"
+        "    if CHANNELS_LAST:\n"
+        "        model = model.to(memory_format=torch.channels_last)\n"
+        "    return model\n"
+    )
+
+
+def _literal(value: Any) -> str:
+    """Python source for a setting's value, quoted as ruff's formatter quotes."""
+    return string_literal(value) if isinstance(value, str) else repr(value)
+
+
+def _keywords(arguments: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_literal(v)}" for k, v in arguments.items())
+
+
 def _optimizer(c: TrainConfig) -> str:
-    args = {
-        "sgd": f"lr=LR, momentum={c.momentum!r}, nesterov={c.nesterov and c.momentum > 0}, "
-        "weight_decay=WEIGHT_DECAY",
-        "adam": f"lr=LR, betas=({c.beta1!r}, {c.beta2!r}), eps={c.eps!r}, "
-        f"weight_decay=WEIGHT_DECAY, amsgrad={c.amsgrad}",
-        "adamw": f"lr=LR, betas=({c.beta1!r}, {c.beta2!r}), eps={c.eps!r}, "
-        f"weight_decay=WEIGHT_DECAY, amsgrad={c.amsgrad}",
-        "rmsprop": f"lr=LR, alpha={c.alpha!r}, eps={c.eps!r}, momentum={c.momentum!r}, "
-        "weight_decay=WEIGHT_DECAY",
-        "adagrad": f"lr=LR, eps={c.eps!r}, weight_decay=WEIGHT_DECAY",
-    }[c.optimizer]
-    cls = {
-        "sgd": "SGD",
-        "adam": "Adam",
-        "adamw": "AdamW",
-        "rmsprop": "RMSprop",
-        "adagrad": "Adagrad",
-    }[c.optimizer]
-    call = f"    return torch.optim.{cls}(model.parameters(), {args})"
-    if len(call) > 88:
-        items = [a.strip() for a in _split_args(args)]
-        call = "\n".join(
-            [
-                f"    return torch.optim.{cls}(",
-                "        model.parameters(),",
-                *[f"        {a}," for a in items],
-                "    )",
-            ]
-        )
-    return "def make_optimizer(model: nn.Module) -> torch.optim.Optimizer:\n" + call + "\n"
+    spec = OPTIMIZERS[c.optimizer]
+    args = ", ".join(filter(None, ["model.parameters()", "lr=LR", _keywords(spec.arguments(c))]))
+    return (
+        "def make_optimizer(model: nn.Module) -> torch.optim.Optimizer:\n"
+        + "\n".join(_assign("    return ", f"{spec.cls}({args})"))
+        + "\n"
+    )
 
 
 def _split_args(text: str) -> list[str]:
@@ -332,52 +304,24 @@ def _split_args(text: str) -> list[str]:
     return [*out, cur]
 
 
-def _schedule(c: TrainConfig) -> str:
-    lines = [
-        "def make_schedule(",
-        "    opt: torch.optim.Optimizer, steps_per_epoch: int",
-        ") -> torch.optim.lr_scheduler.LRScheduler:",
-        '    """The learning rate per step (the scheduler is stepped after every batch)."""',
-        "    spe = steps_per_epoch",
-        f"    warmup = {c.warmup_epochs} * spe",
-    ]
-    kind = c.schedule
-    if kind in ("cosine", "one_cycle"):
-        lines.append("    total = EPOCHS * spe - warmup")
-    lines.append("    sched = torch.optim.lr_scheduler")
-    lam = {
-        "constant": "lambda step: 1.0",
-        "step": f"lambda step: {c.gamma!r} ** (step // spe // {c.step_size})",
-        "multistep": f"lambda step: {c.gamma!r} ** sum(step // spe >= m for m in "
-        f"{tuple(sorted(c.milestones))!r})",
-        "exponential": f"lambda step: {c.gamma!r} ** (step // spe)",
-        "inverse_epoch": "lambda step: 1 / (step // spe + 1)",
-        "inverse_sqrt": "lambda step: 1 / math.sqrt(step + 1)",
-    }.get(kind)
-    if lam:
-        main = f"sched.LambdaLR(opt, {lam})"
-    elif kind == "cosine" and not c.snapshots:
-        main = f"sched.CosineAnnealingLR(opt, T_max=total, eta_min={c.eta_min!r})"
-    elif kind == "cosine":  # snapshot ensembles: equal cosine cycles
-        main = (
-            f"sched.CosineAnnealingWarmRestarts(opt, T_0=max(1, total // {c.snapshots}), "
-            f"eta_min={c.eta_min!r})"
+def _learning_rate(c: TrainConfig) -> str:
+    spec = SCHEDULES[c.schedule]
+    warmup = "WARMUP_EPOCHS" if c.warmup_epochs else "0"
+    args = ", ".join(
+        filter(
+            None,
+            [
+                f"step, {spec.function.__name__}, LR, steps_per_epoch, EPOCHS, {warmup}",
+                _keywords(spec.arguments(c)),
+            ],
         )
-    elif kind == "cosine_restarts":
-        main = (
-            f"sched.CosineAnnealingWarmRestarts(opt, T_0={c.restart_period} * spe, "
-            f"T_mult={c.restart_mult}, eta_min={c.eta_min!r})"
-        )
-    else:
-        main = f"sched.OneCycleLR(opt, max_lr=LR, total_steps=total, pct_start={c.pct_start!r})"
-    lines += _assign("    main = ", main)
-    lines += [
-        "    if not warmup:",
-        "        return main",
-        "    start = sched.LinearLR(opt, start_factor=1 / warmup, total_iters=max(1, warmup - 1))",
-        "    return sched.SequentialLR(opt, [start, main], milestones=[warmup])",
-    ]
-    return "\n".join(lines) + "\n"
+    )
+    return (
+        "def learning_rate(step: int, steps_per_epoch: int) -> float:\n"
+        f'    """The learning rate of optimiser step ``step`` ({c.schedule} schedule)."""\n'
+        + "\n".join(_assign("    return ", f"lr_at({args})"))
+        + "\n"
+    )
 
 
 def _assign(prefix: str, expr: str) -> list[str]:
@@ -418,7 +362,7 @@ def evaluate(
 '''
 
 
-def _main(c: TrainConfig, cls: str) -> str:
+def _main(c: TrainConfig) -> str:
     rng = "    rng = random.Random(SEED + 2)  # mixup's λ, on the host\n" if c.mixup_alpha else ""
     clip = (
         "            if GRAD_CLIP:\n"
@@ -443,14 +387,10 @@ def _main(c: TrainConfig, cls: str) -> str:
         dist.init_process_group("nccl" if cuda else "gloo")
     local = int(os.environ.get("LOCAL_RANK", "0"))
     device = torch.device("cuda", local) if cuda else torch.device("cpu")
-    torch.manual_seed(SEED)
     xtr, ytr, xva, yva, mean, std = load_data(rank, world)
     xtr, ytr, xva, yva = xtr.to(device), ytr.to(device), xva.to(device), yva.to(device)
     mean, std = mean.to(device).view(1, -1, 1, 1), std.to(device).view(1, -1, 1, 1)
-    model = {cls}().to(device)
-    initialise(model)
-    if CHANNELS_LAST:
-        model = model.to(memory_format=torch.channels_last)
+    model = build_model(device)
     net = model
     if world > 1:
         ids = [local] if cuda else None
@@ -458,17 +398,20 @@ def _main(c: TrainConfig, cls: str) -> str:
     opt = make_optimizer(model)
 {l1_weights}    per_rank = max(1, BATCH_SIZE // world)
     steps_per_epoch = max(1, len(ytr) // world // per_rank)
-    schedule = make_schedule(opt, steps_per_epoch)
     dtype = {{"bf16": torch.bfloat16, "fp16": torch.float16}}.get(AMP)
     scaler = torch.amp.GradScaler(device.type, enabled=AMP == "fp16" and cuda)
     gen = torch.Generator(device=device if cuda else "cpu").manual_seed(SEED + 1)
-{rng}    for epoch in range(EPOCHS):
+{rng}    step = 0
+    for epoch in range(EPOCHS):
         model.train()
         order_gen = torch.Generator().manual_seed(SEED * 1_000_003 + epoch)
         order = torch.randperm(len(ytr), generator=order_gen)
         order = order[: len(order) - len(order) % world][rank::world].to(device)
         total = torch.zeros((), device=device)
         for i in range(steps_per_epoch):
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(step, steps_per_epoch)
+            step += 1
             idx = order[i * per_rank : (i + 1) * per_rank]
             x, y = augment(xtr[idx], ytr[idx], mean, std, gen{", rng" if c.mixup_alpha else ""})
             if CHANNELS_LAST:
@@ -482,7 +425,6 @@ def _main(c: TrainConfig, cls: str) -> str:
             scaler.scale(loss).backward()
 {clip}            scaler.step(opt)
             scaler.update()
-            schedule.step()
             total += loss.detach()
         val_loss, val_acc = evaluate(model, xva, yva, mean, std)
         if rank == 0:

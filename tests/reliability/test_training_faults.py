@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import presets
-from app.core.training import engine as engine_module
+from app.core.training import prepared as prepared_module
 from app.core.training import rundir as rundir_module
 from app.core.training.augment import Augmenter
 from app.core.training.config import TrainConfig
@@ -99,7 +99,7 @@ def test_exploding_learning_rate(tmp_path):
 
 
 def test_out_of_memory(tmp_path, monkeypatch):
-    real = engine_module.compile_graph
+    real = prepared_module.compile_graph
 
     def compile_then_fill_up(graph, report=None):
         model = real(graph, report)
@@ -115,11 +115,11 @@ def test_out_of_memory(tmp_path, monkeypatch):
         model.forward = maybe_oom
         return model
 
-    monkeypatch.setattr(engine_module, "compile_graph", compile_then_fill_up)
+    monkeypatch.setattr(prepared_module, "compile_graph", compile_then_fill_up)
     trainer, events = start(tmp_path)
     failed = events[-1]
     assert failed.kind == "oom" and "try batch size 16" in failed.message
-    monkeypatch.setattr(engine_module, "compile_graph", real)
+    monkeypatch.setattr(prepared_module, "compile_graph", real)
     assert_consistent_and_resumable(trainer, failed)
 
 

@@ -12,6 +12,7 @@ from torch import nn
 
 import presets
 from app.core.training import engine as engine_module
+from app.core.training import prepared as prepared_module
 from app.core.training.config import TrainConfig
 from app.core.training.engine import Trainer
 from app.core.training.events import (
@@ -163,7 +164,7 @@ def test_l1_shrinks_the_weights_and_spares_biases(tmp_path):
     assert events[-1].reason == "completed"
     layers = [m for m in sparse.model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
     weight_ids = {id(m.weight) for m in layers}
-    assert {id(p) for p in sparse.l1_params} == weight_ids  # the 5 weights, no bias
+    assert {id(p) for p in sparse.p.l1_params} == weight_ids  # the 5 weights, no bias
 
     def weights(trainer):
         return torch.cat([p.detach().flatten() for p in trainer.model.parameters() if p.ndim > 1])
@@ -205,7 +206,7 @@ def test_nan_loss_names_the_first_bad_layer(tmp_path):
 
 
 def test_out_of_memory_is_reported_with_a_smaller_batch_size(tmp_path, monkeypatch):
-    real = engine_module.compile_graph
+    real = prepared_module.compile_graph
 
     def compile_then_explode(graph, report=None):
         model = real(graph, report)
@@ -216,7 +217,7 @@ def test_out_of_memory_is_reported_with_a_smaller_batch_size(tmp_path, monkeypat
         model.forward = boom
         return model
 
-    monkeypatch.setattr(engine_module, "compile_graph", compile_then_explode)
+    monkeypatch.setattr(prepared_module, "compile_graph", compile_then_explode)
     _, events = run(lenet(), tmp_path, batch_size=64)
     failed = events[-1]
     assert failed.kind == "oom"

@@ -4,18 +4,18 @@ evaluating an ensemble of saved checkpoints."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from app.core.graph import Graph
 from app.core.training.config import TrainConfig
 from app.core.training.engine import Trainer
 from app.core.training.evaluate import EvalResult
 from app.core.training.optim import set_lr
+from app.core.training.prepared import PreparedRun
 
 
 @dataclass(frozen=True)
@@ -32,17 +32,16 @@ def lr_range_test(
     ``steps`` training steps and record the loss; stop once it diverges (4× the best)."""
     trainer = Trainer(graph, config)
     trainer.prepare()
-    model, opt = trainer.model, trainer.opt
-    assert model is not None
-    model.train()
+    run = trainer.p
+    run.model.train()
     factor = (end / start) ** (1 / max(1, steps - 1))
     lrs, losses = [], []
     smooth, best = 0.0, math.inf
-    batches = _forever(trainer)
+    batches = _forever(run)
     for i in range(steps):
         lr = start * factor**i
-        set_lr(opt, lr)
-        loss = _train_step(trainer, *next(batches))
+        set_lr(run.opt, lr)
+        loss = run.step(*next(batches)).loss.item()
         smooth = 0.9 * smooth + 0.1 * loss  # exponential average, bias-corrected below
         corrected = smooth / (1 - 0.9 ** (i + 1))
         if not math.isfinite(corrected) or corrected > 4 * best:
@@ -82,45 +81,29 @@ def overfit_one_batch(graph: Graph, config: TrainConfig, steps: int = 200) -> Ov
     )
     trainer = Trainer(graph, plain)
     trainer.prepare()
-    images, labels = next(_forever(trainer))
+    run = trainer.p
+    run.model.train()
+    images, labels = next(_forever(run))
     first = last = math.nan
     for i in range(steps):
-        last = _train_step(trainer, images, labels)
+        last = run.step(images, labels).loss.item()
         if i == 0:
             first = last
-    model = trainer.model
-    assert model is not None
-    model.eval()
+    run.model.eval()
     with torch.no_grad():
-        acc = (
-            (model(trainer.prep(images))[:, : trainer.classes].argmax(1) == labels)
-            .float()
-            .mean()
-            .item()
-        )
+        out = run.model(run.prep(images))[:, : run.classes]
+        acc = (out.argmax(1) == labels).float().mean().item()
     return OverfitResult(steps, first, last, acc)
 
 
-def _forever(trainer: Trainer):
+def _forever(run: PreparedRun) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     epoch = 0
     while True:
-        order = torch.Generator().manual_seed(trainer.config.seed + epoch)
-        yield from trainer.data.train.batches(
-            trainer.batch_size, shuffle=True, generator=order, drop_last=trainer.drop_last
+        order = torch.Generator().manual_seed(run.config.seed + epoch)
+        yield from run.data.train.batches(
+            run.batch_size, shuffle=True, generator=order, drop_last=run.drop_last
         )
         epoch += 1
-
-
-def _train_step(trainer: Trainer, images: torch.Tensor, labels: torch.Tensor) -> float:
-    x, y = trainer.aug.train(images, labels, len(trainer.data.info.classes))
-    out = trainer.forward(x)[:, : trainer.classes]
-    loss = nn.functional.cross_entropy(
-        out.float(), y, label_smoothing=trainer.config.label_smoothing
-    )
-    trainer.opt.zero_grad(set_to_none=True)
-    loss.backward()
-    trainer.opt.step()
-    return loss.item()
 
 
 def evaluate_checkpoints(

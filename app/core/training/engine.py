@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import io
 import math
-import random
 import time
 import traceback
 from collections.abc import Iterator, Sequence
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +26,10 @@ from torch import nn
 from app.core.compiler import compile_graph
 from app.core.graph import Graph
 from app.core.serialization import Project
-from app.core.shapes import check
 from app.core.torch_files import WeightsFileError, load_tensors
 from app.core.training import distributed
-from app.core.training.augment import Augmenter
 from app.core.training.config import TrainConfig
-from app.core.training.data import Data, DatasetError, load_data
+from app.core.training.data import Data
 from app.core.training.errors import NonFiniteLoss, TrainingFailure
 from app.core.training.evaluate import EvalResult, evaluate, first_nonfinite_layer
 from app.core.training.events import (
@@ -48,11 +44,10 @@ from app.core.training.events import (
     RunStarted,
     StepReport,
 )
-from app.core.training.init import initialise
-from app.core.training.optim import add_l1_gradient, build_optimizer, set_lr
-from app.core.training.reporting import Interval, layer_norms, param_groups, weights_before
+from app.core.training.optim import set_lr
+from app.core.training.prepared import PreparedRun
+from app.core.training.reporting import Interval
 from app.core.training.rundir import RunDir, SilentRunDir, default_runs_root, new_run_dir
-from app.core.training.schedules import build_schedule, cycle_ends
 
 #: a report at least this often (seconds), besides every ``report_every`` steps
 REPORT_SECONDS = 0.5
@@ -99,8 +94,9 @@ class Trainer:
         self._runs_root = runs_root
         self._resume_dir = run_dir
         self._data = data
-        self.model: nn.Module | None = None
-        self.classes: int | None = None  # the dataset's, set by prepare()
+        self._prepared: PreparedRun | None = None
+        self._last_x: torch.Tensor | None = None  # the last reported batch (NaN diagnosis)
+        self.dist = distributed.DistInfo()
         self.run_dir: RunDir | None = None
         self.history: list[EpochReport] = []
 
@@ -125,7 +121,7 @@ class Trainer:
                 self.run_dir.log(traceback.format_exc())
             yield self._failed("error", f"{type(exc).__name__}: {exc}")
         finally:
-            distributed.teardown(getattr(self, "dist", distributed.DistInfo()))
+            distributed.teardown(self.dist)
 
     def _failed(self, kind: str, message: str, node_id: str | None = None) -> RunFailed:
         event = RunFailed(
@@ -141,96 +137,38 @@ class Trainer:
         return event
 
     # ------------------------------------------------------------------- setup
+    @property
+    def p(self) -> PreparedRun:
+        """The prepared run (after :meth:`prepare`)."""
+        if self._prepared is None:
+            raise RuntimeError("the run is not prepared: call prepare() first")
+        return self._prepared
+
+    @property
+    def model(self) -> nn.Module | None:
+        return self._prepared.model if self._prepared else None
+
     def prepare(self) -> None:
         """Resolve the device, check the graph, load the data, build the model and optimizer
         (what :meth:`run` does first; diagnostics use it alone)."""
-        c = self.config
-        self.device = resolve_device(c.device)
-        self.dist = distributed.setup(self.device.type == "cuda")
-        if self.dist.active and self.device.type == "cuda":
-            self.device = torch.device("cuda", self.dist.local_rank)
-            torch.cuda.set_device(self.device)
-        report = check(self.graph)
-        if not report.ok:
-            raise TrainingFailure(
-                "graph",
-                "the network has errors: " + "; ".join(p.message for p in report.errors[:3]),
-                report.errors[0].node_id,
-            )
-        in_shape = report.nodes[report.input_id].shape  # type: ignore[index]
-        image_size = in_shape[1:] if in_shape and len(in_shape) == 3 else None
-        try:
-            self.data = self._data or load_data(c, self.device, image_size)
-        except DatasetError as exc:
-            raise TrainingFailure("data", str(exc)) from None
-        info = self.data.info
-        if tuple(info.shape) != tuple(in_shape or ()):
-            raise TrainingFailure(
-                "data",
-                f"the network's input is {_txt(in_shape)} but {info.name} images are "
-                f"{_txt(info.shape)}: set the Input node to {_txt(info.shape)}",
-                report.input_id,
-            )
-        classes = len(info.classes)
-        out_shape = report.output_shape or ()
-        if len(out_shape) != 1 or out_shape[0] < classes:
-            raise TrainingFailure(
-                "data",
-                f"the network outputs {_txt(report.output_shape)} but {info.name} has "
-                f"{classes} classes: make the last layer output {classes} features",
-                report.output_id,
-            )
-        #: outputs beyond the dataset's classes (an ImageNet head on 10 classes) are neither
-        #: trained nor scored: every loss and accuracy uses the first ``classes`` outputs
-        self.classes = classes
-        torch.manual_seed(c.seed)
-        model = compile_graph(self.graph, report).to(self.device)
-        initialise(model, c)
-        if c.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        self.model = model
-        forward: nn.Module = model
-        if self.dist.active:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            forward = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        self.forward = torch.compile(forward) if c.compile else forward
-        self.opt = build_optimizer(model, c)
-        world = self.dist.world
-        self.batch_size = max(1, c.batch_size // world)  # config.batch_size is global
-        self.drop_last = len(self.data.train) // world > self.batch_size
-        self.spe = self.data.train.num_batches(self.batch_size, self.drop_last, world)
-        self.total = c.epochs * self.spe
-        self.schedule = build_schedule(c, self.spe)
-        self.snapshot_steps = set(cycle_ends(c, self.spe)) if c.schedule == "cosine" else set()
-        gen_device = self.device if self.device.type == "cuda" else torch.device("cpu")
-        self.aug_gen = torch.Generator(device=gen_device).manual_seed(c.seed + 1)
-        self.aug_rng = random.Random(c.seed + 2)
-        self.aug = Augmenter(c, info.mean, info.std, self.device, self.aug_gen, self.aug_rng)
-        self.scaler = torch.amp.GradScaler(
-            self.device.type, enabled=c.amp == "fp16" and self.device.type == "cuda"
-        )
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(c.amp)
-        self.autocast = (lambda: torch.autocast(self.device.type, dtype=dtype)) if dtype else None
-        self.groups = param_groups(model)
-        self.l1_params = [p for ps in self.groups.values() for p in ps if p.ndim > 1]
-        self.num_params = sum(p.numel() for p in model.parameters())
-
-    def prep(self, images: torch.Tensor) -> torch.Tensor:
-        """Normalised evaluation batch (no augmentation)."""
-        x = self.aug.normalize(images)
-        return x.contiguous(memory_format=torch.channels_last) if self.config.channels_last else x
+        device = resolve_device(self.config.device)
+        self.dist = distributed.setup(device.type == "cuda")
+        if self.dist.active and device.type == "cuda":
+            device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(device)
+        self._prepared = PreparedRun.build(self.graph, self.config, device, self.dist, self._data)
 
     # -------------------------------------------------------------- checkpoints
     def _state(self, epoch: int, batch: int) -> dict[str, Any]:
-        cuda = self.device.type == "cuda"
+        cuda = self.p.device.type == "cuda"
         return {
-            "model": self.model.state_dict(),  # type: ignore[union-attr]
-            "optimizer": self.opt.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "aug_gen": self.aug_gen.get_state(),
-            "aug_rng": self.aug_rng.getstate(),
+            "model": self.p.model.state_dict(),
+            "optimizer": self.p.opt.state_dict(),
+            "scaler": self.p.scaler.state_dict(),
+            "aug_gen": self.p.aug_gen.get_state(),
+            "aug_rng": self.p.aug_rng.getstate(),
             "torch_rng": torch.get_rng_state(),  # dropout and other layers draw from these
-            "cuda_rng": torch.cuda.get_rng_state(self.device) if cuda else None,
+            "cuda_rng": torch.cuda.get_rng_state(self.p.device) if cuda else None,
             "step": self._step,
             "epoch": epoch,
             "batch": batch,
@@ -245,21 +183,21 @@ class Trainer:
     def _load(self, source: str | Path | io.BytesIO) -> Any:
         """A checkpoint, loaded without running code from the file (see torch_files)."""
         try:
-            return load_tensors(source, self.device, "checkpoint")
+            return load_tensors(source, self.p.device, "checkpoint")
         except WeightsFileError as exc:
             raise TrainingFailure("checkpoint", str(exc)) from None
 
     def _restore(self, state: dict[str, Any]) -> tuple[int, int]:
-        self.model.load_state_dict(state["model"])  # type: ignore[union-attr]
-        self.opt.load_state_dict(state["optimizer"])
-        self.scaler.load_state_dict(state["scaler"])
+        self.p.model.load_state_dict(state["model"])
+        self.p.opt.load_state_dict(state["optimizer"])
+        self.p.scaler.load_state_dict(state["scaler"])
         # generator states are CPU byte tensors (torch.load's map_location may have moved them)
-        self.aug_gen.set_state(state["aug_gen"].cpu())
+        self.p.aug_gen.set_state(state["aug_gen"].cpu())
         if "aug_rng" in state:  # absent from checkpoints written before 2026-11
-            self.aug_rng.setstate(state["aug_rng"])
+            self.p.aug_rng.setstate(state["aug_rng"])
             torch.set_rng_state(state["torch_rng"].cpu())
-            if state["cuda_rng"] is not None and self.device.type == "cuda":
-                torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
+            if state["cuda_rng"] is not None and self.p.device.type == "cuda":
+                torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.p.device)
         self._step = state["step"]
         self._epoch_sums = list(state["epoch_sums"])
         self.history = [EpochReport(**e) for e in state["history"]]
@@ -292,25 +230,25 @@ class Trainer:
         if self.pause_on_nonfinite and self._resume_dir is None:
             self._initial = self._serialise(self._state(0, 0))
         self._first_step = self._step  # reported at once: a slow network shows life at once
-        info = self.data.info
+        info = self.p.data.info
         started = RunStarted(
             str(self.run_dir.path),
-            str(self.device),
+            str(self.p.device),
             info.name,
             info.classes,
             info.shape,
             info.train_size,
             info.val_size,
-            self.num_params,
+            self.p.num_params,
             c.epochs,
-            self.spe,
-            self.total,
+            self.p.spe,
+            self.p.total,
             self._step,
         )
         self.run_dir.log_event(started)
         self.run_dir.log(
-            f"started on {self.device}: {info.name}, {self.num_params:,} parameters, "
-            f"{c.epochs} epochs of {self.spe} steps"
+            f"started on {self.p.device}: {info.name}, {self.p.num_params:,} parameters, "
+            f"{c.epochs} epochs of {self.p.spe} steps"
         )
         yield started
         epoch, batch = start_epoch, start_batch
@@ -394,20 +332,20 @@ class Trainer:
 
     def _epoch(self, epoch: int, skip: int) -> Iterator[Event]:
         c, ctl = self.config, self.control
-        model = self.model
-        assert model is not None
+        model = self.p.model
         order = torch.Generator().manual_seed(c.seed * 1_000_003 + epoch)
         if skip == 0:
             self._epoch_sums = [0.0, 0.0, 0.0]
-        interval = Interval(torch.tensor(self._epoch_sums, device=self.device, dtype=torch.float64))
+        interval = Interval(
+            torch.tensor(self._epoch_sums, device=self.p.device, dtype=torch.float64)
+        )
         t_epoch = time.perf_counter()
-        classes = len(self.data.info.classes)
         model.train()
-        batches = self.data.train.batches(
-            self.batch_size,
+        batches = self.p.data.train.batches(
+            self.p.batch_size,
             shuffle=True,
             generator=order,
-            drop_last=self.drop_last,
+            drop_last=self.p.drop_last,
             shard=(self.dist.rank, self.dist.world),
             start=skip,  # resumed mid-epoch: the batches before are not even loaded
         )
@@ -424,43 +362,27 @@ class Trainer:
                 self._epoch_sums = interval.sums.tolist()
                 self._checkpoint("last", self._state(epoch, i))
                 return self._finish("stopped")
-            lr = self.schedule(self._step) * ctl.lr_scale
-            set_lr(self.opt, lr)
-            x, y = self.aug.train(images, labels, classes)
-            if c.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with self.autocast() if self.autocast else nullcontext():
-                out = self.forward(x)[:, : self.classes]
-            loss = nn.functional.cross_entropy(out.float(), y, label_smoothing=c.label_smoothing)
-            self.opt.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            tick = (
-                (self._step + 1) % c.report_every == 0
-                or i == self.spe - 1
-                or self._step == self._first_step
-                # by time too (host clock, no sync), so a slow network reports every ~0.5 s;
-                # not under DDP, where ranks must agree on the ticks without talking
-                or (not self.dist.active and interval.age() >= REPORT_SECONDS)
-            )
-            norms = None
-            if c.l1 or c.grad_clip or tick:
-                self.scaler.unscale_(self.opt)
-            if c.l1:
-                add_l1_gradient(self.l1_params, c.l1)
-            if c.grad_clip or tick:
-                gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip or math.inf)
-            if tick:
-                before = weights_before(self.groups)
-            self.scaler.step(self.opt)
-            self.scaler.update()
-            if tick:
-                norms = layer_norms(self.groups, before, gnorm)
+            lr = self.p.schedule(self._step) * ctl.lr_scale
+            set_lr(self.p.opt, lr)
+
+            def tick(i: int = i) -> bool:  # asked after the backward pass, as the clock runs
+                return (
+                    (self._step + 1) % c.report_every == 0
+                    or i == self.p.spe - 1
+                    or self._step == self._first_step
+                    # by time too (host clock, no sync), so a slow network reports every
+                    # ~0.5 s; not under DDP, where ranks must agree on the ticks without talking
+                    or (not self.dist.active and interval.age() >= REPORT_SECONDS)
+                )
+
+            step = self.p.step(images, labels, tick=tick)
+            y = step.targets
             truth = y if y.ndim == 1 else y.argmax(1)
-            interval.add(self._step, lr, loss, (out.argmax(1) == truth).sum(), len(truth))
+            interval.add(self._step, lr, step.loss, (step.out.argmax(1) == truth).sum(), len(truth))
             self._step += 1
-            if tick:
-                self._last_x = x
-                yield self._report(interval, epoch, norms)
+            if step.norms is not None:
+                self._last_x = step.x
+                yield self._report(interval, epoch, step.norms)
                 interval.clear()
         self._epoch_sums = interval.sums.tolist()
         return (yield from self._end_epoch(epoch, time.perf_counter() - t_epoch))
@@ -469,10 +391,10 @@ class Trainer:
         report = interval.report(
             self._step,
             epoch,
-            self.total,
-            self.groups,
+            self.p.total,
+            self.p.groups,
             norms,
-            lambda: first_nonfinite_layer(self.model, self._last_x),  # type: ignore[arg-type]
+            lambda: first_nonfinite_layer(self.p.model, self._last_x),
         )
         self.run_dir.log_event(report)  # type: ignore[union-attr]  (history: curves to overlay)
         return report
@@ -481,13 +403,13 @@ class Trainer:
         c = self.config
         loss_sum, correct, seen = self._epoch_sums
         val = evaluate(
-            [self.model],
-            self.data.val,
-            self.prep,
-            c.batch_size * 2,  # type: ignore
+            [self.p.model],
+            self.p.data.val,
+            self.p.prep,
+            c.batch_size * 2,
             tta=c.tta,
-            autocast=self.autocast,
-            classes=self.classes,
+            autocast=self.p.autocast,
+            classes=self.p.classes,
         )
         metric = val.acc if c.monitor == "val_acc" else -val.loss
         best_metric = self._best["val_acc"] if c.monitor == "val_acc" else -self._best["val_loss"]
@@ -500,7 +422,7 @@ class Trainer:
             val.loss,
             val.acc,
             val.top5,
-            self.opt.param_groups[0]["lr"],
+            self.p.opt.param_groups[0]["lr"],
             epoch_time,
             seen / max(epoch_time, 1e-9),
             (c.epochs - epoch - 1) * epoch_time,
@@ -515,7 +437,7 @@ class Trainer:
             self._checkpoint(
                 "best",
                 {
-                    "model": self.model.state_dict(),  # type: ignore
+                    "model": self.p.model.state_dict(),
                     "epoch": epoch + 1,
                     "val_acc": val.acc,
                     "val_loss": val.loss,
@@ -523,8 +445,8 @@ class Trainer:
             )
         else:
             self._bad_epochs += 1
-        if self._step - 1 in self.snapshot_steps:
-            path = rd.save_snapshot(len(self._snapshots) + 1, self.model.state_dict())  # type: ignore
+        if self._step - 1 in self.p.snapshot_steps:
+            path = rd.save_snapshot(len(self._snapshots) + 1, self.p.model.state_dict())
             if path is not None:
                 self._snapshots.append(str(path))
         self._epoch_sums = [0.0, 0.0, 0.0]
@@ -535,9 +457,9 @@ class Trainer:
             if c.restore_best:
                 if self.dist.main:
                     best = self._load(rd.checkpoint_path("best"))
-                    self.model.load_state_dict(best["model"])  # type: ignore[union-attr]
+                    self.p.model.load_state_dict(best["model"])
                 if self.dist.active:
-                    distributed.broadcast_state(self.model)  # type: ignore[arg-type]
+                    distributed.broadcast_state(self.p.model)
             return self._finish("early_stopped")
         return None
 
@@ -560,12 +482,12 @@ class Trainer:
             return self.control.stop_requested
         if self._step % self.config.report_every:
             return False
-        return distributed.any_rank(self.control.stop_requested, self.device)
+        return distributed.any_rank(self.control.stop_requested, self.p.device)
 
     def _finish(self, reason: str) -> RunFinished:
         in_sync = None
         if self.dist.active:
-            in_sync = distributed.replicas_in_sync(self.model)  # type: ignore[arg-type]
+            in_sync = distributed.replicas_in_sync(self.p.model)
             self.run_dir.log(  # type: ignore[union-attr]
                 f"{self.dist.world} ranks: replicas {'identical' if in_sync else 'DIVERGED'}"
             )
@@ -593,19 +515,15 @@ class Trainer:
             state = self._load(path)
             if not isinstance(state, dict):
                 raise TrainingFailure("checkpoint", f"{path} holds no weights")
-            member = compile_graph(self.graph).to(self.device)
+            member = compile_graph(self.graph).to(self.p.device)
             member.load_state_dict(state.get("model", state))
             members.append(member)
         return evaluate(
             members,
-            self.data.val,
-            self.prep,
-            self.batch_size * 2,
+            self.p.data.val,
+            self.p.prep,
+            self.p.batch_size * 2,
             tta=self.config.tta,
-            autocast=self.autocast,
-            classes=self.classes,
+            autocast=self.p.autocast,
+            classes=self.p.classes,
         )
-
-
-def _txt(shape: tuple[int, ...] | None) -> str:
-    return "×".join(map(str, shape)) if shape else "nothing"

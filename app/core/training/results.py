@@ -18,26 +18,23 @@ __all__ = ["RunResults", "evaluate_run", "results_from"]
 def evaluate_run(trainer, samples: int = 32) -> RunResults:
     """Score the validation set with the run's best checkpoint (the current weights when there
     is none). ``trainer`` is a :class:`~app.core.training.engine.Trainer` after its run."""
-    model = trainer.model
-    assert model is not None and trainer.run_dir is not None
+    run = trainer.p
+    assert trainer.run_dir is not None
     path = trainer.run_dir.checkpoint_path("best")
     used = "current weights"
     if path.exists():
-        state = load_tensors(path, trainer.device, "checkpoint")
-        model.load_state_dict(state["model"])
+        state = load_tensors(path, run.device, "checkpoint")
+        run.model.load_state_dict(state["model"])
         used = str(Path(path))
-    c = trainer.config
     probs, labels = predict(
-        [model],
-        trainer.data.val,
-        trainer.prep,
-        c.batch_size * 2,
-        autocast=trainer.autocast,
-        classes=trainer.classes,
+        [run.model],
+        run.data.val,
+        run.prep,
+        run.config.batch_size * 2,
+        autocast=run.autocast,
+        classes=run.classes,
     )
-    return results_from(
-        probs, labels, trainer.data, str(trainer.run_dir.path), used, samples=samples
-    )
+    return results_from(probs, labels, run.data, str(trainer.run_dir.path), used, samples=samples)
 
 
 def results_from(

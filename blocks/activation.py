@@ -17,6 +17,7 @@ from blocks.params import Param
 
 class ActivationBlock(BlockType):
     category = "Activation"
+    keeps_width = True
 
     def infer(self, params: Params, inputs: list[Shape]) -> Inference:
         return Inference(inputs[0])
@@ -86,6 +87,7 @@ _activation("sigmoid", "Sigmoid", "Squashes to (0, 1); gates and binary outputs.
 @register
 class SoftmaxBlock(ActivationBlock):
     type_id = "softmax"
+    outputs_probabilities = True
     title = "Softmax"
     help = (
         "Turns scores into probabilities over the channel/feature axis. Not needed before "

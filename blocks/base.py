@@ -121,6 +121,23 @@ class BlockType:
     aliases: ClassVar[tuple[str, ...]] = ()
     #: names of composite module classes (in ``blocks.modules``) that ``source`` refers to.
     module_classes: ClassVar[tuple[str, ...]] = ()
+    #: what a block is, for the checks and tools that depend on it (instead of lists of ids):
+    #: exported code writes the block inline on its inputs' variables instead of as a
+    #: submodule: a binary operator ("+", "*") between them, or "cat" (torch.cat on channels)
+    inline: ClassVar[str | None] = None
+    #: the param that sets the number of output features or channels (fitting a network's
+    #: classifier to a dataset's classes changes it)
+    width_param: ClassVar[str | None] = None
+    #: the output has the input's width (a classifier's scores pass through unchanged)
+    keeps_width: ClassVar[bool] = False
+    #: BatchNorm: a bias right before it is redundant, dropout right after it hurts
+    normalizes_batch: ClassVar[bool] = False
+    #: randomly zeroes activations while training
+    drops_out: ClassVar[bool] = False
+    #: turns scores into probabilities (cross-entropy training wants the raw scores)
+    outputs_probabilities: ClassVar[bool] = False
+    #: a fully connected layer (the course's warning about classifiers holding most weights)
+    fully_connected: ClassVar[bool] = False
 
     def num_inputs(self, params: Params) -> int:
         """Number of input ports (Add/Concat have a configurable count)."""

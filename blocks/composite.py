@@ -42,6 +42,7 @@ class CompositeBlock(BlockType):
 @register
 class ConvUnitBlock(CompositeBlock):
     type_id = "conv_bn_relu"
+    width_param = "out_channels"
     title = "Conv-BN-ReLU"
     help = "A 2-D convolution (no bias) followed by BatchNorm and ReLU: the standard CNN unit."
     module_classes = ("ConvUnit",)
@@ -387,6 +388,7 @@ class FireBlock(CompositeBlock):
 @register
 class NiNBlockType(CompositeBlock):
     type_id = "nin_block"
+    width_param = "out_channels"
     title = "NiNBlock"
     help = (
         "Network-in-network block: a k×k conv then two 1×1 convs (a small MLP at every "

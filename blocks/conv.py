@@ -133,6 +133,7 @@ _KERNEL = Param("kernel_size", "int", 3, "Kernel size F.", 1, 1024)
 @register
 class Conv2dBlock(ConvBlock):
     type_id = "conv2d"
+    width_param = "out_channels"
     title = "Conv2d"
     dims = 2
     help = "2-D convolution: C_out filters of size C_in×F_h×F_w slide over the image."

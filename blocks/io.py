@@ -99,6 +99,7 @@ class InputBlock(BlockType):
 @register
 class OutputBlock(BlockType):
     type_id = "output"
+    keeps_width = True
     title = "Output"
     category = "Input / Output"
     help = (

@@ -57,6 +57,7 @@ def broadcast(a: Shape, b: Shape, i: int, fix: str) -> Shape:
 @register
 class AddBlock(MergeBlock):
     type_id = "add"
+    inline = "+"
     title = "Add"
     help = (
         "Element-wise sum: the residual connection. Sizes must be equal or 1 (broadcast, as "
@@ -81,6 +82,7 @@ class AddBlock(MergeBlock):
 @register
 class ConcatBlock(MergeBlock):
     type_id = "concat"
+    inline = "cat"
     title = "Concat"
     help = "Stacks inputs along channels (Inception, Fire). Spatial sizes must be equal."
     params = (_INPUTS,)
@@ -101,6 +103,7 @@ class ConcatBlock(MergeBlock):
 @register
 class MultiplyBlock(MergeBlock):
     type_id = "multiply"
+    inline = "*"
     title = "Multiply"
     help = (
         "Element-wise product of two inputs (gating, as in squeeze-excitation). Sizes must be "

@@ -30,6 +30,8 @@ _MOMENTUM = Param(
 
 class BatchNormBlock(BlockType):
     category = "Normalization"
+    keeps_width = True
+    normalizes_batch = True
     ranks: ClassVar[tuple[int, ...]]
     expects: ClassVar[str]
     other: ClassVar[str]
@@ -81,6 +83,7 @@ class BatchNorm1dBlock(BatchNormBlock):
 @register
 class LocalResponseNormBlock(BlockType):
     type_id = "local_response_norm"
+    keeps_width = True
     title = "LocalResponseNorm"
     category = "Normalization"
     help = "AlexNet's normalisation across neighbouring channels (outdated; BN replaced it)."
@@ -129,6 +132,8 @@ _P = Param(
 @register
 class DropoutBlock(BlockType):
     type_id = "dropout"
+    keeps_width = True
+    drops_out = True
     title = "Dropout"
     category = "Regularization"
     help = "Zeroes random elements with probability p in training (scaled by 1/(1−p)); off in eval."

@@ -100,6 +100,7 @@ class AvgPool2dBlock(PoolBlock):
 @register
 class AdaptiveAvgPool2dBlock(BlockType):
     type_id = "adaptive_avgpool2d"
+    keeps_width = True
     title = "AdaptiveAvgPool2d"
     category = "Pooling"
     help = "Averages into a fixed output grid whatever the input size (e.g. 7×7 in VGG/AlexNet)."
@@ -129,6 +130,7 @@ class AdaptiveAvgPool2dBlock(BlockType):
 @register
 class GlobalAvgPoolBlock(BlockType):
     type_id = "global_avgpool"
+    keeps_width = True
     title = "GlobalAvgPool"
     category = "Pooling"
     help = "Averages each channel over H×W into one number: C×H×W → C (NiN, GoogLeNet, ResNet)."
@@ -147,6 +149,7 @@ class GlobalAvgPoolBlock(BlockType):
 @register
 class FlattenBlock(BlockType):
     type_id = "flatten"
+    keeps_width = True
     title = "Flatten"
     category = "Dense"
     help = "Reshapes C×H×W into one vector of C·H·W features, for Linear layers."
@@ -164,6 +167,8 @@ class FlattenBlock(BlockType):
 @register
 class LinearBlock(BlockType):
     type_id = "linear"
+    width_param = "out_features"
+    fully_connected = True
     title = "Linear"
     category = "Dense"
     help = "Fully connected layer: every input feature connects to every output feature."

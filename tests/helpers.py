@@ -11,7 +11,7 @@ from app.core.graph import Graph
 
 def chain(*steps: tuple[str, dict[str, Any]], graph: Graph | None = None) -> Graph:
     """Build input → step → step … with each node connected to the previous one."""
-    g = graph or Graph()
+    g = graph if graph is not None else Graph()  # an empty graph is falsy
     prev = None
     for type_id, params in steps:
         node = g.add_node(type_id, params)

@@ -104,7 +104,7 @@ _MEMO_LIMIT = 100_000
 def _infer(block: BlockType, params: Mapping, shapes: tuple[Shape, ...]) -> Inference | ShapeError:
     """``block.infer``, memoised by content: it is a pure function of the block type, the param
     values and the input shapes, and networks repeat identical layers."""
-    key = (block.type_id, *params.values(), *shapes)
+    key = (block, *params.values(), *shapes)  # the block object: one registry's, not another's
     hit = _MEMO.get(key)
     if hit is None:
         try:
@@ -282,11 +282,6 @@ def counted(n: int, noun: str) -> str:
 
 
 #: block types that the per-node lints below look at
-_LINTED = frozenset(
-    {"conv1d", "conv2d", "conv3d", "linear", "dropout", "dropout2d", "softmax", "add"}
-)
-
-
 def _lints(
     graph: Graph,
     infos: dict[str, NodeInfo],
@@ -306,10 +301,12 @@ def _lints(
         ):
             out.extend(_dropped_pixels(nid, formulas))
         succ = successors[nid]
-        if node.type_id not in _LINTED:
-            continue
-        kinds = {nodes[s].type_id for s in succ}
-        if node.params.get("bias") and succ and kinds <= {"batchnorm1d", "batchnorm2d"}:
+        block = types[node.type_id]
+        if (
+            node.params.get("bias")
+            and succ
+            and all(types[nodes[s].type_id].normalizes_batch for s in succ)
+        ):
             out.append(
                 Problem(
                     "warning",
@@ -319,9 +316,9 @@ def _lints(
                     nid,
                 )
             )
-        if node.type_id in ("dropout", "dropout2d"):
+        if block.drops_out:
             src = ports[nid][0]
-            if src and nodes[src].type_id in ("batchnorm1d", "batchnorm2d"):
+            if src and types[nodes[src].type_id].normalizes_batch:
                 out.append(
                     Problem(
                         "warning",
@@ -331,9 +328,9 @@ def _lints(
                         nid,
                     )
                 )
-        if node.type_id == "add" and info.shape is not None:
+        if block.inline == "+" and info.shape is not None:
             out.extend(_expanded_inputs(nid, info))
-        if node.type_id == "softmax" and (not succ or kinds == {"output"}):
+        if block.outputs_probabilities and all(nodes[s].type_id == "output" for s in succ):
             out.append(
                 Problem(
                     "warning",
@@ -344,7 +341,7 @@ def _lints(
                 )
             )
     total = sum(i.params for i in infos.values())
-    linear = {n: i.params for n, i in infos.items() if nodes[n].type_id == "linear"}
+    linear = {n: i.params for n, i in infos.items() if types[nodes[n].type_id].fully_connected}
     convolutional = any(
         types[nodes[n].type_id].category in ("Convolution", "Composite") for n in infos
     )

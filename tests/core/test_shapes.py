@@ -247,3 +247,41 @@ def test_add_broadcasts_as_torch_does_and_says_so():
     assert "input 1 (8×1×1) is expanded to 8×6×6" in warning.message
     x = torch.randn(2, 3, 6, 6)
     assert compile_graph(g, report)(x).shape == (2, 8, 6, 6)
+
+
+def test_inferences_are_remembered_per_registry_not_per_type_id():
+    """Two registries may give one type id different blocks (a plugin, a test's stand-in):
+    each graph is checked with its own registry's block."""
+    from blocks import REGISTRY, Inference
+    from blocks.base import Registry
+
+    class HalfFlatten(type(REGISTRY.get("flatten"))):  # type: ignore[misc]
+        def infer(self, params, inputs):
+            return Inference((inputs[0][0],))
+
+    other = Registry()
+    for block in REGISTRY:
+        other.add(HalfFlatten() if block.type_id == "flatten" else block)
+    steps = (image(4, 3, 3), ("flatten", {}))
+    assert check(chain(*steps)).nodes["flatten_1"].shape == (36,)
+    assert check(chain(*steps, graph=Graph(other))).nodes["flatten_1"].shape == (4,)
+    assert check(chain(*steps)).nodes["flatten_1"].shape == (36,)
+
+
+def test_the_lints_and_tools_read_what_a_block_declares():
+    """The lints follow the blocks' own attributes (normalizes_batch, drops_out,
+    outputs_probabilities), not lists of type ids."""
+    from blocks import REGISTRY
+
+    assert {b.type_id for b in REGISTRY if b.normalizes_batch} == {"batchnorm1d", "batchnorm2d"}
+    g = chain(
+        image(3, 8, 8),
+        ("conv2d", {"out_channels": 4, "bias": True}),
+        ("batchnorm2d", {}),
+        ("dropout", {}),
+        ("flatten", {}),
+        ("linear", {"out_features": 10}),
+        ("softmax", {}),
+    )
+    codes = {p.code for p in check(g).warnings}
+    assert {"bias_before_bn", "dropout_after_bn", "softmax_output"} <= codes

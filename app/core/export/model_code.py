@@ -21,7 +21,6 @@ from app.core.shapes import ShapeReport, check, counted
 from blocks import shape_text
 
 WIDTH = 88
-_MERGES = {"add", "concat", "multiply"}
 
 
 class ExportError(ValueError):
@@ -124,7 +123,7 @@ def _composite_sources(graph: Graph, order: tuple[str, ...]) -> list[str]:
     todo = [
         cls
         for nid in order
-        if graph.nodes[nid].type_id not in _MERGES
+        if not graph.registry.get(graph.nodes[nid].type_id).inline
         for cls in graph.registry.get(graph.nodes[nid].type_id).classes_used(
             graph.nodes[nid].params
         )
@@ -169,9 +168,9 @@ def _main_class(cls: str, graph: Graph, report: ShapeReport) -> str:
     ]
     for nid in report.order:
         node = graph.nodes[nid]
-        if node.type_id in ("input", "output") or node.type_id in _MERGES:
-            continue
         block = graph.registry.get(node.type_id)
+        if node.type_id in ("input", "output") or block.inline:
+            continue
         ctor, args = _split_call(block.source(node.params, list(report.nodes[nid].inputs)))
         init += _fit(8, f"self.{nid} = {ctor}(", args)
     if len(init) == 3:
@@ -228,12 +227,11 @@ def _forward_body(graph: Graph, report: ShapeReport) -> list[str]:
             out = "out"
         else:
             out = nid
-        if node.type_id == "add":
-            lines += _fit(8, f"{out} = ", [" + ".join(args)], "")
-        elif node.type_id == "multiply":
-            lines += _fit(8, f"{out} = ", [" * ".join(args)], "")
-        elif node.type_id == "concat":
+        inline = graph.registry.get(node.type_id).inline
+        if inline == "cat":
             lines += _cat(out, args)
+        elif inline:  # a binary operator between the inputs
+            lines += _fit(8, f"{out} = ", [f" {inline} ".join(args)], "")
         else:
             lines += _fit(8, f"{out} = self.{nid}(", args)
         var[nid], holder[out] = out, nid

@@ -5,19 +5,6 @@ from __future__ import annotations
 
 from app.core.graph import Graph
 from app.core.shapes import check
-from blocks import REGISTRY
-
-#: blocks whose width sets the number of class scores, and the param that holds it
-_WIDTH = {
-    "linear": "out_features",
-    "conv2d": "out_channels",
-    "conv_bn_relu": "out_channels",
-    "nin_block": "out_channels",
-}
-#: blocks that carry the class scores through unchanged in width
-_PASS_THROUGH = {
-    b.type_id for b in REGISTRY if b.category in ("Activation", "Regularization", "Normalization")
-} | {"flatten", "global_avgpool", "adaptive_avgpool2d", "output"}
 
 
 def adapt_to_dataset(graph: Graph, shape: tuple[int, ...], classes: int | None) -> list[str]:
@@ -39,13 +26,14 @@ def adapt_to_dataset(graph: Graph, shape: tuple[int, ...], classes: int | None) 
     node_id = out_id
     while node_id is not None:  # walk back from the output to the layer that sets the width
         node = graph.nodes[node_id]
-        if node.type_id in _WIDTH:
-            param = _WIDTH[node.type_id]
+        block = graph.registry.get(node.type_id)
+        if block.width_param:  # the layer that sets the number of class scores
+            param = block.width_param
             if node.params[param] != classes:
                 graph.set_params(node.id, {param: classes})
                 changes.append(f"{node.id}: {param} set to {classes}")
             break
-        if node.type_id not in _PASS_THROUGH:
+        if not block.keeps_width:
             break
         sources = graph.inputs_of(node_id)
         node_id = sources[0] if len(sources) == 1 else None

@@ -72,7 +72,8 @@ def confusion_pixmap(results: RunResults, cell: int = 30) -> QPixmap:
 
 
 def sample_grid(results: RunResults, columns: int = 8, size: int = 64) -> QPixmap:
-    """Validation images upscaled, each with 'predicted (true)'; mistakes framed in red."""
+    """Validation images upscaled, each with 'predicted confidence% (true)'; mistakes framed
+    in red."""
     n = len(results.truth)
     rows = max(1, -(-n // columns))
     caption = 24  # two lines: predicted, (true)
@@ -80,6 +81,7 @@ def sample_grid(results: RunResults, columns: int = 8, size: int = 64) -> QPixma
     pix.fill(QColor("white"))
     p = QPainter(pix)
     p.setFont(QFont(p.font().family(), 7))
+    metrics = p.fontMetrics()
     for i in range(n):
         r, c = divmod(i, columns)
         x, y = c * (size + 6) + 3, r * (size + caption + 8) + 3
@@ -88,7 +90,10 @@ def sample_grid(results: RunResults, columns: int = 8, size: int = 64) -> QPixma
         wrong = results.truth[i] != results.predicted[i]
         p.setPen(QPen(QColor("#d62728" if wrong else "#2ca02c"), 2))
         p.drawRect(QRectF(x, y, size, size))
+        percent = f" {results.confidence[i]:.0%}"  # the softmax of the predicted class
+        room = size + 4 - metrics.horizontalAdvance(percent)
         pred = results.classes[results.predicted[i]]
+        pred = metrics.elidedText(pred, Qt.TextElideMode.ElideRight, room) + percent
         text = pred if not wrong else f"{pred}\n({results.classes[results.truth[i]]})"
         p.setPen(QColor("#d62728" if wrong else "#222222"))
         p.drawText(
@@ -133,7 +138,7 @@ class ResultsView(QWidget):
         column = QVBoxLayout(inner)
         column.addWidget(self.summary)
         column.addLayout(top)
-        column.addWidget(QLabel("Validation samples, mistakes first — predicted (true):"))
+        column.addWidget(QLabel("Validation samples, mistakes first: predicted, probability (true)"))
         column.addWidget(self.samples)
         column.addStretch(1)
         scroll = QScrollArea()

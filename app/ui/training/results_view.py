@@ -138,7 +138,8 @@ class ResultsView(QWidget):
         column = QVBoxLayout(inner)
         column.addWidget(self.summary)
         column.addLayout(top)
-        column.addWidget(QLabel("Validation samples, mistakes first: predicted, probability (true)"))
+        caption = "Validation samples, mistakes first: predicted, probability (true)"
+        column.addWidget(QLabel(caption))
         column.addWidget(self.samples)
         column.addStretch(1)
         scroll = QScrollArea()

@@ -11,6 +11,7 @@ import pytest
 import presets
 from app.core.serialization import Project, to_json
 from app.core.training.config import TrainConfig
+from app.core.training.decimate import decimate
 from app.core.training.events import (
     EpochReport,
     Paused,
@@ -20,7 +21,7 @@ from app.core.training.events import (
     RunStarted,
     StepReport,
 )
-from app.core.training.metrics import RunMetrics, decimate
+from app.core.training.metrics import RunMetrics
 from app.core.training.results import RunResults
 from app.core.training.rundir import RunDir
 from app.core.training.session import ProcessRun, ThreadRun
@@ -168,7 +169,7 @@ def test_incremental_decimation_of_a_growing_series():
     """Fed a million points in uneven chunks (as a run's redraws see them), with spikes and
     NaNs: each view is bounded, ordered, finite, keeps the extremes so far, and matches a
     decimation done from scratch on its extremes; a series cut back starts over."""
-    from app.core.training.metrics import Decimator
+    from app.core.training.decimate import Decimator
 
     rng = np.random.default_rng(0)
     y = np.cumsum(rng.normal(size=1_000_000))

@@ -13,7 +13,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from app.core.training.metrics import Decimator, RunMetrics, decimate
+from app.core.training.decimate import Decimator, decimate
+from app.core.training.metrics import RunMetrics
 
 MAX_POINTS = 4_000  # per curve: several per pixel column of a plot, min and max each
 OVERLAY_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")

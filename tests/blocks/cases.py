@@ -18,7 +18,7 @@ Case = tuple[dict[str, Any], list[tuple[int, ...]]]
 def _conv2d() -> list[Case]:
     out = []
     for k, s, p, d, g, size in itertools.product(
-        (1, 3, 5), (1, 2, 3), (0, 1, "same"), (1, 2), (1, 2), (4, 7, 9)
+        (1, 3, 5), (1, 2, 3), (0, 1, "same"), (1, 2, 3), (1, 2, 4), (4, 7, 9)
     ):
         out.append(
             (
@@ -44,7 +44,7 @@ def _conv2d() -> list[Case]:
 def _conv_nd(dims: int) -> list[Case]:
     out = []
     spatial = {1: (9,), 3: (5, 6, 7)}[dims]
-    for k, s, p, d in itertools.product((1, 3, 6), (1, 2), (0, 2, "same"), (1, 2)):
+    for k, s, p, d in itertools.product((1, 3, 6), (1, 2), (0, 2, "same"), (1, 2, 3)):
         out.append(
             (
                 {"out_channels": 3, "kernel_size": k, "stride": s, "padding": p, "dilation": d},

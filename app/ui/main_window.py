@@ -102,12 +102,24 @@ class CanvasView(GraphView):
 
 
 OPEN_DELAY_MS = 10  # a preset chosen in the dialog opens this long after it closes
+DEFAULT_SIZE = (1400, 860)
+
+
+def initial_size() -> tuple[int, int]:
+    """The window's first size: 1400×860, or the screen's free area where that is smaller
+    (a 1366×768 laptop, a 1000×700 display): a window larger than the screen hides its right
+    docks, the Inspector and Training, off the edge."""
+    screen = QGuiApplication.primaryScreen()
+    if screen is None:
+        return DEFAULT_SIZE
+    free = screen.availableGeometry()
+    return min(DEFAULT_SIZE[0], free.width()), min(DEFAULT_SIZE[1], free.height())
 
 
 class MainWindow(QMainWindow):
     def __init__(self, document: Document | None = None) -> None:
         super().__init__()
-        self.resize(1400, 860)
+        self.resize(*initial_size())
         self.palette_panel = Palette()
         self.problems = ProblemsPanel()
         self.document = document or Document()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QKeySequence, QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -47,7 +47,31 @@ def pass_undo_keys(editor: QWidget) -> None:
         widget.installEventFilter(_UNDO_KEYS)
 
 
-class SciSpinBox(QDoubleSpinBox):
+class _WheelWhenFocused:
+    """The wheel changes a field only once it has the focus (a click or Tab); otherwise it
+    scrolls the form: scrolling the settings edited whatever field passed under the cursor
+    (seen on a real display: val size 2000 became 1994)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # type: ignore[attr-defined]
+
+    def wheelEvent(self, event) -> None:
+        if self.hasFocus():  # type: ignore[attr-defined]
+            super().wheelEvent(event)  # type: ignore[misc]
+        else:
+            event.ignore()  # to the scroll area around the form
+
+
+class SpinBox(_WheelWhenFocused, QSpinBox):
+    pass
+
+
+class ComboBox(_WheelWhenFocused, QComboBox):
+    pass
+
+
+class SciSpinBox(_WheelWhenFocused, QDoubleSpinBox):
     """A float spin box that shows 1e-08 as 1e-08, not 0.000000 (learning rates, epsilons)."""
 
     def __init__(self) -> None:
@@ -88,7 +112,7 @@ def make_editor(spec: Param, value: Any, apply: Apply) -> QWidget:
         box.toggled.connect(lambda v: apply(name, v))
         editor: QWidget = box
     elif spec.kind == "choice":
-        combo = QComboBox()
+        combo = ComboBox()
         combo.addItems(list(spec.choices))
         combo.setCurrentText(str(value))
         combo.currentTextChanged.connect(lambda v: apply(name, v))
@@ -114,7 +138,7 @@ def make_editor(spec: Param, value: Any, apply: Apply) -> QWidget:
         )
         editor = line
     else:
-        ispin = QSpinBox()
+        ispin = SpinBox()
         low = int(spec.minimum if spec.minimum is not None else 0)
         if spec.kind == "padding":  # the lowest value means 'same'
             low -= 1

@@ -612,3 +612,33 @@ def test_opening_a_file_with_hostile_node_ids_repairs_and_says_so(qtbot, monkeyp
     assert "renamed to 'class_1'" in shown[0] and "renamed to 'training_1'" in shown[0]
     assert {"class_1", "training_1"} <= set(win.document.graph.nodes)
     assert win.document.modified and win.windowTitle().startswith("hostile.json *")
+
+
+def test_the_window_opens_within_the_screen(qtbot):
+    """1400×860 on a screen that has the room; the screen's free area where it has not (a
+    window wider than the screen hid the Inspector and Training docks off its edge)."""
+    from PySide6.QtGui import QGuiApplication
+
+    from app.ui.app import default_document
+    from app.ui.main_window import MainWindow
+
+    free = QGuiApplication.primaryScreen().availableGeometry()
+    win = MainWindow(default_document())
+    qtbot.addWidget(win)
+    win.confirm_discard = lambda: True
+    assert (win.width(), win.height()) == (min(1400, free.width()), min(860, free.height()))
+
+
+def test_each_settings_page_shows_all_its_rows_at_1000x700(qtbot):
+    """The settings scroll as a whole; no page is squeezed into a scrolling sliver."""
+    from tests.ui.helpers import open_window
+
+    win = open_window(qtbot, (1000, 700))
+    panel = win.training
+    win.docks["Training"].raise_()
+    qtbot.waitUntil(lambda: panel.isVisible())
+    for i in range(panel.toolbox.count()):
+        panel.toolbox.setCurrentIndex(i)
+        page = panel.toolbox.widget(i)
+        shown = page.parentWidget()  # the toolbox shows each page in a scroll area of its own
+        qtbot.waitUntil(lambda p=page, v=shown: v.height() >= p.sizeHint().height())

@@ -54,3 +54,45 @@ def test_scientific_spin_box_reads_and_refuses(qtbot):
     assert box.validate("1e-", 0)[0] == QValidator.State.Intermediate
     assert box.validate("500", 0)[0] == QValidator.State.Intermediate  # above the maximum
     assert box.validate("0.01", 0)[0] == QValidator.State.Acceptable
+
+
+def _wheel(widget, steps: int = 1) -> None:
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    centre = QPointF(widget.width() / 2, widget.height() / 2)
+    event = QWheelEvent(
+        centre,
+        QPointF(widget.mapToGlobal(centre.toPoint())),
+        QPoint(0, 0),
+        QPoint(0, 120 * steps),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(widget, event)
+
+
+def test_the_wheel_scrolls_the_form_and_edits_only_a_focused_field(qtbot):
+    """Scrolling the settings must not edit the fields that pass under the cursor (on a
+    real display, val size 2000 became 1994); a field with the focus takes the wheel."""
+    from tests.ui.helpers import open_window
+
+    win = open_window(qtbot, (1000, 700), active=True)
+    panel = win.training
+    win.docks["Training"].raise_()
+    fields = [panel.editors[n] for n in ("val_size", "lr", "optimizer")]
+    before = [panel.document.project.training.get(n) for n in ("val_size", "lr", "optimizer")]
+    for field in fields:
+        _wheel(field, -2)
+    assert [panel.document.project.training.get(n) for n in ("val_size", "lr", "optimizer")] == (
+        before
+    )
+    assert fields[0].value() == 2000 and fields[2].currentText() == "sgd"
+    spin = fields[0]
+    spin.setFocus()
+    qtbot.waitUntil(spin.hasFocus)
+    _wheel(spin, 1)
+    assert spin.value() == 2001

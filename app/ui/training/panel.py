@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -138,6 +139,11 @@ class TrainingPanel(QWidget):
                 self.editors[name] = editor
                 form.addRow(name.replace("_", " "), editor)
             self.toolbox.addItem(page, group)
+        # tall enough for its longest page, whose rows a short dock squeezed into a scrolling
+        # sliver (3 rows at 1000×700): the Settings tab scrolls the whole toolbox instead
+        headers = sum(b.sizeHint().height() for b in self.toolbox.findChildren(QAbstractButton))
+        pages = max(self.toolbox.widget(i).sizeHint().height() for i in range(self.toolbox.count()))
+        self.toolbox.setMinimumHeight(headers + pages + 8)
         self.start_button = QPushButton("Start")
         self.pause_button = QPushButton("Pause")
         self.stop_button = QPushButton("Stop")

@@ -208,6 +208,16 @@ def test_initialisers_give_the_formula_variance(scheme, mode):
         assert torch.count_nonzero(layer.bias) == 0
 
 
+def test_fans_count_the_receptive_field_of_every_conv_rank():
+    """fan_in = in_channels × kernel elements, fan_out = out_channels × kernel elements."""
+    from app.core.training.portable.init import fans
+
+    assert fans(nn.Linear(600, 400).weight) == (600, 400)
+    assert fans(nn.Conv1d(4, 8, 5).weight) == (20, 40)
+    assert fans(nn.Conv2d(4, 8, (3, 5)).weight) == (60, 120)
+    assert fans(nn.Conv3d(2, 3, 3).weight) == (54, 81)
+
+
 def test_default_init_keeps_pytorch_biases_and_zero_init_residual():
     torch.manual_seed(0)
     basic, bottle = ResidualBlock(8, 8), BottleneckBlock(8, 4)
@@ -273,6 +283,22 @@ def test_fused_optimizers_on_cuda_only(monkeypatch):
         model(torch.randn(5, 4)).sum().backward()
         opt.step()
     assert all(torch.isfinite(p).all() for p in model.parameters())
+    seen = []
+    monkeypatch.setattr(optim, "fused_kwargs", lambda params: seen.append(params) or {})
+    for name in ("rmsprop", "adagrad"):  # no fused kernel: never asked (RMSprop would refuse)
+        optim.build_optimizer(model, TrainConfig.from_dict({"optimizer": name}))
+    assert seen == []
+    optim.build_optimizer(model, TrainConfig.from_dict({"optimizer": "sgd"}))
+    assert seen == [list(model.parameters())]  # asked about the parameters it will train
+
+
+def test_set_lr_sets_every_parameter_group():
+    from app.core.training.optim import set_lr
+
+    a, b = nn.Parameter(torch.zeros(1)), nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1)
+    set_lr(opt, 0.02)
+    assert [g["lr"] for g in opt.param_groups] == [0.02, 0.02]
 
 
 def test_l1_adds_its_subgradient_to_the_weights_gradients():

@@ -291,3 +291,6 @@ for _spec in (
 def built_in_dataset(channels: int) -> DatasetSpec | None:
     """The offline dataset drawn with ``channels`` channels, if there is one."""
     return next((d for d in DATASETS if d.source == "built_in" and d.channels == channels), None)
+
+
+del _spec, _name, _cls, _help  # the loops above leave no names behind

@@ -13,6 +13,7 @@ from blocks.base import Formula, ShapeError
 def test_same_padding_keeps_the_size_and_records_the_numbers():
     f = window("H", 9, 5, 1, "same", dilation=2)
     assert f == Formula("H", 9, 9, 4, 1, 9, 2, 5, same=True)
+    assert isinstance(f.padding, int)  # a whole number of pixels, not 4.0
     assert str(f) == "H_out = 9 (padding='same')"
 
 
@@ -98,6 +99,12 @@ def test_tally_counts_a_conv_by_hand():
     assert t.macs == 32 * per_out * 4 * 4
     assert [(f.axis, f.out) for f in t.formulas] == [("H", 4), ("W", 4)]
     assert all(isinstance(v, int) for v in (t.params, t.macs))
+
+
+def test_tally_counts_a_conv_on_a_non_square_input():
+    t = Tally()
+    assert t.conv(3, 8, 3, (10, 6), stride=2, padding=1) == (5, 3)
+    assert t.macs == 8 * 27 * 5 * 3
 
 
 def test_tally_adds_up_and_records_only_size_changes():

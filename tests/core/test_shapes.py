@@ -102,7 +102,12 @@ def test_cycle_is_reported():
     g._succ["tanh_1"]["add_1"] = 1
     report = check(g)
     assert codes(report) == ["cycle"]
-    assert "add_1" in report.errors[0].message and "tanh_1" in report.errors[0].message
+    (error,) = report.errors
+    assert (error.message, error.node_id) == (
+        "the graph has a cycle: add_1 → tanh_1 → add_1",
+        "add_1",
+    )
+    assert report.order == () and report.nodes == {}  # nothing else is computed
 
 
 def test_more_than_one_output():
@@ -285,3 +290,152 @@ def test_the_lints_and_tools_read_what_a_block_declares():
     )
     codes = {p.code for p in check(g).warnings}
     assert {"bias_before_bn", "dropout_after_bn", "softmax_output"} <= codes
+
+
+def test_dropped_pixels_are_counted_past_the_padding():
+    """(12 − 3 + 2·1) / 4 = 2.75: the last window ends 3 pixels short, 1 of them padding."""
+    g = chain(image(3, 12, 12), ("conv2d", {"out_channels": 4, "padding": 1, "stride": 4}))
+    (warning,) = [p for p in check(g).warnings if p.code == "pixels_dropped"]
+    assert warning.node_id == "conv2d_1"
+    assert warning.message == (
+        "conv2d_1: (12 − 3 + 2·1) / 4 = 2.75 is not an integer, so floor() silently drops the "
+        "last 2 input row(s)/column(s) along H and W: change padding or the input size so the "
+        "division is exact"
+    )
+
+
+def test_a_second_output_is_named_with_the_first():
+    g = chain(image(1, 4, 4), ("flatten", {}), ("output", {"classes": 0}))
+    g.add_node("output", {"classes": 0})
+    g.connect("flatten_1", "output_2")
+    (error,) = [p for p in check(g).errors if p.code == "many_outputs"]
+    assert (error.node_id, error.message) == (
+        "output_2",
+        "output_2: more than one Output node (first is output_1)",
+    )
+
+
+def test_every_broadcast_input_of_an_add_is_named():
+    g = chain(image(3, 6, 6), ("conv2d", {"out_channels": 8, "padding": 1}))
+    for name in ("pooled_a", "pooled_b"):
+        g.add_node("adaptive_avgpool2d", node_id=name)
+        g.connect("conv2d_1", name)
+    g.add_node("add", {"inputs": 3})
+    for port, src in enumerate(("conv2d_1", "pooled_a", "pooled_b")):
+        g.connect(src, "add_1", port)
+    g.add_node("output", {"classes": 0})
+    g.connect("add_1", "output_1")
+    (warning,) = [p for p in check(g).warnings if p.code == "add_broadcast"]
+    assert warning.message == (
+        "add_1: input 1 (8×1×1), 2 (8×1×1) is expanded to 8×6×6 by broadcasting: fine for a "
+        "bias or gate, but a residual shortcut normally matches the branch (a 1×1 convolution "
+        "with the branch's stride)"
+    )
+
+
+def test_two_dangling_branches_without_an_output_are_named():
+    g = chain(image(1, 4, 4), ("relu", {}))
+    for name in ("left", "right"):
+        g.add_node("flatten", node_id=name)
+        g.connect("relu_1", name)
+    report = check(g)
+    (error,) = report.errors
+    assert (error.code, error.node_id) == ("many_outputs", "right")
+    assert error.message == (
+        "more than one output (left, right): merge the branches or add an Output node after the "
+        "one you mean"
+    )
+    assert report.output_id == "right"
+
+
+def test_the_lints_name_the_node_and_the_fix():
+    g = chain(
+        image(3, 8, 8),
+        ("conv2d", {"out_channels": 4, "bias": True, "padding": 1}),
+        ("batchnorm2d", {}),
+        ("dropout", {}),
+        ("relu", {}),
+        ("dropout", {}),
+    )
+    warnings = {(p.code, p.node_id): p.message for p in check(g).warnings}
+    assert warnings[("bias_before_bn", "conv2d_1")] == (
+        "conv2d_1: bias=True right before BatchNorm is redundant (BN's β subsumes it): "
+        "set bias=False"
+    )
+    assert warnings[("dropout_after_bn", "dropout_1")] == (
+        "dropout_1: dropout right after BatchNorm tends to hurt (BN already regularises; the "
+        "two interact badly): drop one of them"
+    )
+    assert ("dropout_after_bn", "dropout_2") not in warnings  # after a ReLU: fine
+
+
+def test_a_composite_block_does_not_warn_about_its_inner_divisions():
+    """Its own layers' formulas are the block's design, not the user's choice."""
+    g = chain(image(3, 10, 10), ("conv_bn_relu", {"out_channels": 4, "stride": 2, "padding": 0}))
+    report = check(g)
+    assert report.ok and report.nodes["conv_bn_relu_1"].shape == (4, 4, 4)
+    assert not [p for p in report.warnings if p.code == "pixels_dropped"]
+    g2 = chain(image(3, 10, 10), ("conv2d", {"out_channels": 4, "stride": 2}))
+    assert [p.code for p in check(g2).warnings if p.code == "pixels_dropped"] == ["pixels_dropped"]
+
+
+def test_softmax_at_the_output_is_named_and_only_there():
+    g = chain(image(1, 4, 4), ("flatten", {}), ("softmax", {}), ("output", {"classes": 0}))
+    (warning,) = [p for p in check(g).warnings if p.code == "softmax_output"]
+    assert (warning.node_id, warning.message) == (
+        "softmax_1",
+        "softmax_1: Softmax at the output: cross-entropy training expects raw scores (logits) "
+        "and applies log-softmax itself; remove it for training",
+    )
+    inside = chain(image(1, 4, 4), ("flatten", {}), ("softmax", {}), ("linear", {}))
+    assert not [p for p in check(inside).warnings if p.code == "softmax_output"]
+
+
+def _linear_heavy(conv: tuple[int, int, bool], linear: tuple[int, bool], block="conv2d"):
+    """Input c×1×1 → a 1×1 conv c→o → Flatten → Linear o→n: exact parameter counts."""
+    c, o, conv_bias = conv
+    n, linear_bias = linear
+    params = {"out_channels": o, "kernel_size" if block != "conv2d" else "kernel_h": 1}
+    if block == "conv2d":
+        params |= {"kernel_w": 1, "bias": conv_bias}
+    g = chain(
+        image(c, 1, 1),
+        (block, params),
+        ("flatten", {}),
+        ("linear", {"out_features": n, "bias": linear_bias}),
+    )
+    report = check(g)
+    return report.total_params, [p.message for p in report.warnings if p.code == "linear_heavy"]
+
+
+def test_linear_heavy_needs_over_half_of_over_10000_parameters():
+    total, warned = _linear_heavy((1, 1, False), (5000, True))  # 1 + 10,000
+    assert total == 10_001
+    assert warned == [
+        "linear layers hold 100% of the 10,001 parameters (linear_1: 100%): global average "
+        "pooling before a small classifier (NiN, GoogLeNet, ResNet) removes most of them"
+    ]
+    assert _linear_heavy((1, 1, True), (4999, True)) == (10_000, [])  # not over 10,000
+    assert _linear_heavy((71, 71, False), (71, False)) == (10_082, [])  # exactly half
+    assert _linear_heavy((71, 71, False), (50, False)) == (8_591, [])  # 41%, and small
+    total, warned = _linear_heavy((80, 80, False), (60, False))  # 4,800 of 11,200: 43%
+    assert (total, warned) == (11_200, [])
+
+
+def test_linear_heavy_counts_composite_convolutions_too():
+    total, warned = _linear_heavy((1, 1, False), (5000, True), block="conv_bn_relu")
+    assert len(warned) == 1 and f"of the {total:,} parameters" in warned[0]
+
+
+def test_a_missing_or_second_input_is_named():
+    g = Graph()
+    g.add_node("relu")
+    (error,) = [p for p in check(g).errors if p.code == "no_input"]
+    assert error.message == "the network has no Input node: add one"
+    g = chain(image(1, 4, 4), ("relu", {}))
+    g.add_node("input", {"channels": 1, "height": 4, "width": 4})
+    (error,) = [p for p in check(g).errors if p.code == "many_inputs"]
+    assert (error.node_id, error.message) == (
+        "input_2",
+        "input_2: more than one Input node (first is input_1)",
+    )

@@ -439,3 +439,52 @@ def test_a_missing_or_second_input_is_named():
         "input_2",
         "input_2: more than one Input node (first is input_1)",
     )
+
+
+def test_a_disconnected_branch_is_named_and_every_node_still_gets_its_facts():
+    g = chain(image(1, 6, 6), ("conv2d", {"out_channels": 2}))  # conv2d_1 → 2×4×4
+    stray = g.add_node("relu").id
+    g.add_node("tanh")
+    g.connect(stray, "tanh_1")
+    g.add_node("add", {"inputs": 3})
+    g.connect("conv2d_1", "add_1", 0)
+    g.add_node("flatten")
+    g.connect("add_1", "flatten_1")
+    report = check(g)
+    problems = {(p.code, p.node_id): p.message for p in report.errors}
+    assert problems[("unconnected", "relu_1")] == "relu_1 (ReLU): input port 0 is not connected"
+    assert problems[("unreachable", "tanh_1")] == (
+        "tanh_1 (Tanh): not reachable from the input input_1: connect it or delete it"
+    )
+    assert problems[("unconnected", "add_1")] == "add_1 (Add): input port 1, 2 is not connected"
+    for nid, node in g.nodes.items():  # nodes after the broken ones are analysed too
+        info = report.nodes[nid]
+        assert (info.node_id, info.type_id) == (nid, node.type_id)
+    assert report.nodes["tanh_1"].shape is None and report.nodes["flatten_1"].shape is None
+    assert report.nodes["conv2d_1"].shape == (2, 4, 4)
+
+
+def test_a_shape_error_keeps_the_node_s_input_shapes():
+    g = chain(image(3, 2, 2), ("conv2d", {"out_channels": 4, "kernel_h": 5, "kernel_w": 5}))
+    info = check(g).nodes["conv2d_1"]
+    assert (info.node_id, info.type_id, info.inputs, info.shape) == (
+        "conv2d_1",
+        "conv2d",
+        ((3, 2, 2),),
+        None,
+    )
+
+
+def test_a_merge_sees_as_far_as_its_widest_input():
+    g = chain(image(1, 16, 16), ("conv2d", {"out_channels": 2, "padding": 1}))
+    g.add_node("conv2d", {"out_channels": 2, "kernel_h": 5, "kernel_w": 5, "padding": 2})
+    g.connect("input_1", "conv2d_2")
+    g.add_node("add")
+    g.connect("conv2d_1", "add_1", 0)
+    g.connect("conv2d_2", "add_1", 1)
+    report = check(g)
+    assert [report.nodes[n].receptive_field for n in ("conv2d_1", "conv2d_2", "add_1")] == [
+        3,
+        5,
+        5,
+    ]

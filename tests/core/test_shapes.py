@@ -333,17 +333,17 @@ def test_every_broadcast_input_of_an_add_is_named():
     )
 
 
-def test_two_dangling_branches_without_an_output_are_named():
+def test_dangling_branches_without_an_output_are_named():
     g = chain(image(1, 4, 4), ("relu", {}))
-    for name in ("left", "right"):
+    for name in ("left", "middle", "right"):
         g.add_node("flatten", node_id=name)
         g.connect("relu_1", name)
     report = check(g)
     (error,) = report.errors
     assert (error.code, error.node_id) == ("many_outputs", "right")
     assert error.message == (
-        "more than one output (left, right): merge the branches or add an Output node after the "
-        "one you mean"
+        "more than one output (left, middle, right): merge the branches or add an Output node "
+        "after the one you mean"
     )
     assert report.output_id == "right"
 
@@ -488,3 +488,62 @@ def test_a_merge_sees_as_far_as_its_widest_input():
         5,
         5,
     ]
+
+
+def test_counted_says_one_or_many():
+    from app.core.shapes import counted
+
+    assert [counted(n, "layer") for n in (0, 1, 2, 1234)] == [
+        "0 layers",
+        "1 layer",
+        "2 layers",
+        "1,234 layers",
+    ]
+
+
+def test_nodes_past_a_shape_error_or_a_stray_merge_are_analysed():
+    """A shape error, or a merge fed by an unreachable node or a broken branch, does not stop
+    the pass: every later node gets its facts, and a stray merge is named too."""
+    g = chain(image(3, 8, 8), ("conv2d", {"out_channels": 4, "padding": 1}))
+    g.add_node("conv2d", {"out_channels": 4, "kernel_h": 9, "kernel_w": 9}, node_id="too_big")
+    g.connect("input_1", "too_big")
+    g.add_node("concat", node_id="joined")
+    g.connect("conv2d_1", "joined", 0)
+    g.connect("too_big", "joined", 1)
+    g.add_node("relu", node_id="zz_after")  # sorts last: after every broken node
+    g.connect("conv2d_1", "zz_after")
+    stray = g.add_node("relu", node_id="stray").id
+    g.add_node("add", node_id="stray_sum")
+    g.connect(stray, "stray_sum", 0)
+    g.connect(stray, "stray_sum", 1)
+    report = check(g)
+    assert report.nodes["joined"][:3] == ("joined", "concat", ())
+    assert report.nodes["joined"].shape is None
+    assert report.nodes["zz_after"].shape == (4, 8, 8)
+    problems = {(p.code, p.node_id): p.message for p in report.errors}
+    assert problems[("unreachable", "stray_sum")] == (
+        "stray_sum (Add): not reachable from the input input_1: connect it or delete it"
+    )
+
+
+def test_layers_and_receptive_fields_of_sequences():
+    g = chain(
+        ("input", {"layout": "sequence", "channels": 2, "width": 20}),
+        ("conv1d", {"out_channels": 4, "kernel_size": 5}),
+    )
+    info = check(g).nodes["conv1d_1"]
+    assert (info.shape, info.receptive_field, info.layers) == ((4, 16), 5, 1)
+    basic = check(chain(image(8, 8, 8), ("residual", {"kind": "basic", "channels": 8})))
+    assert basic.nodes["residual_1"].layers == 2
+
+
+def test_a_network_without_convolutions_is_not_told_to_pool():
+    """The linear-heavy advice is for convolutional networks: an MLP is all linear layers."""
+    g = chain(
+        ("input", {"layout": "vector", "features": 200}),
+        ("linear", {"out_features": 100}),
+        ("linear", {"out_features": 10}),
+    )
+    report = check(g)
+    assert report.total_params > 10_000
+    assert not [p for p in report.warnings if p.code == "linear_heavy"]

@@ -344,3 +344,22 @@ def test_the_end_of_a_run_cites_only_measured_scores():
     assert (
         finish_text(done) == "Run completed at step 32: best validation accuracy 50.00% (epoch 2)."
     )
+
+
+def test_the_results_summary_wraps_at_the_dock_s_width(qtbot):
+    """A wide confusion matrix scrolls; the summary above it stays readable (it ran off the
+    right edge at 1000×700)."""
+    from PySide6.QtGui import QPixmap
+
+    view = ResultsView()
+    qtbot.addWidget(view)
+    view.resize(380, 500)
+    view.matrix.setPixmap(QPixmap(900, 300))
+    view.summary.setText(
+        "Validation accuracy 97.15% on 2,000 images with the best checkpoint. " * 3
+    )
+    view.show()
+    qtbot.waitExposed(view)
+    qtbot.wait(100)  # laid out
+    assert view.summary.isVisible()
+    assert view.summary.mapTo(view, view.summary.rect().topRight()).x() < view.width()

@@ -136,7 +136,6 @@ class ResultsView(QWidget):
         top.addWidget(self.table, 1)
         inner = QWidget()
         column = QVBoxLayout(inner)
-        column.addWidget(self.summary)
         column.addLayout(top)
         caption = "Validation samples, mistakes first: predicted, probability (true)"
         column.addWidget(QLabel(caption))
@@ -147,6 +146,9 @@ class ResultsView(QWidget):
         scroll.setWidget(inner)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        # above the scrolling part: it wraps at the dock's width (inside, it took the width of
+        # the confusion matrix and ran off the right edge at 1000×700)
+        layout.addWidget(self.summary)
         layout.addWidget(scroll)
         self.results: RunResults | None = None
 

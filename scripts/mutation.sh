@@ -5,7 +5,7 @@
 # mutated function, so a phase's selection is kept to fast, targeted tests.
 #
 #   scripts/mutation.sh              # every phase
-#   scripts/mutation.sh training     # one phase: arith, shapes or training
+#   scripts/mutation.sh training     # one phase: training, augment, arith or shapes
 #
 # Prints per module: generated / killed / survived (equivalent: listed with the reason in
 # docs/mutation.md; real: needs a test), and writes it to mutation-report.md.
@@ -41,6 +41,10 @@ want=${1:-all}
 if [[ $want == all || $want == training ]]; then
   phase training " app/core/training/portable/schedules.py app/core/training/schedules.py app/core/training/portable/init.py app/core/training/portable/init_schemes.py app/core/training/optim.py" \
     " tests/core/test_schedules.py tests/training/test_components.py tests/training/test_options.py"
+fi
+if [[ $want == all || $want == augment ]]; then
+  phase augment " app/core/training/portable/augment_ops.py" \
+    " tests/training/test_components.py tests/training/test_augment_ops.py"
 fi
 if [[ $want == all || $want == arith ]]; then
   phase arith " blocks/arith.py" \

@@ -19,6 +19,7 @@ from app.core.training.config import ConfigError, TrainConfig
 from app.core.training.fit import dataset_fixes, dataset_problem
 from app.core.training.options import DATASETS, INITS, OPTIMIZERS, SCHEDULES
 from app.core.training.portable import augment_ops, datasets, init, schedules, shapes
+from blocks.base import literal
 
 
 def export_training_script(project: Project, folder: Path) -> list[Path]:
@@ -273,13 +274,8 @@ def _build_model(c: TrainConfig, cls: str) -> str:
     )
 
 
-def _literal(value: Any) -> str:
-    """Python source for a setting's value, quoted as ruff's formatter quotes."""
-    return string_literal(value) if isinstance(value, str) else repr(value)
-
-
 def _keywords(arguments: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={_literal(v)}" for k, v in arguments.items())
+    return ", ".join(f"{k}={literal(v)}" for k, v in arguments.items())
 
 
 def _optimizer(c: TrainConfig) -> str:

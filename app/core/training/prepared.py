@@ -26,6 +26,7 @@ from app.core.training.init import initialise
 from app.core.training.optim import add_l1_gradient, build_optimizer
 from app.core.training.reporting import Groups, layer_norms, param_groups, weights_before
 from app.core.training.schedules import Schedule, build_schedule, cycle_ends
+from blocks import shape_text
 
 
 @dataclass
@@ -95,8 +96,8 @@ class PreparedRun:
         if tuple(info.shape) != tuple(in_shape or ()):
             raise TrainingFailure(
                 "data",
-                f"the network's input is {_txt(in_shape)} but {info.name} images are "
-                f"{_txt(info.shape)}: set the Input node to {_txt(info.shape)}",
+                f"the network's input is {_shape(in_shape)} but {info.name} images are "
+                f"{_shape(info.shape)}: set the Input node to {_shape(info.shape)}",
                 report.input_id,
             )
         classes = len(info.classes)
@@ -104,7 +105,7 @@ class PreparedRun:
         if len(out_shape) != 1 or out_shape[0] < classes:
             raise TrainingFailure(
                 "data",
-                f"the network outputs {_txt(report.output_shape)} but {info.name} has "
+                f"the network outputs {_shape(report.output_shape)} but {info.name} has "
                 f"{classes} classes: make the last layer output {classes} features",
                 report.output_id,
             )
@@ -193,5 +194,5 @@ class PreparedRun:
         return StepResult(x, out, y, loss, norms)
 
 
-def _txt(shape: tuple[int, ...] | None) -> str:
-    return "×".join(map(str, shape)) if shape else "nothing"
+def _shape(shape: tuple[int, ...] | None) -> str:
+    return shape_text(shape) if shape else "nothing"

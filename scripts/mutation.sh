@@ -5,7 +5,8 @@
 # mutated function, so a phase's selection is kept to fast, targeted tests.
 #
 #   scripts/mutation.sh              # every phase
-#   scripts/mutation.sh training     # one phase: training, augment, arith or shapes
+#   scripts/mutation.sh training     # one phase: training, augment, arith, shapes, blocks,
+#                                    # files or step
 #
 # Prints per module: generated / killed / survived (equivalent: listed with the reason in
 # docs/mutation.md; real: needs a test), and writes it to mutation-report.md.
@@ -52,4 +53,16 @@ if [[ $want == all || $want == arith ]]; then
 fi
 if [[ $want == all || $want == shapes ]]; then
   phase shapes " app/core/shapes.py" " tests/core/test_shapes.py tests/core/test_compiler.py"
+fi
+if [[ $want == all || $want == blocks ]]; then
+  phase blocks " blocks/conv.py blocks/pool.py blocks/composite.py blocks/merge.py blocks/norm.py blocks/expansion.py blocks/activation.py blocks/io.py" \
+    " tests/blocks tests/core/test_shapes.py tests/reliability/test_block_oracle.py"
+fi
+if [[ $want == all || $want == files ]]; then
+  phase files " app/core/serialization.py app/core/names.py" \
+    " tests/core/test_serialization.py tests/core/test_names.py tests/reliability/test_atomic_save.py tests/reliability/test_file_fuzz.py tests/reliability/test_invalid_values.py tests/export/test_hostile_names.py tests/export/test_model_code.py"
+fi
+if [[ $want == all || $want == step ]]; then
+  phase step " app/core/training/prepared.py" \
+    " tests/training/test_components.py tests/training/test_host_sync.py tests/training/test_prepared.py"
 fi

@@ -1,8 +1,10 @@
 """Compile a checked graph into a ``torch.fx.GraphModule``.
 
-The root is a dict of submodules keyed by node id; the fx graph has one placeholder (the Input
-node), one ``call_module`` per block in topological order, and one output. The generated
-``forward`` is plain Python, as fast as hand-written code.
+The root is a dict of submodules keyed by module name (the node's module path, such as
+``layer1.0.conv1``, nested as in the source model, or else its id); the fx graph has one
+placeholder (the Input node), one ``call_module`` per block in topological order, and one output.
+The generated ``forward`` is plain Python, as fast as hand-written code. ``node_modules`` finds a
+node's module again.
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ import torch
 from torch import fx, nn
 
 from app.core.graph import Graph
+from app.core.names import module_name_clashes
 from app.core.shapes import ShapeReport, check
+
+#: key of ``GraphModule.meta`` holding node id → module name
+MODULE_NAMES = "netbuilder_module_names"
 
 
 class CompileError(ValueError):
@@ -47,7 +53,11 @@ def compile_graph(graph: Graph, report: ShapeReport | None = None) -> fx.GraphMo
         lines = "\n".join(f"  - {p.message}" for p in report.errors)
         first = report.errors[0].node_id
         raise CompileError(f"the network has {len(report.errors)} error(s):\n{lines}", first)
-    mods = build_modules(graph, report)
+    names = graph.module_names()
+    clashes = module_name_clashes(names)
+    if clashes:
+        raise CompileError("; ".join(why for _, why in clashes), clashes[0][0])
+    mods = {names[nid]: m for nid, m in build_modules(graph, report).items()}
     fxg = fx.Graph()
     values: dict[str, fx.Node] = {}
     for nid in report.order:
@@ -59,11 +69,47 @@ def compile_graph(graph: Graph, report: ShapeReport | None = None) -> fx.GraphMo
         if node.type_id == "output":
             values[nid] = args[0]
             continue
-        values[nid] = fxg.call_module(nid, args)
+        values[nid] = fxg.call_module(names[nid], args)
     assert report.output_id is not None
     fxg.output(values[report.output_id])
-    module = fx.GraphModule(mods, fxg, class_name="NetBuilderModel")
+    module = fx.GraphModule(_nest(mods), fxg, class_name="NetBuilderModel")
+    module.meta[MODULE_NAMES] = {nid: names[nid] for nid in report.order if names[nid] in mods}
     return module
+
+
+def _nest(mods: dict[str, nn.Module]) -> nn.Module:
+    """A root module holding ``mods`` under their dotted names, registered in the given order
+    (so ``state_dict`` lists them in execution order, as the source model's does)."""
+    root = nn.Module()
+    for name, module in mods.items():
+        *groups, leaf = name.split(".")
+        parent = root
+        for part in groups:
+            if part not in parent._modules:
+                parent.add_module(part, nn.Module())
+            parent = parent._modules[part]  # type: ignore[assignment]
+        parent.add_module(leaf, module)
+    return root
+
+
+def node_modules(model: nn.Module) -> dict[str, nn.Module]:
+    """Node id → its module in a compiled model (in execution order), through a wrapper
+    (``torch.compile``'s ``_orig_mod``) too. A model without the names (loaded from
+    elsewhere): its top-level children."""
+    inner = getattr(model, "_orig_mod", model)
+    names = getattr(inner, "meta", {}).get(MODULE_NAMES)
+    if names is None:
+        return dict(inner.named_children())
+    return {nid: inner.get_submodule(name) for nid, name in names.items()}
+
+
+def node_of_module(model: nn.Module) -> dict[str, str]:
+    """Module name → node id in a compiled model (the inverse of the names it was built with)."""
+    inner = getattr(model, "_orig_mod", model)
+    names = getattr(inner, "meta", {}).get(MODULE_NAMES)
+    if names is None:
+        return {name: name for name, _ in inner.named_children()}
+    return {name: nid for nid, name in names.items()}
 
 
 @dataclass(frozen=True)
@@ -77,6 +123,7 @@ class Mismatch:
 class _ShapeRecorder(fx.Interpreter):
     def __init__(self, module: fx.GraphModule) -> None:
         super().__init__(module)
+        self.nodes = node_of_module(module)
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.failed: tuple[str, str] | None = None
 
@@ -84,10 +131,11 @@ class _ShapeRecorder(fx.Interpreter):
         try:
             result = super().run_node(n)
         except Exception as exc:
-            self.failed = (str(n.target), f"{type(exc).__name__}: {exc}")
+            target = str(n.target)
+            self.failed = (self.nodes.get(target, target), f"{type(exc).__name__}: {exc}")
             raise
         if n.op == "call_module" and isinstance(result, torch.Tensor):
-            self.shapes[str(n.target)] = tuple(result.shape[1:])
+            self.shapes[self.nodes.get(str(n.target), str(n.target))] = tuple(result.shape[1:])
         return result
 
 

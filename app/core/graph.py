@@ -23,7 +23,7 @@ from app.core.errors import (
     PortError,
     PortOccupiedError,
 )
-from app.core.names import node_id_problem
+from app.core.names import module_path_problem, node_id_problem
 from blocks import REGISTRY, BlockType, Registry
 
 Position = tuple[float, float]
@@ -38,6 +38,9 @@ class Node:
     params: dict[str, Any]
     position: Position = (0.0, 0.0)
     label: str = ""
+    #: module path in the compiled model (``layer1.0.conv1``, as in the source of an imported
+    #: model); empty: the node id. Nodes sharing a prefix form a group (a stage).
+    path: str = ""
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class Edge:
 @dataclass(frozen=True)
 class GraphEvent:
     """A change that happened. ``kind`` is one of node_added, node_removed, edge_added,
-    edge_removed, params_changed, node_moved, label_changed, node_renamed."""
+    edge_removed, params_changed, node_moved, label_changed, node_renamed, path_changed."""
 
     kind: str
     node_id: str = ""
@@ -203,15 +206,18 @@ class Graph:
         position: Position = (0.0, 0.0),
         label: str = "",
         index: int | None = None,
+        path: str = "",
     ) -> Node:
         """Add a node. ``index`` puts it at that place in the node order (undo of a delete
-        restores the original order, so saved files do not change)."""
+        restores the original order, so saved files do not change). ``path``: its module path
+        (see :class:`Node`)."""
         block = self.registry.get(type_id)
         if node_id is None:
             node_id = self.new_id(block.type_id)
         self._check_new_id(node_id)
+        self._check_path(path)
         values = block.validate(params or {})
-        node = Node(node_id, block.type_id, values, _position(position), str(label))
+        node = Node(node_id, block.type_id, values, _position(position), str(label), path)
         self._nodes[node_id] = node
         self._inputs[node_id] = [None] * block.num_inputs(values)
         if index is not None and index < len(self._nodes) - 1:
@@ -229,6 +235,11 @@ class Graph:
             raise InvalidNodeIdError(problem)
         if node_id in self._nodes:
             raise DuplicateNodeError(f"node id {node_id!r} is already used")
+
+    def _check_path(self, path: str) -> None:
+        problem = module_path_problem(path) if path else None
+        if problem:
+            raise InvalidNodeIdError(problem)
 
     def remove_node(self, node_id: str) -> list[Edge]:
         """Remove a node and its edges; returns the removed edges (for undo)."""
@@ -310,6 +321,17 @@ class Graph:
         old, node.label = node.label, str(label)
         self._emit(GraphEvent("label_changed", node_id, old=old, new=node.label))
 
+    def set_path(self, node_id: str, path: str) -> None:
+        """Set (or clear, with "") a node's module path."""
+        node = self.node(node_id)
+        self._check_path(path)
+        old, node.path = node.path, path
+        self._emit(GraphEvent("path_changed", node_id, old=old, new=path))
+
+    def module_names(self) -> dict[str, str]:
+        """Node id → its module's name in the compiled model: the path, or the id."""
+        return {n.id: n.path or n.id for n in self._nodes.values()}
+
     def rename_node(self, node_id: str, new_id: str) -> None:
         """Give a node a new id (the module name in compiled and exported code)."""
         node = self.node(node_id)
@@ -337,7 +359,12 @@ class Graph:
         other = Graph(self.registry)
         for node in self._nodes.values():
             other.add_node(
-                node.type_id, node.params, node_id=node.id, position=node.position, label=node.label
+                node.type_id,
+                node.params,
+                node_id=node.id,
+                position=node.position,
+                label=node.label,
+                path=node.path,
             )
         for edge in self.edges():
             other.connect(edge.src, edge.dst, edge.port, acyclic=True)  # this graph is a DAG

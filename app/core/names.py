@@ -19,6 +19,8 @@ __all__ = [
     "RESERVED_CLASS_NAMES",
     "free_id",
     "has_surrogate",
+    "module_name_clashes",
+    "module_path_problem",
     "node_id_problem",
     "safe_text",
     "string_literal",
@@ -150,6 +152,40 @@ def node_id_problem(node_id: object) -> str | None:
     if node_id in GENERATED_NAMES:
         return f"node id {node_id!r} is a name the generated code uses"
     return None
+
+
+def module_path_problem(path: object) -> str | None:
+    """Why ``path`` cannot be a node's module path (None when it can): dot-separated parts,
+    each a name (as a node id) or a number (a ``nn.Sequential`` index), ``layer1.0.conv1``."""
+    if not isinstance(path, str) or not path:
+        return f"module path {path!r} is empty or not text"
+    for part in path.split("."):
+        if part.isascii() and part.isdigit():
+            continue
+        problem = node_id_problem(part)
+        if problem:
+            return f"module path {path!r}: part " + problem.removeprefix("node id ")
+    return None
+
+
+def module_name_clashes(names: dict[str, str]) -> list[tuple[str, str]]:
+    """(node id, why) for each node whose module name (its path, or its id) cannot coexist
+    with another's: the same name twice, or a name that another uses as a group
+    (``layer1`` beside ``layer1.0.conv1``)."""
+    owner: dict[str, str] = {}
+    clashes: list[tuple[str, str]] = []
+    for nid, name in names.items():
+        if name in owner:
+            clashes.append((nid, f"{nid}: module name {name!r} is also {owner[name]}'s"))
+        else:
+            owner[name] = nid
+    groups = {name.rsplit(".", i)[0] for name in owner for i in range(1, name.count(".") + 1)}
+    for name, nid in owner.items():
+        if name in groups:
+            clashes.append(
+                (nid, f"{nid}: module name {name!r} is also the group of other nodes' paths")
+            )
+    return clashes
 
 
 def free_id(wanted: str, taken: set[str] | dict, fallback: str) -> str:

@@ -16,11 +16,19 @@ from pathlib import Path
 from typing import Any
 
 from app.core.graph import Graph
-from app.core.names import free_id, has_surrogate, node_id_problem
+from app.core.names import (
+    free_id,
+    has_surrogate,
+    module_name_clashes,
+    module_path_problem,
+    node_id_problem,
+)
 from blocks import REGISTRY, InvalidParamError, Registry
 
 FORMAT = "netbuilder-project"
-VERSION = 1
+#: 1: the first format. 2: nodes may carry a module ``path`` (``layer1.0.conv1``). A version-1
+#: file is read as version 2 with no paths (nothing else changed); saving writes version 2.
+VERSION = 2
 
 
 class ProjectFileError(ValueError):
@@ -65,6 +73,7 @@ def to_json(project: Project) -> str:
                 "params": n.params,
                 "position": list(n.position),
                 **({"label": n.label} if n.label else {}),
+                **({"path": n.path} if n.path else {}),
             }
             for n in g.nodes.values()
         ],
@@ -156,6 +165,10 @@ class _Reader:
     seen_ids: set[str] = field(default_factory=set)
     #: ids the file uses that cannot name a module, and the ids they were given instead
     renamed: dict[str, str] = field(default_factory=dict)
+    #: the file's format version (older files are read as they were written)
+    version: int = VERSION
+    #: node id (after renaming) → its index in the file's node list
+    index_of: dict[str, int] = field(default_factory=dict)
 
     def err(self, path: str, message: str) -> None:
         self.problems.append(f"{path}: {message}")
@@ -217,19 +230,23 @@ class _Reader:
             if not isinstance(value, dict):
                 self.err(f"$.{key}", f"expected an object, got {_kind(value)}")
             extra[key] = value
+        self.version = version if isinstance(version, int) else VERSION
         nodes = self._nodes(doc.get("nodes"))
         edges = self._edges(doc.get("edges"), nodes)
         if self.problems:
             return None
         graph = Graph(self.registry)
-        for nid, (type_id, params, pos, label) in nodes.items():
-            graph.add_node(type_id, params, node_id=nid, position=pos, label=label)
+        for nid, (type_id, params, pos, label, mpath) in nodes.items():
+            graph.add_node(type_id, params, node_id=nid, position=pos, label=label, path=mpath)
         for src, dst, port in edges:
             graph.connect(src, dst, port, acyclic=True)  # _edges checked the whole set
         return Project(graph, texts["name"], extra["training"], extra["view"], texts["description"])
 
-    def _nodes(self, raw: Any) -> dict[str, tuple[str, dict, tuple[float, float], str]]:
-        out: dict[str, tuple[str, dict, tuple[float, float], str]] = {}
+    def _nodes(self, raw: Any) -> dict[str, tuple[str, dict, tuple[float, float], str, str]]:
+        out: dict[str, tuple[str, dict, tuple[float, float], str, str]] = {}
+        fields = ("id", "type", "params", "position", "label")
+        if self.version >= 2:
+            fields += ("path",)
         if not isinstance(raw, list):
             self.err("$.nodes", f"expected a list of nodes, got {_kind(raw)}")
             return out
@@ -240,7 +257,7 @@ class _Reader:
                 self.err(path, f"expected an object, got {_kind(item)}")
                 continue
             for key in item:
-                if key not in ("id", "type", "params", "position", "label"):
+                if key not in fields:
                     self.err(f"{path}.{key}", "unknown field")
             nid = item.get("id")
             if not isinstance(nid, str) or not nid.isidentifier():
@@ -286,12 +303,22 @@ class _Reader:
             if not isinstance(label, str):
                 self.err(f"{path}.label", f"expected text, got {_kind(label)}")
                 label = ""
+            mpath = item.get("path", "")
+            problem = module_path_problem(mpath) if mpath != "" else None
+            if problem:
+                self.err(f"{path}.path", problem)
+                mpath = ""
+            self.index_of[self.renamed.get(nid, nid)] = i
             out[self.renamed.get(nid, nid)] = (
                 block.type_id,
                 clean,
                 (float(pos[0]), float(pos[1])),
                 label,
+                mpath,
             )
+        names = {nid: node[4] or nid for nid, node in out.items()}
+        for nid, why in module_name_clashes(names):
+            self.err(f"$.nodes[{self.index_of[nid]}].path", why)
         return out
 
     def _edges(self, raw: Any, nodes: dict) -> list[tuple[str, str, int]]:

@@ -265,7 +265,7 @@ class RemoveCommand(QUndoCommand):
         self.nodes = [graph.node(n) for n in node_ids]
         order = list(graph.nodes)
         self.snapshot = [
-            (order.index(n.id), n.id, n.type_id, dict(n.params), n.position, n.label)
+            (order.index(n.id), n.id, n.type_id, dict(n.params), n.position, n.label, n.path)
             for n in self.nodes
         ]
         ids = set(node_ids)
@@ -282,9 +282,15 @@ class RemoveCommand(QUndoCommand):
             self.graph.remove_node(node_id)
 
     def undo(self) -> None:
-        for index, node_id, type_id, params, position, label in sorted(self.snapshot):
+        for index, node_id, type_id, params, position, label, path in sorted(self.snapshot):
             self.graph.add_node(
-                type_id, params, node_id=node_id, position=position, label=label, index=index
+                type_id,
+                params,
+                node_id=node_id,
+                position=position,
+                label=label,
+                index=index,
+                path=path,
             )
         for edge in self.edges:
             self.graph.connect(edge.src, edge.dst, edge.port)

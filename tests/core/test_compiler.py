@@ -7,7 +7,14 @@ import torch
 from torch import fx
 
 import presets
-from app.core.compiler import CompileError, compile_graph, meta_shapes, verify
+from app.core.compiler import (
+    CompileError,
+    compile_graph,
+    meta_shapes,
+    node_modules,
+    node_of_module,
+    verify,
+)
 from app.core.graph import Graph
 from app.core.shapes import check, clear_cache
 from tests.helpers import chain, image
@@ -164,3 +171,65 @@ def test_forward_backward_on_cuda():
     y = model(torch.randn(4, 3, 32, 32, device="cuda"))
     y.sum().backward()
     assert y.shape == (4, 10) and y.is_cuda
+
+
+def graph_with_paths() -> Graph:
+    """A small net whose nodes carry module paths as an imported model's would: a numbered
+    stage (nn.Sequential), a named block with a residual sum, a group numbered from 3 (not
+    a Sequential), and nodes without a path (the merge, the flatten, the head)."""
+    g = Graph()
+    x = g.add_node("input", {"channels": 3, "height": 16, "width": 16}).id
+
+    def add(type_id, params, src, path=""):
+        nid = g.add_node(type_id, params, path=path).id
+        g.connect(src, nid)
+        return nid
+
+    h = add("conv2d", {"out_channels": 8, "padding": 1}, x, "features.0")
+    h = add("relu", {}, h, "features.1")
+    a = add("conv2d", {"out_channels": 8, "padding": 1, "bias": False}, h, "layer1.0.conv1")
+    a = add("batchnorm2d", {}, a, "layer1.0.bn1")
+    s = g.add_node("add", {}).id
+    g.connect(a, s, 0)
+    g.connect(h, s, 1)
+    h = add("conv2d", {"out_channels": 4, "kernel_h": 1, "kernel_w": 1}, s, "extra.3.proj")
+    h = add("global_avgpool", {}, h)
+    h = add("linear", {"out_features": 5}, h, "fc")
+    add("output", {}, h)
+    return g
+
+
+def test_module_paths_name_the_compiled_modules_and_nest_them():
+    g = graph_with_paths()
+    model = compile_graph(g)
+    assert list(model.state_dict()) == [
+        "features.0.weight",
+        "features.0.bias",
+        "layer1.0.conv1.weight",
+        "layer1.0.bn1.weight",
+        "layer1.0.bn1.bias",
+        "layer1.0.bn1.running_mean",
+        "layer1.0.bn1.running_var",
+        "layer1.0.bn1.num_batches_tracked",
+        "extra.3.proj.weight",
+        "extra.3.proj.bias",
+        "fc.weight",
+        "fc.bias",
+    ]
+    modules = node_modules(model)
+    assert modules["conv2d_2"] is model.get_submodule("layer1.0.conv1")
+    assert list(modules) == [n for n in check(g).order if n not in ("input_1", "output_1")]
+    assert node_of_module(model)["layer1.0.bn1"] == "batchnorm2d_1"
+    # shapes and failures are reported by node id, whatever the module is called
+    assert meta_shapes(g, check(g))["batchnorm2d_1"] == (8, 16, 16)
+    assert verify(g) == []
+
+
+def test_clashing_module_names_are_refused_with_the_node():
+    g = graph_with_paths()
+    g.set_path("linear_1", "features")  # "features" is already a group
+    with pytest.raises(CompileError, match="linear_1: module name 'features' is also the group"):
+        compile_graph(g)
+    g.set_path("linear_1", "features.1")
+    with pytest.raises(CompileError, match=r"module name 'features\.1' is also relu_1's"):
+        compile_graph(g)

@@ -8,6 +8,7 @@ from app.core.errors import (
     CycleError,
     DuplicateNodeError,
     EdgeNotFoundError,
+    InvalidNodeIdError,
     InvalidParamError,
     NodeNotFoundError,
     PortError,
@@ -173,3 +174,20 @@ def test_queries_match_networkx():
         assert g.downstream(node) == nx.descendants(ref, node)
         assert sorted(g.successors(node)) == sorted(set(ref.successors(node)))
     assert sorted(ref.edges(keys=True)) == sorted((e.src, e.dst, e.port) for e in g.edges())
+
+
+def test_module_paths_are_checked_copied_and_compared():
+    g = chain(image(), ("conv2d", {}))
+    g.set_path("conv2d_1", "features.0")
+    assert g.module_names() == {"input_1": "input_1", "conv2d_1": "features.0"}
+    other = g.copy()
+    assert other == g and other.node("conv2d_1").path == "features.0"
+    other.set_path("conv2d_1", "")
+    assert other != g and other.module_names()["conv2d_1"] == "conv2d_1"
+    for bad in ("features..0", "features.forward", "_private", "a.for"):
+        with pytest.raises(InvalidNodeIdError, match="module path"):
+            g.set_path("conv2d_1", bad)
+        with pytest.raises(InvalidNodeIdError, match="module path"):
+            g.add_node("relu", path=bad)
+    assert g.node("conv2d_1").path == "features.0"  # a refused path changes nothing
+    assert len(g) == 2

@@ -33,7 +33,7 @@ def test_round_trip_is_byte_identical(tmp_path, name):
 def test_file_is_readable_json():
     g = chain(image(), ("conv2d", {"padding": "same"}))
     doc = json.loads(to_json(Project(g)))
-    assert doc["format"] == "netbuilder-project" and doc["version"] == 1
+    assert doc["format"] == "netbuilder-project" and doc["version"] == 2
     assert doc["nodes"][1]["params"]["padding"] == "same"
     assert doc["edges"] == [{"src": "input_1", "dst": "conv2d_1", "port": 0}]
 
@@ -189,4 +189,63 @@ def test_loading_does_not_walk_reachability_per_edge(monkeypatch):
         doc = json.loads(chain_file(10, reverse=True))
         doc["edges"].append({"src": "relu_5", "dst": "relu_2", "port": 1})
         doc["nodes"] = [n if n["id"] != "relu_2" else {**n, "type": "add"} for n in doc["nodes"]]
+        loads(json.dumps(doc))
+
+
+def _with_paths():
+    g = chain(image(), ("conv2d", {}), ("relu", {}), ("flatten", {}), ("linear", {}))
+    conv, relu, _, fc = list(g.nodes)[1:]
+    g.set_path(conv, "features.0")
+    g.set_path(relu, "features.1")
+    g.set_path(fc, "classifier.0")
+    return g
+
+
+def test_module_paths_round_trip_and_are_saved_only_when_set(tmp_path):
+    g = _with_paths()
+    text = to_json(Project(g))
+    doc = json.loads(text)
+    assert [n.get("path") for n in doc["nodes"]] == [
+        None,
+        "features.0",
+        "features.1",
+        None,
+        "classifier.0",
+    ]
+    again = loads(text)
+    assert again.graph == g
+    assert [n.path for n in again.graph.nodes.values()] == [n.path for n in g.nodes.values()]
+    assert to_json(again) == text
+
+
+def test_a_version_1_file_loads_with_no_paths_and_saves_as_version_2():
+    g = chain(image(), ("conv2d", {}), ("relu", {}))
+    doc = json.loads(to_json(Project(g)))
+    doc["version"] = 1
+    old = loads(json.dumps(doc))
+    assert old.graph == g and all(n.path == "" for n in old.graph.nodes.values())
+    assert json.loads(to_json(old))["version"] == 2
+    # version 1 had no paths: a "path" there is as unknown as any other field
+    doc["nodes"][1]["path"] = "features.0"
+    with pytest.raises(ProjectFileError, match=r"\$\.nodes\[1\]\.path: unknown field"):
+        loads(json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    ("paths", "expected"),
+    [
+        (["features.0", "features.0"], r"\$\.nodes\[2\]\.path: .*'features\.0' is also"),
+        (["features", "features.1"], r"\$\.nodes\[1\]\.path: .*'features' is also the group"),
+        (["features.forward", ""], r"\$\.nodes\[1\]\.path: .*'forward' is the name of an"),
+        (["a..b", ""], r"\$\.nodes\[1\]\.path: .*part '' is not a valid"),
+        (["", "conv2d_1"], r"\$\.nodes\[2\]\.path: .*'conv2d_1' is also conv2d_1's"),
+    ],
+)
+def test_bad_or_clashing_paths_are_refused(paths, expected):
+    g = chain(image(), ("conv2d", {}), ("relu", {}))
+    doc = json.loads(to_json(Project(g)))
+    for item, path in zip(doc["nodes"][1:], paths, strict=True):
+        if path:
+            item["path"] = path
+    with pytest.raises(ProjectFileError, match=expected):
         loads(json.dumps(doc))

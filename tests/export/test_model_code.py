@@ -15,7 +15,7 @@ import presets
 from app.core.compiler import compile_graph
 from app.core.export.model_code import ExportError, class_name, export_model_code
 from app.core.shapes import check
-from tests.core.test_compiler import hand_built_resnet18_cifar
+from tests.core.test_compiler import graph_with_paths, hand_built_resnet18_cifar
 from tests.helpers import chain, image
 
 NAMES = presets.names()
@@ -30,6 +30,7 @@ def exported(tmp_path_factory) -> Path:
     (folder / "drawn_resnet18.py").write_text(
         export_model_code(hand_built_resnet18_cifar(), "drawn resnet18")
     )
+    (folder / "with_paths.py").write_text(export_model_code(graph_with_paths(), "with paths"))
     return folder
 
 
@@ -86,14 +87,20 @@ def test_exported_files_run_in_an_isolated_interpreter(exported):
         assert printed[name] == str((2, *out))
 
 
-@pytest.mark.parametrize("name", [*NAMES, "drawn_resnet18"])
+DRAWN = {
+    "drawn_resnet18": (hand_built_resnet18_cifar, "drawn resnet18"),
+    "with_paths": (graph_with_paths, "with paths"),
+}
+
+
+@pytest.mark.parametrize("name", [*NAMES, *DRAWN])
 def test_exported_model_equals_compiled_model(exported, name):
-    graph = hand_built_resnet18_cifar() if name == "drawn_resnet18" else presets.get(name).build()
+    graph = DRAWN[name][0]() if name in DRAWN else presets.get(name).build()
     report = check(graph)
     torch.manual_seed(0)
     compiled = compile_graph(graph, report).eval()
     module = load(exported / f"{name}.py")
-    title = "drawn resnet18" if name == "drawn_resnet18" else presets.get(name).title
+    title = DRAWN[name][1] if name in DRAWN else presets.get(name).title
     model = getattr(module, class_name(title))().eval()
     assert list(model.state_dict()) == list(compiled.state_dict())  # same keys, same order
     model.load_state_dict(compiled.state_dict(), strict=True)
@@ -132,3 +139,15 @@ def test_class_names():
     assert class_name("LeNet-5") == "LeNet5"
     assert class_name("resnet18_cifar") == "Resnet18Cifar"
     assert class_name("") == "Net" and class_name("3d net") == "Net3dNet"
+
+
+def test_module_paths_export_as_nested_sequentials_and_module_dicts():
+    code = export_model_code(graph_with_paths(), "with paths")
+    init = code[code.index("def __init__") : code.index("def forward")]
+    forward = code[code.index("def forward") :]
+    assert "self.features = nn.Sequential(" in init  # numbered from 0
+    assert "self.layer1 = nn.Sequential(" in init and "nn.ModuleDict(" in init
+    assert '"3": nn.ModuleDict(' in init  # numbered from 3: not a Sequential
+    assert "x = self.features[0](x)" in forward
+    assert 'self.layer1[0]["conv1"](x)' in forward
+    assert 'self.extra["3"]["proj"](' in forward

@@ -163,6 +163,16 @@ def test_undo_redo_every_kind_of_edit_returns_the_identical_graph(window):
     assert snapshot(window) == edited
 
 
+def test_undoing_a_delete_restores_the_module_path(window):
+    doc = window.document
+    doc.graph.set_path("linear_1", "classifier.0")
+    window.focus_node("linear_1")
+    window.delete_selection()
+    assert "linear_1" not in doc.graph.nodes
+    doc.undo_stack.undo()
+    assert doc.graph.node("linear_1").path == "classifier.0"
+
+
 def test_save_reopen_and_corrupt_files(window, tmp_path, monkeypatch):
     window.add_block("relu")
     assert window.windowTitle().startswith("LeNet-5 *")

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from app import __version__
-from app.core.compiler import compile_graph
+from app.core.compiler import compile_graph, node_modules
 from app.core.export.model_code import ExportError, class_name, export_model_code
 from app.core.graph import Graph
 from app.core.serialization import Project, to_json
@@ -92,12 +92,13 @@ def _culprit(
     attempt: Callable[[nn.Module, tuple[torch.Tensor, ...]], object],
 ) -> str:
     """Export each node's module alone to find the first one that fails."""
+    modules = node_modules(model)
     for nid in report.order:
-        if nid not in dict(model.named_children()):
+        if nid not in modules:
             continue
         inputs = tuple(torch.randn(1, *s) for s in report.nodes[nid].inputs)
         try:
-            attempt(model.get_submodule(nid), inputs)
+            attempt(modules[nid], inputs)
         except Exception as exc:  # the format's own error, reported with the block's name
             title = graph.registry.get(graph.nodes[nid].type_id).title
             return f"{nid} ({title}): {str(exc).splitlines()[0][:300]}"

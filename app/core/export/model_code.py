@@ -14,9 +14,10 @@ import functools
 import importlib.util
 import re
 from pathlib import Path
+from typing import Any
 
 from app.core.graph import Graph
-from app.core.names import RESERVED_CLASS_NAMES, safe_text
+from app.core.names import RESERVED_CLASS_NAMES, module_name_clashes, safe_text, string_literal
 from app.core.shapes import ShapeReport, check, counted
 from blocks import shape_text
 
@@ -46,6 +47,9 @@ def export_model_code(graph: Graph, name: str = "Net", report: ShapeReport | Non
     if not report.ok:
         problems = "; ".join(p.message for p in report.errors[:3])
         raise ExportError(f"the network has {len(report.errors)} error(s): {problems}")
+    clashes = module_name_clashes(graph.module_names())
+    if clashes:
+        raise ExportError("; ".join(why for _, why in clashes))
     cls = class_name(name)
     order = report.order
     in_shape = report.nodes[report.input_id].shape  # type: ignore[index]
@@ -73,7 +77,8 @@ def _header(cls: str, name: str, report: ShapeReport) -> str:
         f"Input {shape_text(in_shape)}, output {shape_text(out) if out else '?'}, "  # type: ignore[arg-type]
         f"{report.total_params:,} parameters, {report.total_macs / 1e6:,.1f} M MACs, "
         f"{counted(report.depth, 'layer')}.",
-        "The state_dict keys are the node names of the NetBuilder graph.",
+        "The state_dict keys are the module names of the NetBuilder graph",
+        "(each node's module path, or its id).",
         '"""',
     ]
     return "\n".join(_wrap_text(line) for line in lines) + "\n"
@@ -166,18 +171,88 @@ def _main_class(cls: str, graph: Graph, report: ShapeReport) -> str:
         "    def __init__(self) -> None:",
         "        super().__init__()",
     ]
-    for nid in report.order:
-        node = graph.nodes[nid]
-        block = graph.registry.get(node.type_id)
-        if node.type_id in ("input", "output") or block.inline:
-            continue
-        ctor, args = _split_call(block.source(node.params, list(report.nodes[nid].inputs)))
-        init += _fit(8, f"self.{nid} = {ctor}(", args)
+    tree = _module_tree(graph, report)
+    for name, item in tree.items():
+        if isinstance(item, str):
+            ctor, args = _split_call(_source(graph, report, item))
+            init += _fit(8, f"self.{name} = {ctor}(", args)
+        else:
+            init += _container(8, f"self.{name} = ", item, graph, report, "")
     if len(init) == 3:
         init.append("        pass")
     forward = ["    def forward(self, x: torch.Tensor) -> torch.Tensor:"]
     forward += _forward_body(graph, report)
     return "\n".join(init) + "\n\n" + "\n".join(forward) + "\n"
+
+
+def _module_tree(graph: Graph, report: ShapeReport) -> dict[str, Any]:
+    """The modules by name part: a node id (a leaf) or a sub-tree (a group), in order."""
+    tree: dict[str, Any] = {}
+    names = graph.module_names()
+    for nid in report.order:
+        node = graph.nodes[nid]
+        block = graph.registry.get(node.type_id)
+        if node.type_id in ("input", "output") or block.inline:
+            continue
+        *groups, leaf = names[nid].split(".")
+        branch = tree
+        for part in groups:
+            branch = branch.setdefault(part, {})
+        branch[leaf] = nid
+    return tree
+
+
+def _accessors(tree: dict[str, Any], prefix: str = "self.") -> dict[str, str]:
+    """Node id → Python that reaches its module from ``self``: ``self.layer1[0].conv1`` is
+    ``self.layer1[0]["conv1"]`` (``nn.Sequential`` members by number, ``nn.ModuleDict``
+    members by key)."""
+    out: dict[str, str] = {}
+    seq = _sequential(tree)
+    for key, item in tree.items():
+        if prefix == "self.":
+            here = f"self.{key}"
+        else:
+            here = f"{prefix}[{key}]" if seq else f"{prefix}[{string_literal(key)}]"
+        if isinstance(item, str):
+            out[item] = here
+        else:
+            out.update(_accessors(item, here))
+    return out
+
+
+def _source(graph: Graph, report: ShapeReport, nid: str) -> str:
+    node = graph.nodes[nid]
+    return graph.registry.get(node.type_id).source(node.params, list(report.nodes[nid].inputs))
+
+
+def _sequential(tree: dict[str, Any]) -> bool:
+    """Whether a group's members are numbered 0, 1, 2… (an ``nn.Sequential``)."""
+    return list(tree) == [str(i) for i in range(len(tree))]
+
+
+def _container(
+    indent: int, head: str, tree: dict[str, Any], graph: Graph, report: ShapeReport, tail: str
+) -> list[str]:
+    """A group of modules as ``nn.Sequential`` (members numbered from 0) or ``nn.ModuleDict``
+    (named members), nested as the module paths are, so ``state_dict`` keys are the paths."""
+    pad = " " * indent
+    seq = _sequential(tree)
+    lines = [f"{pad}{head}nn.Sequential(" if seq else f"{pad}{head}nn.ModuleDict(", ""]
+    lines.pop()
+    if not seq:
+        lines.append(f"{pad}    {{")
+    inner = indent + (4 if seq else 8)
+    for key, item in tree.items():
+        label = "" if seq else f"{string_literal(key)}: "
+        if isinstance(item, str):
+            ctor, args = _split_call(_source(graph, report, item))
+            lines += _fit(inner, f"{label}{ctor}(", args, "),")
+        else:
+            lines += _container(inner, label, item, graph, report, ",")
+    if not seq:
+        lines.append(f"{pad}    }}")
+    lines.append(f"{pad}){tail}")
+    return lines
 
 
 def chain_first_order(graph: Graph, order: tuple[str, ...]) -> list[str]:
@@ -202,6 +277,7 @@ def chain_first_order(graph: Graph, order: tuple[str, ...]) -> list[str]:
 def _forward_body(graph: Graph, report: ShapeReport) -> list[str]:
     """Straight-line code: ``x`` carries the main path, ``out`` a branch; a variable is reused
     as soon as its value is no longer needed."""
+    access = _accessors(_module_tree(graph, report))
     consumers = {n: 0 for n in report.order}
     for edge in graph.edges():
         consumers[edge.src] += 1
@@ -233,7 +309,7 @@ def _forward_body(graph: Graph, report: ShapeReport) -> list[str]:
         elif inline:  # a binary operator between the inputs
             lines += _fit(8, f"{out} = ", [f" {inline} ".join(args)], "")
         else:
-            lines += _fit(8, f"{out} = self.{nid}(", args)
+            lines += _fit(8, f"{out} = {access[nid]}(", args)
         var[nid], holder[out] = out, nid
     result = var[report.output_id] if report.output_id else "x"  # type: ignore[index]
     lines.append(f"        return {result}")

@@ -12,6 +12,7 @@ say) or stops it.
 
 from __future__ import annotations
 
+import gc
 import io
 import math
 import time
@@ -121,6 +122,12 @@ class Trainer:
                 self.run_dir.log(traceback.format_exc())
             yield self._failed("error", f"{type(exc).__name__}: {exc}")
         finally:
+            if self.dist.active and self._prepared is not None:
+                # drop the DDP wrapper (its reducer holds the process group) and collect it
+                # now: left to interpreter shutdown, gloo's threads can be destroyed while
+                # still joinable, and the process aborts ("terminate called ...")
+                self._prepared.forward = self._prepared.model
+                gc.collect()
             distributed.teardown(self.dist)
 
     def _failed(self, kind: str, message: str, node_id: str | None = None) -> RunFailed:

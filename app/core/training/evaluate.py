@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import fx, nn
 
+from app.core.compiler import node_modules, node_of_module
 from app.core.training.data import Split
 
 
@@ -98,9 +99,10 @@ def evaluate(
 def first_nonfinite_layer(model: fx.GraphModule, x: torch.Tensor) -> str | None:
     """Node id of the first module (in execution order) whose output has NaN or Inf, or whose
     parameters do; None if the forward is finite everywhere."""
-    for name, module in model.named_children():
+    for nid, module in node_modules(model).items():
         if any(not torch.isfinite(p).all() for p in module.parameters()):
-            return name
+            return nid
+    node_of = node_of_module(model)
     found: list[str] = []
 
     class Probe(fx.Interpreter):
@@ -112,7 +114,7 @@ def first_nonfinite_layer(model: fx.GraphModule, x: torch.Tensor) -> str | None:
                 and isinstance(out, torch.Tensor)
                 and not torch.isfinite(out).all()
             ):
-                found.append(str(n.target))
+                found.append(node_of.get(str(n.target), str(n.target)))
             return out
 
     model.eval()

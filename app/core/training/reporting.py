@@ -15,6 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from app.core.compiler import node_modules
 from app.core.training.errors import NonFiniteLoss
 from app.core.training.events import LayerStat, StepReport
 
@@ -22,11 +23,12 @@ Groups = dict[str, list[nn.Parameter]]
 
 
 def param_groups(model: nn.Module) -> Groups:
-    """Trainable parameters grouped by node id (the first component of their name)."""
+    """Trainable parameters grouped by node id (a compiled model's nodes in order)."""
     groups: Groups = {}
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            groups.setdefault(name.split(".", 1)[0], []).append(p)
+    for nid, module in node_modules(model).items():
+        params = [p for p in module.parameters() if p.requires_grad]
+        if params:
+            groups[nid] = params
     return groups
 
 

@@ -1,6 +1,7 @@
 """Headless command line: ``check`` (shape report), ``presets`` (list), ``train``,
-``evaluate`` (a checkpoint or an ensemble) and ``export`` (code, training script, ONNX,
-TorchScript, weights, bundle); with no command, or a file or preset alone, the window."""
+``evaluate`` (a checkpoint or an ensemble), ``export`` (code, training script, ONNX,
+TorchScript, weights, bundle) and ``import`` (a PyTorch model); with no command, or a file or
+preset alone, the window."""
 
 from __future__ import annotations
 
@@ -270,6 +271,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if not source.startswith(PRESET_PREFIX) and "weights" not in overrides:
+        config = config.with_paths_from(Path(source).parent)
     if not args.adapt:  # before any data is loaded: say how to make it fit
         from app.core.shapes import check
         from app.core.training.fit import dataset_problem, fitting_dataset
@@ -409,6 +412,88 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """Trace a PyTorch model onto a project file, its weights beside it (FILE.pt)."""
+    from pathlib import Path
+
+    from app.core.imports.errors import ImportFailure
+
+    try:
+        shape = tuple(int(v) for v in args.input.split(","))
+        if len(shape) != 3 or min(shape) < 1:
+            raise ValueError
+    except ValueError:
+        print(f"error: --input must be C,H,W (e.g. 3,224,224), got {args.input!r}", file=sys.stderr)
+        return 2
+    out = Path(args.output)
+    if out.suffix != ".json":
+        print(f"error: -o must name a .json project file, got {out}", file=sys.stderr)
+        return 2
+    import torch
+
+    from app.core.imports.fx_map import import_model
+    from app.core.imports.sources import load_source
+    from app.core.serialization import Project, save
+    from app.core.torch_files import WeightsFileError, load_tensors
+
+    try:
+        model, name = load_source(args.source, args.args)
+        if args.weights:
+            try:
+                state = load_tensors(args.weights)
+            except WeightsFileError as exc:
+                raise ImportFailure(str(exc)) from None
+            _load_source_weights(model, state, args.weights)
+        result = import_model(model, shape)  # type: ignore[arg-type]
+    except ImportFailure as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    weights = out.with_suffix(".pt")
+    training = {"weights": weights.name}
+    project = Project(result.graph, name, training=training)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(result.state, weights)
+    save(project, out)
+    for note in result.notes:
+        print(f"note: {note}")
+    n = result.native
+    print(f"imported {args.source}: {n} nodes, all {n} onto NetBuilder blocks, no opaque node")
+    if result.left_out:
+        shown = ", ".join(result.left_out[:5])
+        print(f"not carried ({len(result.left_out)} tensors of modules never called): {shown}")
+    print(
+        f"outputs equal the source model's (eval, 2 images): max |difference| "
+        f"{result.max_abs_diff:.2e}"
+    )
+    print(f"wrote {out} and its weights {weights} ({len(result.state)} tensors)")
+    return 0
+
+
+def _load_source_weights(model, state, path: str) -> None:  # type: ignore[no-untyped-def]
+    """``--weights``: a state dict loaded into the source model strictly by name."""
+    from app.core.imports.errors import ImportFailure
+
+    state = state.get("model", state) if isinstance(state, dict) else state
+    if not isinstance(state, dict):
+        raise ImportFailure(f"{path} holds a {type(state).__name__}, not a state dict")
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or extra or shapes:
+        parts = [
+            f"{len(items)} {label}: {', '.join(items[:5])}{' …' if len(items) > 5 else ''}"
+            for label, items in (
+                ("missing", missing),
+                ("unexpected", extra),
+                ("wrong shape", shapes),
+            )
+            if items
+        ]
+        raise ImportFailure(f"{path} does not fit the model by name: " + "; ".join(parts))
+    model.load_state_dict(state, strict=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="netbuilder",
@@ -470,12 +555,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_flags(p_eval)
     p_eval.set_defaults(func=cmd_evaluate)
+    p_import = sub.add_parser(
+        "import",
+        help="trace a PyTorch model onto a project file (its weights in FILE.pt beside it)",
+        description="SOURCE: torchvision:NAME (built without weights), FILE.py:Class or "
+        "FILE.py:factory (called with --args), or FILE.py (its last nn.Module class, as in a "
+        "file NetBuilder exported). Importing a .py file runs its code.",
+    )
+    p_import.add_argument("source", help="torchvision:NAME, FILE.py, FILE.py:Name")
+    p_import.add_argument("-o", "--output", required=True, help="the project file (.json)")
+    p_import.add_argument("--weights", help="a state dict for the source model (strict by name)")
+    p_import.add_argument("--args", help='constructor arguments as JSON: {"num_classes": 10}')
+    p_import.add_argument("--input", default="3,224,224", help="input shape C,H,W")
+    p_import.set_defaults(func=cmd_import)
     return parser
 
 
 #: exit codes: 0 done, 1 the network or the run failed, 2 bad arguments or files, 3 a bug
 EXIT_INTERNAL = 3
-COMMANDS = ("check", "presets", "train", "evaluate", "export")
+COMMANDS = ("check", "presets", "train", "evaluate", "export", "import")
 
 
 def main(argv: list[str] | None = None) -> int:

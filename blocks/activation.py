@@ -80,6 +80,17 @@ _activation(
     ),
 )
 _activation("silu", "SiLU", "x·sigmoid(x) (swish): smooth, used by EfficientNet.")
+_activation("relu6", "ReLU6", "min(max(0, x), 6): ReLU capped at 6, MobileNetV2's activation.")
+_activation(
+    "hardswish",
+    "Hardswish",
+    "x·ReLU6(x + 3)/6: a cheap swish, MobileNetV3's activation.",
+)
+_activation(
+    "hardsigmoid",
+    "Hardsigmoid",
+    "ReLU6(x + 3)/6: a cheap sigmoid, MobileNetV3's squeeze-excitation gate.",
+)
 _activation("tanh", "Tanh", "Squashes to (−1, 1); LeCun's networks used it.")
 _activation("sigmoid", "Sigmoid", "Squashes to (0, 1); gates and binary outputs.")
 

@@ -17,7 +17,7 @@ from blocks.params import Param
 
 modules = LazyModule("blocks.modules")  # imported when a module is built
 
-_INPUTS = Param("inputs", "int", 2, "Number of input ports.", 2, 16)
+_INPUTS = Param("inputs", "int", 2, "Number of input ports (DenseNet-201 concatenates 49).", 2, 64)
 
 
 class MergeBlock(BlockType):

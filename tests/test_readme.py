@@ -62,3 +62,8 @@ def test_the_train_sample_is_what_train_prints(tmp_path):
 
 def _numbers(line: str) -> list[float]:
     return [float(v) for v in re.findall(r"\d+\.\d+", line)]
+
+
+def test_the_import_sample_is_what_import_prints(tmp_path):
+    sample = sample_after("main.py import torchvision:resnet18 -o resnet18.json")
+    assert run("import", "torchvision:resnet18", "-o", "resnet18.json", cwd=tmp_path) == sample

@@ -9,6 +9,7 @@ node's module again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
@@ -75,6 +76,24 @@ def compile_graph(graph: Graph, report: ShapeReport | None = None) -> fx.GraphMo
     module = fx.GraphModule(_nest(mods), fxg, class_name="NetBuilderModel")
     module.meta[MODULE_NAMES] = {nid: names[nid] for nid in report.order if names[nid] in mods}
     return module
+
+
+def weights_mismatch(model: nn.Module, state: Mapping[str, torch.Tensor]) -> str:
+    """What keeps ``state`` from loading into ``model`` (empty when it fits)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    parts = []
+    for label, items in (("missing", missing), ("unexpected", extra), ("wrong shape", shapes)):
+        if items:
+            more = f" and {len(items) - 3} more" if len(items) > 3 else ""
+            parts.append(f"{len(items)} {label} ({', '.join(items[:3])}{more})")
+    return "; ".join(parts)
 
 
 def _nest(mods: dict[str, nn.Module]) -> nn.Module:

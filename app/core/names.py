@@ -129,6 +129,7 @@ RESERVED_CLASS_NAMES = (
             "NUM_CLASSES",
             "SEED",
             "WEIGHT_DECAY",
+            "WEIGHTS",
         }
     )
 )
@@ -156,15 +157,21 @@ def node_id_problem(node_id: object) -> str | None:
 
 def module_path_problem(path: object) -> str | None:
     """Why ``path`` cannot be a node's module path (None when it can): dot-separated parts,
-    each a name (as a node id) or a number (a ``nn.Sequential`` index), ``layer1.0.conv1``."""
+    ``layer1.0.conv1``; the first a name (as a node id) or a number, the others any printable
+    text (``block1-0``, a member reached by key) but an ``nn.Module`` attribute or ``_…``."""
     if not isinstance(path, str) or not path:
         return f"module path {path!r} is empty or not text"
-    for part in path.split("."):
-        if part.isascii() and part.isdigit():
-            continue
-        problem = node_id_problem(part)
-        if problem:
-            return f"module path {path!r}: part " + problem.removeprefix("node id ")
+    first, *rest = path.split(".")
+    problem = None if first.isascii() and first.isdigit() else node_id_problem(first)
+    if problem:
+        return f"module path {path!r}: part " + problem.removeprefix("node id ")
+    for part in rest:  # members of a group: reached by key, any text a module name may be
+        if not part or not part.isprintable():
+            return f"module path {path!r}: part {part!r} is empty or not printable"
+        if part.startswith("_") or part in MODULE_ATTRIBUTES:
+            return f"module path {path!r}: part {part!r} " + (
+                "starts with '_'" if part.startswith("_") else "is an nn.Module attribute"
+            )
     return None
 
 

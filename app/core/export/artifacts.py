@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from app import __version__
-from app.core.compiler import compile_graph, node_modules
+from app.core.compiler import compile_graph, node_modules, weights_mismatch
 from app.core.export.model_code import ExportError, class_name, export_model_code
 from app.core.graph import Graph
 from app.core.serialization import Project, to_json
@@ -43,24 +43,6 @@ def build_model(
             raise ExportError(f"the weights do not fit this network: {problem}")
         model.load_state_dict(state, strict=True)  # type: ignore[arg-type]
     return model.eval(), report
-
-
-def weights_mismatch(model: nn.Module, state: Mapping[str, torch.Tensor]) -> str:
-    """What keeps ``state`` from loading into ``model`` (empty when it fits)."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    extra = [k for k in state if k not in own]
-    shapes = [
-        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
-        for k, v in own.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ]
-    parts = []
-    for label, items in (("missing", missing), ("unexpected", extra), ("wrong shape", shapes)):
-        if items:
-            more = f" and {len(items) - 3} more" if len(items) > 3 else ""
-            parts.append(f"{len(items)} {label} ({', '.join(items[:3])}{more})")
-    return "; ".join(parts)
 
 
 def load_weights(path: str | Path) -> Mapping[str, torch.Tensor]:

@@ -118,6 +118,7 @@ def _constants(c: TrainConfig, in_shape: tuple[int, ...], classes: int) -> str:
         f'AMP = "{c.amp}"  # none, bf16 or fp16',
         f"CHANNELS_LAST = {c.channels_last}",
         f"SEED = {c.seed}",
+        *([f"WEIGHTS = {string_literal(c.weights)}  # start from these"] if c.weights else []),
         'DATA_DIR = os.environ.get("DATA_DIR", "data")',
         f"INPUT_SHAPE = {tuple(in_shape)}",
     ]
@@ -261,14 +262,18 @@ def _initialise(c: TrainConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
+_LOAD_WEIGHTS = (
+    "    model.load_state_dict(torch.load(WEIGHTS, map_location=device, weights_only=True))\n"
+)
+
+
 def _build_model(c: TrainConfig, cls: str) -> str:
     return (
         "def build_model(device: torch.device) -> nn.Module:\n"
         '    """The network, initialised from SEED as NetBuilder initialises it."""\n'
         "    torch.manual_seed(SEED)\n"
         f"    model = {cls}().to(device)\n"
-        "    initialise(model)\n"
-        "    if CHANNELS_LAST:\n"
+        "    initialise(model)\n" + (_LOAD_WEIGHTS if c.weights else "") + "    if CHANNELS_LAST:\n"
         "        model = model.to(memory_format=torch.channels_last)\n"
         "    return model\n"
     )

@@ -11,6 +11,7 @@ appears everywhere at once.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -143,6 +144,11 @@ class TrainConfig:
     zero_init_residual: bool = _init(
         False, "Zero the last BN γ of every residual branch so blocks start as identities."
     )
+    weights: str = _init(
+        "",
+        "Start from these weights: a .pt state dict keyed by module name (an import's "
+        "weights, a run's best.pt), loaded strictly after initialisation (empty: none).",
+    )
     early_stopping: int = _regularisation(
         0, "Stop after this many epochs without improvement (0: off).", 0, 10000
     )
@@ -192,6 +198,13 @@ class TrainConfig:
         """Plain JSON-ready values (tuples become lists), in field order."""
         out = dataclasses.asdict(self)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    def with_paths_from(self, folder: str | os.PathLike[str] | None) -> TrainConfig:
+        """The config with a relative ``weights`` file made absolute against ``folder`` (the
+        project file's; the project saves it relative, as ``import`` writes it)."""
+        if not self.weights or folder is None or os.path.isabs(self.weights):
+            return self
+        return dataclasses.replace(self, weights=os.path.join(folder, self.weights))
 
     def changed(self) -> dict[str, Any]:
         """Only the fields that differ from the defaults (what a project file stores)."""

@@ -256,6 +256,7 @@ class Trainer:
         self.run_dir.log(
             f"started on {self.p.device}: {info.name}, {self.p.num_params:,} parameters, "
             f"{c.epochs} epochs of {self.p.spe} steps"
+            + (f", from the weights in {c.weights}" if c.weights and not self._resume_dir else "")
         )
         yield started
         epoch, batch = start_epoch, start_batch

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from app.core.compiler import compile_graph
+from app.core.compiler import compile_graph, weights_mismatch
 from app.core.graph import Graph
 from app.core.shapes import check
+from app.core.torch_files import WeightsFileError, load_tensors
 from app.core.training.augment import Augmenter
 from app.core.training.config import TrainConfig
 from app.core.training.data import Data, DatasetError, load_data
@@ -112,6 +113,8 @@ class PreparedRun:
         torch.manual_seed(c.seed)
         model = compile_graph(graph, report).to(device)
         initialise(model, c)
+        if c.weights:
+            load_start_weights(model, c.weights)
         if c.channels_last:
             model = model.to(memory_format=torch.channels_last)
         forward: nn.Module = model
@@ -192,6 +195,22 @@ class PreparedRun:
         self.scaler.update()
         norms = layer_norms(self.groups, before, gnorm) if before is not None else None  # type: ignore[arg-type]
         return StepResult(x, out, y, loss, norms)
+
+
+def load_start_weights(model: nn.Module, path: str) -> None:
+    """Load the ``weights`` setting's file (a state dict or NetBuilder checkpoint) strictly
+    by name; a file that does not fit ends the run with the mismatches listed."""
+    try:
+        data = load_tensors(path)
+    except WeightsFileError as exc:
+        raise TrainingFailure("weights", str(exc)) from None
+    state = data.get("model", data) if isinstance(data, dict) else None
+    if not isinstance(state, dict):
+        raise TrainingFailure("weights", f"{path} holds a {type(data).__name__}, not weights")
+    problem = weights_mismatch(model, state)
+    if problem:
+        raise TrainingFailure("weights", f"the weights in {path} do not fit: {problem}")
+    model.load_state_dict(state, strict=True)
 
 
 def _shape(shape: tuple[int, ...] | None) -> str:

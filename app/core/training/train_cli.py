@@ -55,7 +55,10 @@ def run_training(
                 print(f"adapted {change}", file=out)
     control = RunControl()
     previous = signal.signal(signal.SIGINT, lambda *_: control.stop())
-    label = name.removeprefix("presets:").replace("/", "_").removesuffix(".json")
+    if name.startswith("presets:"):
+        label = name.removeprefix("presets:").replace("/", "_")
+    else:  # a project file: its name, not its folders
+        label = Path(name).stem
     trainer = Trainer(
         project.graph,
         config,

@@ -357,6 +357,8 @@ class TrainingPanel(QWidget):
             self.message.emit(f"cannot start: {problem}")
             return False
         config = self.config()
+        path = self.document.path
+        config = config.with_paths_from(path.parent if path else None)
         project = Project(
             self.document.graph.copy(), self.document.project.name or "Untitled", config.changed()
         )

@@ -1,0 +1,503 @@
+"""Trace an ``nn.Module`` with ``torch.fx`` and map it onto catalogue blocks.
+
+Leaf modules (``nn.Conv2d``, ``nn.BatchNorm2d``, ``nn.ReLU``…) and the functions and methods
+between them (``torch.flatten``, ``x.view(x.size(0), -1)``, ``F.relu``, ``+``, ``torch.cat``,
+``x.mean([2, 3])``, ``*``…) become nodes; each module node keeps its module path, so the
+compiled graph's ``state_dict`` keys are the source model's and its weights load by name.
+Everything is checked before a graph is returned: a module or call no block computes exactly is
+listed with the reason, and nothing is half-imported. Each mapped call is verified against
+the traced shapes, and :func:`import_model` compares the compiled graph's logits with the
+source model's.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import fx, nn
+from torch.fx.passes.shape_prop import ShapeProp
+from torch.nn import functional as F
+
+from app.core.compiler import compile_graph
+from app.core.graph import Graph
+from app.core.imports.errors import ImportFailure
+from app.core.layout import layered_layout
+from app.core.names import free_id, module_path_problem, node_id_problem
+from app.core.shapes import check
+
+Spec = tuple[str, dict[str, Any]]  # a block type and its parameters
+
+
+class Unsupported(Exception):
+    """One fx node no block computes exactly (the reason is the message)."""
+
+
+@dataclass
+class ImportResult:
+    graph: Graph
+    #: the weights under the compiled graph's keys (equal to the source's), sharing the
+    #: source model's memory
+    state: dict[str, torch.Tensor]
+    #: nodes mapped onto catalogue blocks (every node: opaque modules do not exist yet)
+    native: int
+    #: source ``state_dict`` entries the graph does not hold (modules never called)
+    left_out: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    #: the largest |difference| between the source's and the graph's logits (eval mode)
+    max_abs_diff: float = math.nan
+
+
+def _pair(value: Any, what: str) -> int:
+    """An int, or a tuple of equal ints (our blocks are square in stride and padding)."""
+    if isinstance(value, int):
+        return value
+    values = tuple(value)
+    if len(set(values)) != 1:
+        raise Unsupported(f"{what} {values} differs between height and width")
+    return int(values[0])
+
+
+def _conv(m: nn.Conv2d) -> Spec:
+    if m.padding_mode != "zeros":
+        raise Unsupported(f"padding_mode={m.padding_mode!r} (only zeros)")
+    padding: Any = m.padding if isinstance(m.padding, str) else _pair(m.padding, "padding")
+    if padding == "valid":
+        padding = 0
+    return "conv2d", {
+        "out_channels": m.out_channels,
+        "kernel_h": m.kernel_size[0],
+        "kernel_w": m.kernel_size[1],
+        "stride": _pair(m.stride, "stride"),
+        "padding": padding,
+        "dilation": _pair(m.dilation, "dilation"),
+        "groups": m.groups,
+        "bias": m.bias is not None,
+    }
+
+
+def _batchnorm(type_id: str) -> Callable[[nn.Module], Spec]:
+    def spec(m: nn.Module) -> Spec:
+        assert isinstance(m, nn.modules.batchnorm._BatchNorm)
+        if not (m.affine and m.track_running_stats) or m.momentum is None:
+            raise Unsupported("without affine weights, running statistics or a momentum")
+        return type_id, {"eps": float(m.eps), "momentum": float(m.momentum)}
+
+    return spec
+
+
+def _pool(type_id: str) -> Callable[[nn.Module], Spec]:
+    def spec(m: nn.Module) -> Spec:
+        kernel = _pair(m.kernel_size, "kernel_size")  # type: ignore[attr-defined]
+        stride = m.stride if m.stride is not None else kernel  # type: ignore[attr-defined]
+        if isinstance(m, nn.MaxPool2d) and (_pair(m.dilation, "dilation") != 1 or m.return_indices):
+            raise Unsupported("dilation or return_indices")
+        if isinstance(m, nn.AvgPool2d) and (
+            not m.count_include_pad or m.divisor_override is not None
+        ):
+            raise Unsupported("count_include_pad=False or divisor_override")
+        return type_id, _pool_params(kernel, stride, m.padding, m.ceil_mode)  # type: ignore[attr-defined]
+
+    return spec
+
+
+def _pool_params(kernel: Any, stride: Any, padding: Any, ceil_mode: bool) -> dict[str, Any]:
+    kernel = _pair(kernel, "kernel_size")
+    stride = _pair(stride, "stride") if stride not in (None, (), []) else kernel
+    return {
+        "kernel_size": kernel,
+        "stride": 0 if stride == kernel else stride,
+        "padding": _pair(padding, "padding"),
+        "ceil_mode": bool(ceil_mode),
+    }
+
+
+def _adaptive(m: nn.AdaptiveAvgPool2d) -> Spec:
+    return _adaptive_size(m.output_size)
+
+
+def _adaptive_size(size: Any) -> Spec:
+    h, w = (size, size) if isinstance(size, int) else tuple(size)
+    if h is None or w is None:
+        raise Unsupported("an output size of None (keep the input's)")
+    return "adaptive_avgpool2d", {"output_h": int(h), "output_w": int(w)}
+
+
+def _flatten(m: nn.Flatten) -> Spec:
+    if m.start_dim != 1 or m.end_dim != -1:
+        raise Unsupported(f"start_dim={m.start_dim}, end_dim={m.end_dim} (only 1 and -1)")
+    return "flatten", {}
+
+
+def _softmax(dim: Any) -> Spec:
+    if dim not in (1, -1):
+        raise Unsupported(f"softmax over dim {dim} (only the class dimension, 1)")
+    return "softmax", {}
+
+
+#: leaf module class → its block (exact classes: a subclass may compute something else)
+MODULES: dict[type, Callable[[Any], Spec]] = {
+    nn.Conv2d: _conv,
+    nn.Linear: lambda m: ("linear", {"out_features": m.out_features, "bias": m.bias is not None}),
+    nn.BatchNorm2d: _batchnorm("batchnorm2d"),
+    nn.BatchNorm1d: _batchnorm("batchnorm1d"),
+    nn.LocalResponseNorm: lambda m: (
+        "local_response_norm",
+        {"size": m.size, "alpha": m.alpha, "beta": m.beta, "k": float(m.k)},
+    ),
+    nn.ReLU: lambda m: ("relu", {}),
+    nn.ReLU6: lambda m: ("relu6", {}),
+    nn.LeakyReLU: lambda m: ("leaky_relu", {"negative_slope": m.negative_slope}),
+    nn.ELU: lambda m: ("elu", {"alpha": m.alpha}),
+    nn.GELU: lambda m: ("gelu", {"approximate": m.approximate}),
+    nn.SiLU: lambda m: ("silu", {}),
+    nn.Hardswish: lambda m: ("hardswish", {}),
+    nn.Hardsigmoid: lambda m: ("hardsigmoid", {}),
+    nn.Tanh: lambda m: ("tanh", {}),
+    nn.Sigmoid: lambda m: ("sigmoid", {}),
+    nn.Softmax: lambda m: _softmax(m.dim),
+    nn.MaxPool2d: _pool("maxpool2d"),
+    nn.AvgPool2d: _pool("avgpool2d"),
+    nn.AdaptiveAvgPool2d: _adaptive,
+    nn.Flatten: _flatten,
+    nn.Dropout: lambda m: ("dropout", {"p": m.p}),
+    nn.Dropout2d: lambda m: ("dropout2d", {"p": m.p}),
+}
+
+#: modules that compute nothing: their output is their input
+PASS_THROUGH = (nn.Identity,)
+
+#: element-wise functions and methods of one tensor → their block
+ACTIVATIONS: dict[Any, str] = {
+    F.relu: "relu",
+    torch.relu: "relu",
+    "relu": "relu",
+    F.relu6: "relu6",
+    F.hardswish: "hardswish",
+    F.hardsigmoid: "hardsigmoid",
+    torch.sigmoid: "sigmoid",
+    F.sigmoid: "sigmoid",
+    "sigmoid": "sigmoid",
+    torch.tanh: "tanh",
+    F.tanh: "tanh",
+    "tanh": "tanh",
+    F.silu: "silu",
+    F.gelu: "gelu",
+}
+ADDS = {operator.add, operator.iadd, torch.add, "add", "add_"}
+MULS = {operator.mul, operator.imul, torch.mul, "mul", "mul_"}
+CATS = {torch.cat, torch.concat, torch.concatenate}
+RESHAPES = {torch.flatten, "flatten", "view", "reshape", torch.reshape}
+MEANS = {torch.mean, "mean"}
+#: calls that produce no tensor (sizes for a reshape): dropped, their users are checked
+SIZES = {"size", getattr, operator.getitem}
+
+
+@dataclass
+class _Traced:
+    node: fx.Node
+    shape: tuple[int, ...] | None  # the traced output (batch included), None: not a tensor
+
+
+def _global_pool(m: nn.Module) -> bool:
+    """``nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())``: the GlobalAvgPool block as
+    NetBuilder exports it."""
+    return (
+        type(m) is nn.Sequential
+        and len(m) == 2
+        and type(m[0]) is nn.AdaptiveAvgPool2d
+        and m[0].output_size in (1, (1, 1))
+        and type(m[1]) is nn.Flatten
+        and (m[1].start_dim, m[1].end_dim) == (1, -1)
+    )
+
+
+class _Tracer(fx.Tracer):
+    """torch.fx's tracer, keeping an exported GlobalAvgPool whole (one node, as drawn)."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return _global_pool(m) or super().is_leaf_module(m, qualname)
+
+
+def trace(model: nn.Module, input_shape: tuple[int, ...]) -> fx.GraphModule:
+    """``model`` traced by ``torch.fx`` in eval mode, with every node's traced shape."""
+    was_training = model.training
+    model.eval()
+    try:
+        try:
+            tracer = _Tracer()
+            gm = fx.GraphModule(model, tracer.trace(model), type(model).__name__)
+        except Exception as exc:
+            raise ImportFailure(_trace_error(model, exc)) from None
+        try:
+            with torch.no_grad():
+                ShapeProp(gm).propagate(torch.zeros(1, *input_shape))
+        except Exception as exc:
+            shape = "×".join(map(str, input_shape))
+            raise ImportFailure(
+                f"the model does not run on a {shape} input ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:300]}): give its input shape (--input C,H,W)"
+            ) from None
+    finally:
+        model.train(was_training)
+    return gm
+
+
+def _trace_error(model: nn.Module, exc: Exception) -> str:
+    """Where tracing failed, in the user's code (not torch's), and what to do."""
+    import traceback
+
+    torch_dir = str(Path(torch.__file__).parent)
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith(torch_dir) and not f.filename.startswith(str(_HERE))
+    ]
+    where = f"{frames[-1].filename}:{frames[-1].lineno}: " if frames else ""
+    line = f" ({frames[-1].line.strip()})" if frames and frames[-1].line else ""
+    return (
+        f"{where}torch.fx cannot trace {type(model).__name__}{line}: "
+        f"{str(exc).splitlines()[0][:300]}. Python control flow that depends on the data "
+        "(an if or loop over a tensor's values) cannot be traced: make it depend on sizes "
+        "only, or write it without the branch (importing such a module whole, as an opaque "
+        "node, is not supported yet)"
+    )
+
+
+_HERE = Path(__file__).resolve().parents[2]  # app/: our frames are not the user's
+
+
+def _shape(n: Any) -> tuple[int, ...] | None:
+    meta = n.meta.get("tensor_meta") if isinstance(n, fx.Node) else None
+    return tuple(meta.shape) if meta is not None and hasattr(meta, "shape") else None
+
+
+def _map_call(n: fx.Node, gm: fx.GraphModule) -> tuple[Spec | None, list[fx.Node]]:
+    """(block, tensor inputs) for a call; (None, [input]) for a call that passes its input
+    through. Raises Unsupported with the reason."""
+    target = n.target if n.op != "call_method" else str(n.target)
+    args = list(n.args)
+    tensors = [a for a in args if isinstance(a, fx.Node) and _shape(a) is not None]
+    out = _shape(n)
+    if n.op == "call_module":
+        module = gm.get_submodule(str(n.target))
+        if isinstance(module, PASS_THROUGH):
+            return None, tensors[:1]
+        mapper = (lambda _: ("global_avgpool", {})) if _global_pool(module) else None
+        mapper = mapper or MODULES.get(type(module))
+        if mapper is None:
+            raise Unsupported(f"{type(module).__module__}.{type(module).__qualname__}")
+        if n.kwargs or len(tensors) != 1:
+            raise Unsupported("a module called with more than one input")
+        return mapper(module), tensors
+    if target in ACTIVATIONS:
+        kw = dict(n.kwargs)
+        if target is F.gelu:
+            return ("gelu", {"approximate": kw.get("approximate", "none")}), tensors[:1]
+        return (ACTIVATIONS[target], {}), tensors[:1]  # type: ignore[index]
+    if target in (F.softmax, torch.softmax, "softmax"):
+        dim = n.kwargs.get("dim", args[1] if len(args) > 1 else None)
+        return _softmax(dim), tensors[:1]
+    if target in ADDS or target in MULS:
+        if len(tensors) != 2 or len(args) != 2 or n.kwargs.get("alpha", 1) != 1:
+            raise Unsupported("an operation with a number, not between two tensors")
+        return ("add" if target in ADDS else "multiply", {}), tensors  # type: ignore[return-value]
+    if target in CATS:
+        dim = n.kwargs.get("dim", args[1] if len(args) > 1 else 0)
+        parts = list(args[0]) if isinstance(args[0], list | tuple) else []
+        if dim not in (1, -3) or not all(isinstance(p, fx.Node) for p in parts):
+            raise Unsupported(f"concatenation along dim {dim} (only channels, 1)")
+        if len(parts) == 1:  # DenseNet's first layer: a concatenation of one tensor
+            return None, parts
+        return ("concat", {"inputs": len(parts)}), parts
+    if target in RESHAPES:
+        src = _shape(args[0]) if args else None
+        if src is None or out is None or out != (src[0], math.prod(src[1:])):
+            raise Unsupported(f"a reshape to {out} (only flattening each sample)")
+        return ("flatten", {}), tensors[:1]
+    if target in MEANS:
+        dims = n.kwargs.get("dim", args[1] if len(args) > 1 else None)
+        keep = n.kwargs.get("keepdim", args[2] if len(args) > 2 else False)
+        src = _shape(args[0]) if args else None
+        spatial = {2, 3, -1, -2}
+        if src is None or len(src) != 4 or not isinstance(dims, list | tuple):
+            raise Unsupported("a mean over other dimensions than height and width")
+        if len(dims) != 2 or not set(dims) <= spatial or len({d % 4 for d in dims}) != 2:
+            raise Unsupported(f"a mean over dims {dims} (only height and width)")
+        if keep:
+            return ("adaptive_avgpool2d", {"output_h": 1, "output_w": 1}), tensors[:1]
+        return ("global_avgpool", {}), tensors[:1]
+    if target is F.adaptive_avg_pool2d:
+        size = n.kwargs.get("output_size", args[1] if len(args) > 1 else None)
+        return _adaptive_size(size), tensors[:1]
+    if target in (F.max_pool2d, F.avg_pool2d):
+        return _functional_pool(n, target is F.max_pool2d), tensors[:1]
+    if target is F.dropout:
+        p = n.kwargs.get("p", args[1] if len(args) > 1 else 0.5)
+        return ("dropout", {"p": float(p)}), tensors[:1]
+    if target in ("contiguous",):
+        return None, tensors[:1]
+    name = getattr(target, "__name__", str(target))
+    raise Unsupported(f"{n.op} {name}")
+
+
+def _functional_pool(n: fx.Node, is_max: bool) -> Spec:
+    names = ["input", "kernel_size", "stride", "padding"]
+    names += ["dilation", "ceil_mode", "return_indices"] if is_max else ["ceil_mode"]
+    values = dict(zip(names, n.args, strict=False)) | dict(n.kwargs)
+    if is_max and (_pair(values.get("dilation", 1), "dilation") != 1):
+        raise Unsupported("a dilated max-pool")
+    params = _pool_params(
+        values["kernel_size"], values.get("stride"), values.get("padding", 0),
+        values.get("ceil_mode", False),
+    )  # fmt: skip
+    return ("maxpool2d" if is_max else "avgpool2d"), params
+
+
+def build_graph(gm: fx.GraphModule) -> tuple[Graph, dict[str, str], list[str]]:
+    """The graph of ``gm`` (traced with shapes); returns it, fx node name → graph node id of
+    each module node, and notes. Raises ImportFailure listing every unsupported call."""
+    graph = Graph()
+    value: dict[str, str] = {}  # fx node name → graph node giving its value
+    problems: list[str] = []
+    module_nodes: dict[str, str] = {}
+    called: dict[str, str] = {}
+    notes: list[str] = []
+    targets = [str(n.target) for n in gm.graph.nodes if n.op == "call_module"]
+    taken: set[str] = {t.split(".")[0] for t in targets} | set(targets)
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    if len(placeholders) != 1:
+        raise ImportFailure(f"the model takes {len(placeholders)} inputs; only one is supported")
+    for n in gm.graph.nodes:
+        if n.op == "placeholder":
+            shape = _shape(n)
+            if shape is None or len(shape) != 4:
+                raise ImportFailure(f"the input is {shape}: only images (N×C×H×W) are supported")
+            _, c, h, w = shape
+            params = {"layout": "image", "channels": c, "height": h, "width": w}
+            value[n.name] = graph.add_node("input", params, node_id="input_1").id
+            continue
+        if n.op == "output":
+            result = n.args[0]
+            if not isinstance(result, fx.Node):
+                problems.append("the model's output is not one tensor")
+                continue
+            if result.name not in value:
+                continue  # the call that computes it is listed
+            out = graph.add_node("output", {}, node_id=free_id("output", set(graph.nodes), "out"))
+            graph.connect(value[result.name], out.id)
+            continue
+        if n.op == "get_attr":
+            problems.append(f"{n.target}: a parameter or buffer used directly in forward()")
+            continue
+        if n.target in SIZES or (n.op == "call_method" and n.target in SIZES):
+            continue  # sizes for a reshape: its own mapping checks the result's shape
+        try:
+            spec, inputs = _map_call(n, gm)
+        except Unsupported as exc:
+            where = str(n.target) if n.op == "call_module" else n.name
+            problems.append(f"{where}: {exc}")
+            continue
+        missing = [i.name for i in inputs if i.name not in value]
+        if missing:
+            problems.append(f"{n.name}: its input {missing[0]} could not be mapped")
+            continue
+        if spec is None:  # passes its input through
+            value[n.name] = value[inputs[0].name]
+            continue
+        type_id, params = spec
+        path = ""
+        if n.op == "call_module":
+            path = str(n.target)
+            if path in called:
+                module = gm.get_submodule(path)
+                if next(iter(module.state_dict()), None) is not None:
+                    problems.append(f"{path}: called twice (shared weights are not supported)")
+                    continue
+                path = ""  # a stateless module called again (torchvision's self.relu)
+            else:
+                called[path] = n.name
+            problem = module_path_problem(path) if path else None
+            if problem:
+                notes.append(f"{problem}: the node keeps no module path")
+                path = ""
+        wanted = path.replace(".", "_") if path else n.name if n.op == "call_module" else ""
+        if path and "." not in path and not node_id_problem(path) and path not in graph.nodes:
+            nid, path = path, ""  # a top-level module: its id is its name (as when drawn)
+        elif wanted and not node_id_problem(wanted) and wanted not in taken | set(graph.nodes):
+            nid = wanted
+        else:
+            nid = graph.new_id(type_id)
+            while nid in taken:
+                nid = free_id(nid, set(graph.nodes) | taken, type_id)
+        try:
+            node = graph.add_node(type_id, params, node_id=nid, path=path)
+        except Exception as exc:  # a value outside the block's range
+            problems.append(f"{path or n.name}: {exc}")
+            continue
+        taken.add(node.id)
+        for port, src in enumerate(inputs):
+            graph.connect(value[src.name], node.id, port)
+        value[n.name] = node.id
+        if n.op == "call_module" and str(n.target) not in module_nodes:
+            module_nodes[str(n.target)] = node.id
+    if problems:
+        shown = "\n".join(f"  - {p}" for p in problems[:20])
+        more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise ImportFailure(
+            f"{len(problems)} part(s) of the model map onto no NetBuilder block (opaque "
+            f"modules are not supported yet):\n{shown}{more}"
+        )
+    for nid, pos in layered_layout(graph).items():
+        graph.move_node(nid, pos)
+    return graph, module_nodes, notes
+
+
+def import_model(
+    model: nn.Module, input_shape: tuple[int, ...] = (3, 224, 224), *, verify: bool = True
+) -> ImportResult:
+    """Trace ``model`` and return its graph, weights and how it mapped. ``verify``: compile
+    the graph, load the weights strictly by name and compare the logits with the source's."""
+    gm = trace(model, input_shape)
+    graph, module_nodes, notes = build_graph(gm)
+    report = check(graph)
+    if not report.ok:
+        lines = "\n".join(f"  - {p.message}" for p in report.errors[:10])
+        raise ImportFailure(f"the imported graph does not check:\n{lines}")
+    source_state = model.state_dict()
+    state: dict[str, torch.Tensor] = {}
+    names = graph.module_names()
+    carried: set[str] = set()
+    for path, nid in module_nodes.items():
+        for key, tensor in gm.get_submodule(path).state_dict().items():
+            state[f"{names[nid]}.{key}"] = tensor.detach()  # shares the source's memory
+            carried.add(f"{path}.{key}")
+    left_out = [k for k in source_state if k not in carried]
+    result = ImportResult(graph, state, len(graph) - 2, left_out, notes)
+    if verify:
+        result.max_abs_diff = compare(model, graph, state, input_shape)
+    return result
+
+
+def compare(
+    model: nn.Module, graph: Graph, state: dict[str, torch.Tensor], input_shape: tuple[int, ...]
+) -> float:
+    """Largest |difference| of the logits of ``model`` and of ``graph`` with ``state``
+    (eval mode, float32, two random images)."""
+    with torch.device("meta"):  # no memory and no initialisation: the weights are assigned
+        compiled = compile_graph(graph)
+    compiled.load_state_dict(state, strict=True, assign=True)
+    was_training = model.training
+    model.eval()
+    compiled.eval()
+    try:
+        x = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            return float((model(x) - compiled(x)).abs().max())
+    finally:
+        model.train(was_training)

@@ -1,0 +1,59 @@
+"""Models as a user writes them, imported by tests/imports/test_user_models.py."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class MixBlock(nn.Module):
+    """A custom block: two branches concatenated, then a residual sum with the input."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        half = channels // 2
+        self.left = nn.Conv2d(channels, half, 3, padding=1, bias=False)
+        self.right = nn.Conv2d(channels, half, 1, bias=False)
+        self.bn = nn.BatchNorm2d(channels)
+
+    def forward(self, x):
+        y = torch.cat([self.left(x), self.right(x)], dim=1)
+        return F.relu(self.bn(y) + x)
+
+
+class TinyNet(nn.Module):
+    def __init__(self, num_classes: int = 10, width: int = 16) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU(inplace=True))
+        self.blocks = nn.Sequential(MixBlock(width), nn.MaxPool2d(2), MixBlock(width))
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        x = self.blocks(self.stem(x))
+        x = x.mean([2, 3])
+        return self.head(x)
+
+
+def tiny_net(width: int = 8) -> nn.Module:
+    """A factory, as torchvision's resnet18()."""
+    return TinyNet(width=width)
+
+
+class Untraceable(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        if x.sum() > 0:  # control flow that depends on the data
+            return self.conv(x)
+        return self.conv(-x)
+
+
+class Broken(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, kernel_size=-1)  # torch refuses it
+
+
+def not_a_model():
+    return {"conv": 3}

@@ -195,6 +195,7 @@ class MainWindow(QMainWindow):
         action(file_menu, "&New", self.new_document, QKeySequence.StandardKey.New)
         action(file_menu, "&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
         action(file_menu, "New from &Preset…", self.presets_dialog, QKeySequence("Ctrl+Shift+N"))
+        action(file_menu, "&Import PyTorch Model…", self.import_dialog, QKeySequence("Ctrl+I"))
         self.recent_menu = file_menu.addMenu("Open &Recent")
         action(file_menu, "&Save", self.save, QKeySequence.StandardKey.Save)
         action(file_menu, "Save &As…", self.save_as, QKeySequence.StandardKey.SaveAs)
@@ -651,6 +652,43 @@ class MainWindow(QMainWindow):
         path = file_names.ask_open(self, "Open project", FILE_FILTER)
         if path:
             self.open_path(Path(path))
+
+    def import_dialog(self) -> None:
+        """Ask for a model, where to save its project, then import it in a worker process."""
+        from app.ui.import_dialog import ImportDialog
+
+        if not self.confirm_discard():
+            return
+        dialog = ImportDialog(self)
+        if dialog.exec() != ImportDialog.DialogCode.Accepted:
+            return
+        start = file_names.suggested(dialog.suggested_name(), ".json")
+        path = file_names.ask_save(self, "Save the imported project", start, FILE_FILTER)
+        if path:
+            self.import_model(dialog.arguments(Path(path)), Path(path))
+
+    def import_model(self, argv: list[str], output: Path):
+        """Run ``main.py import`` (``argv``) in its own process and open ``output`` when it
+        is written; returns the job (its progress dialog can cancel it)."""
+        from app.ui.import_dialog import ImportJob
+
+        job = ImportJob(argv, output, self)
+        job.finished_ok.connect(lambda path: self._imported(job, path))
+        job.failed.connect(self._import_failed)
+        self.statusBar().showMessage(f"importing {argv[1]}…")
+        job.start()
+        self._import_job = job
+        return job
+
+    def _imported(self, job, path: Path) -> None:
+        if self.open_path(path):
+            first = job.summary.splitlines()[0] if job.summary else f"imported {path.name}"
+            self.statusBar().showMessage(first)
+
+    def _import_failed(self, message: str) -> None:
+        self.statusBar().showMessage(f"cannot import: {message.splitlines()[0]}")
+        if message != "import cancelled":
+            QMessageBox.warning(self, "Cannot import the model", message[:4000])
 
     def open_path(self, path: Path) -> bool:
         """Open a project; a corrupt file shows the loader's messages and changes nothing."""

@@ -1,0 +1,97 @@
+"""File → Import PyTorch Model…: the dialog, the import in its own process (the window stays
+responsive and never imports torch), Cancel, and a failure's message."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QMessageBox, QPushButton
+
+import presets
+from app.core.serialization import Project
+from app.ui.document import Document
+from app.ui.import_dialog import ImportDialog
+from app.ui.main_window import MainWindow
+
+USER = Path(__file__).resolve().parents[1] / "imports" / "user_models.py"
+
+
+@pytest.fixture
+def window(qtbot):
+    p = presets.get("lenet5")
+    win = MainWindow(Document(Project(p.build(), p.title)))
+    win.confirm_discard = lambda: True
+    qtbot.addWidget(win)
+    win.resize(1200, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    return win
+
+
+def test_the_dialog_checks_its_fields_and_builds_the_command(qtbot, tmp_path):
+    dialog = ImportDialog()
+    qtbot.addWidget(dialog)
+    assert "Name a torchvision model" in dialog.problem()
+    QTest.keyClicks(dialog.source, "resnet.txt")
+    assert "torchvision:NAME, FILE.py" in dialog.problem()
+    dialog.source.setText(f"{USER}:TinyNet")
+    dialog.shape.setText("3,32")
+    assert "three positive whole numbers" in dialog.problem()
+    dialog.shape.setText("3, 32, 32")
+    assert dialog.problem() == ""
+    dialog.args.setText('{"width": 8}')
+    out = tmp_path / "net.json"
+    assert dialog.arguments(out) == [
+        "import", f"{USER}:TinyNet", "-o", str(out), "--input", "3,32,32", "--args",
+        '{"width": 8}',
+    ]  # fmt: skip
+    assert dialog.suggested_name() == "TinyNet"
+    dialog.source.setText("torchvision:resnet18")
+    assert dialog.suggested_name() == "resnet18"
+
+
+def test_an_import_runs_in_its_own_process_and_opens_the_project(window, qtbot, tmp_path):
+    out = tmp_path / "tiny.json"
+    argv = ["import", f"{USER}:TinyNet", "-o", str(out), "--input", "3,32,32"]
+    job = window.import_model(argv, out)
+    assert job.isVisible()  # the progress dialog, with its Cancel button
+    # the window keeps painting and answering while the worker traces the model
+    ticks = 0
+    deadline = time.monotonic() + 120
+    while window.document.path != out and time.monotonic() < deadline:
+        QTest.qWait(50)
+        ticks += 1
+    assert window.document.path == out
+    assert ticks > 5
+    graph = window.document.graph
+    assert graph.node("blocks_0_left").path == "blocks.0.left"
+    assert window.document.report.ok
+    assert "17 nodes, all 17 onto NetBuilder blocks" in window.statusBar().currentMessage()
+    assert window.document.project.training == {"weights": "tiny.pt"}
+
+
+def test_cancel_stops_the_import_and_writes_nothing(window, qtbot, tmp_path):
+    out = tmp_path / "vgg.json"
+    job = window.import_model(["import", "torchvision:vgg19", "-o", str(out)], out)
+    qtbot.waitUntil(lambda: job.process.state() == job.process.ProcessState.Running, timeout=5000)
+    button = job.findChild(QPushButton)
+    QTest.mouseClick(button, Qt.MouseButton.LeftButton)  # the dialog's Cancel
+    qtbot.waitUntil(lambda: "cancelled" in window.statusBar().currentMessage(), timeout=10000)
+    assert not out.exists() and not out.with_suffix(".pt").exists()
+    assert window.document.path != out
+
+
+def test_a_failure_shows_the_reason_and_keeps_the_document(window, qtbot, tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda *args: shown.append(args[2]))
+    before = window.document
+    out = tmp_path / "bad.json"
+    window.import_model(["import", f"{USER}:Untraceable", "-o", str(out), "--input", "3,8,8"], out)
+    qtbot.waitUntil(lambda: bool(shown), timeout=120000)
+    assert "torch.fx cannot trace Untraceable" in shown[0]
+    assert "user_models.py:" in shown[0]
+    assert window.document is before and not out.exists()

@@ -107,7 +107,10 @@ class SoftmaxBlock(ActivationBlock):
 
     def infer(self, params: Params, inputs: list[Shape]) -> Inference:
         if not inputs[0]:
-            raise ShapeError("Softmax needs at least one axis")
+            raise ShapeError(
+                "Softmax needs an axis to normalise over, got a scalar: place it after the "
+                "last Linear layer"
+            )
         return Inference(inputs[0])
 
     def build(self, params: Params, inputs: list[Shape]) -> nn.Module:

@@ -110,8 +110,16 @@ class AdaptiveAvgPool2dBlock(BlockType):
     )
 
     def infer(self, params: Params, inputs: list[Shape]) -> Inference:
-        spatial_input(self.title, inputs[0], 2)
-        return Inference((inputs[0][0], params["output_h"], params["output_w"]))
+        h, _ = spatial_input(self.title, inputs[0], 2)
+        out_h = params["output_h"]
+        # the receptive field along H: window i spans [⌊i·h/o⌋, ⌈(i+1)·h/o⌉); when o divides
+        # h every window is h/o rows, h/o apart; otherwise the largest and the smallest step
+        kernel = max(-(-(i + 1) * h // out_h) - i * h // out_h for i in range(out_h))
+        return Inference(
+            (inputs[0][0], out_h, params["output_w"]),
+            rf_kernel=kernel,
+            rf_stride=max(1, h // out_h),
+        )
 
     def _size(self, params: Params) -> int | tuple[int, int]:
         h, w = params["output_h"], params["output_w"]

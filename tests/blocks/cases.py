@@ -38,6 +38,8 @@ def _conv2d() -> list[Case]:
     out.append(({"out_channels": 6, "groups": 4}, [(4, 8, 8)]))  # 6 % 4 != 0
     out.append(({"out_channels": 4, "groups": 3}, [(4, 8, 8)]))  # 4 % 3 != 0
     out.append(({"out_channels": 4}, [(4, 8)]))  # wrong rank
+    # 720 has 30 divisors: the message lists the first 12
+    out.append(({"out_channels": 720, "groups": 7}, [(720, 4, 4)]))
     return out
 
 
@@ -116,7 +118,7 @@ CASES: dict[str, list[Case]] = {
     "hardsigmoid": [({}, [(6,)])],
     "tanh": [({}, [(5,)])],
     "sigmoid": [({}, [(3, 4, 4)])],
-    "softmax": [({}, [(10,)]), ({}, [(3, 2, 2)])],
+    "softmax": [({}, [(10,)]), ({}, [(3, 2, 2)]), ({}, [(3, 5)]), ({}, [()])],
     "add": [
         ({}, [(4, 5, 5), (4, 5, 5)]),
         ({"inputs": 3}, [(6,), (6,), (6,)]),
@@ -142,6 +144,7 @@ CASES: dict[str, list[Case]] = {
         ({}, [(4, 5, 5), (4,)]),
     ],
     "conv_bn_relu": [
+        ({}, [(8,)]),
         ({"out_channels": 8, "kernel_size": 3, "stride": 2}, [(3, 9, 9)]),
         (
             {"out_channels": 8, "kernel_size": 7, "stride": 2, "padding": 3, "batch_norm": False},
@@ -162,7 +165,13 @@ CASES: dict[str, list[Case]] = {
         ),
         ({"kind": "bottleneck", "channels": 8, "base_width": 128}, [(32, 4, 4)]),
         ({"kind": "basic", "channels": 8, "groups": 2}, [(8, 4, 4)]),
+        ({"kind": "basic", "channels": 8, "base_width": 32}, [(8, 4, 4)]),
         ({"kind": "basic", "channels": 8}, [(8,)]),
+        # ResNeXt / Wide ResNet widths: int(channels · base_width / 64) · groups
+        ({"kind": "bottleneck", "channels": 8, "groups": 2}, [(32, 6, 6)]),
+        ({"kind": "bottleneck", "channels": 8, "groups": 4, "base_width": 32}, [(16, 6, 6)]),
+        ({"kind": "bottleneck", "channels": 16, "base_width": 4}, [(64, 4, 4)]),  # width 1
+        ({"kind": "bottleneck", "channels": 8, "stride": 2, "version": "v1"}, [(32, 8, 8)]),
     ],
     "squeeze_excite": [
         ({"reduction": 4}, [(16, 5, 5)]),
@@ -170,6 +179,7 @@ CASES: dict[str, list[Case]] = {
         ({}, [(16,)]),
     ],
     "inception": [
+        ({}, [(16,)]),
         ({}, [(16, 7, 7)]),
         (
             {
@@ -188,6 +198,9 @@ CASES: dict[str, list[Case]] = {
     ],
     "fire": [({"squeeze": 4, "expand1x1": 8, "expand3x3": 8}, [(16, 6, 6)]), ({}, [(16,)])],
     "nin_block": [
+        ({}, [(8,)]),
+        ({}, [(3, 9, 9)]),  # the block's defaults: padding 1
+        ({"channels": 6, "mid_channels": 1, "out_channels": 1, "padding": 0}, [(3, 7, 7)]),
         ({"channels": 8, "kernel_size": 5, "stride": 2, "padding": 2}, [(3, 11, 11)]),
         (
             {"channels": 12, "kernel_size": 5, "padding": 2, "mid_channels": 10, "out_channels": 6},

@@ -54,7 +54,8 @@ def test_every_block_has_an_error_case():
             except ShapeError:
                 raised += 1
         if type_id in SHAPE_AGNOSTIC or type_id == "input":
-            assert raised == 0, type_id
+            # softmax accepts every shape a graph makes; its one refusal is of a scalar
+            assert raised == (type_id == "softmax"), type_id
         else:
             assert raised > 0, f"{type_id} has no ShapeError case"
 

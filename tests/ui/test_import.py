@@ -15,7 +15,7 @@ import presets
 from app.core.serialization import Project
 from app.ui.document import Document
 from app.ui.import_dialog import ImportDialog
-from app.ui.main_window import MainWindow
+from tests.ui.helpers import open_window
 
 USER = Path(__file__).resolve().parents[1] / "imports" / "user_models.py"
 
@@ -23,13 +23,9 @@ USER = Path(__file__).resolve().parents[1] / "imports" / "user_models.py"
 @pytest.fixture
 def window(qtbot):
     p = presets.get("lenet5")
-    win = MainWindow(Document(Project(p.build(), p.title)))
-    win.confirm_discard = lambda: True
-    qtbot.addWidget(win)
-    win.resize(1200, 800)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
+    return open_window(
+        qtbot, (1200, 800), active=True, document=Document(Project(p.build(), p.title))
+    )
 
 
 def test_the_dialog_checks_its_fields_and_builds_the_command(qtbot, tmp_path):
@@ -72,6 +68,23 @@ def test_an_import_runs_in_its_own_process_and_opens_the_project(window, qtbot, 
     assert window.document.report.ok
     assert "17 nodes, all 17 onto NetBuilder blocks" in window.statusBar().currentMessage()
     assert window.document.project.training == {"weights": "tiny.pt"}
+
+    # F5 trains it from the imported weights, on the built-in data
+    short = {"dataset": "shapes", "train_size": 256, "val_size": 64, "batch_size": 32}
+    window.document.set_training({"weights": "tiny.pt", "epochs": 1, **short})
+    panel = window.training
+    with qtbot.waitActive(window):  # the progress dialog had the focus
+        window.activateWindow()
+    window.view.setFocus()  # as after a click on the canvas
+    QTest.keyClick(window.view, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: panel.controller.running or panel.metrics is not None, timeout=5000)
+    qtbot.waitUntil(
+        lambda: panel.metrics is not None and panel.metrics.end is not None, timeout=120_000
+    )
+    qtbot.waitUntil(lambda: not panel.controller.running, timeout=30_000)  # its thread ended
+    assert panel.metrics.end.reason == "completed"
+    log = (Path(panel.metrics.end.run_dir) / "run.log").read_text()
+    assert f"from the weights in {tmp_path / 'tiny.pt'}" in log
 
 
 def test_cancel_stops_the_import_and_writes_nothing(window, qtbot, tmp_path):

@@ -31,6 +31,7 @@ from app.ui.canvas_items import (
     NODE_W,
     CanvasTheme,
     EdgeItem,
+    GroupItem,
     NodeItem,
     category_colour,
     heat_colour,
@@ -62,6 +63,9 @@ class GraphScene(QGraphicsScene):
         self.node_items: dict[str, NodeItem] = {}
         self.edge_items: dict[Edge, EdgeItem] = {}
         self.node_edges: dict[str, list[EdgeItem]] = {}  # edges to re-route when a node moves
+        self.group_items: dict[str, GroupItem] = {}  # frames of the module-path stages
+        self.group_of: dict[str, str] = {}  # node id → its stage
+        self._paths: tuple[str, ...] | None = None
         self._syncing = False
         self._drag_from: str | None = None
         self._drag_line: QGraphicsPathItem | None = None
@@ -151,9 +155,14 @@ class GraphScene(QGraphicsScene):
         graph = self.document.graph
         touched: set[str] = set()  # moved or new nodes: their edges need re-routing
         seen = (graph.topology_version, graph.layout_version)
+        paths = tuple(n.path for n in graph.nodes.values())
         if seen != self._seen:  # nodes or edges came, went or moved
             self._seen = seen
             self._sync_items(graph, touched)
+            self._sync_groups(graph)
+        elif paths != self._paths:
+            self._sync_groups(graph)
+        self._paths = paths
         # Repaint and re-route only what changed: an edit in a 600-node graph touches a few
         # items, not all of them (bench/canvas.py).
         report = self.document.report
@@ -218,6 +227,29 @@ class GraphScene(QGraphicsScene):
             self.node_edges[edge.dst].append(edge_item)
         self._grow_scene_rect()
 
+    def _sync_groups(self, graph: Graph) -> None:
+        """One frame per stage (first part of the module paths) with two or more blocks."""
+        members: dict[str, list[str]] = {}
+        for node in graph.nodes.values():
+            if "." in node.path:
+                members.setdefault(node.path.split(".", 1)[0], []).append(node.id)
+        stages = {name: ids for name, ids in members.items() if len(ids) > 1}
+        for name in list(self.group_items):
+            if name not in stages:
+                self.removeItem(self.group_items.pop(name))
+        self.group_of = {nid: name for name, ids in stages.items() for nid in ids}
+        for name in stages:
+            item = self.group_items.get(name)
+            if item is None:
+                item = self.group_items[name] = GroupItem(self, name)
+                self.addItem(item)
+            self._fit_group(name)
+
+    def _fit_group(self, name: str) -> None:
+        ids = [nid for nid, group in self.group_of.items() if group == name]
+        rects = [self.node_items[nid].sceneBoundingRect() for nid in ids]
+        self.group_items[name].fit(rects, len(ids))
+
     def commit_moves(self) -> None:
         """One Move command for everything dragged (built on mouse release)."""
         moves = {}
@@ -233,6 +265,9 @@ class GraphScene(QGraphicsScene):
         if not self._syncing:
             for edge_item in self.node_edges.get(node_id, ()):
                 edge_item.update_path()
+            group = self.group_of.get(node_id)
+            if group is not None:  # the frame follows its blocks
+                self._fit_group(group)
 
     # ------------------------------------------------------------- connecting
     def node_at(self, pos: QPointF) -> NodeItem | None:

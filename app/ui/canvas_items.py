@@ -324,3 +324,60 @@ class EdgeItem(QGraphicsPathItem):
             font = QFont(painter.font().family(), max(7, painter.font().pointSize() - 1))
             painter.setFont(font)
             painter.drawText(mid + QPointF(6, 4), self.label)
+
+
+class GroupItem(QGraphicsItem):
+    """A titled frame behind the blocks of one stage: the nodes whose module paths share a
+    first part (``layer1`` for ``layer1.0.conv1``), as an imported model groups them."""
+
+    MARGIN, TITLE = 14.0, 22.0
+
+    def __init__(self, scene: GraphScene, name: str) -> None:
+        super().__init__()
+        self.canvas = scene
+        self.name = name
+        self.members = 0
+        self.frame = QRectF()
+        self.setZValue(-10)  # behind edges and blocks
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)  # clicks reach the canvas
+
+    def fit(self, rects: list[QRectF], members: int) -> None:
+        """Frame ``rects`` (the members' blocks)."""
+        frame = QRectF(rects[0])
+        for r in rects[1:]:
+            frame = frame.united(r)
+        frame = frame.adjusted(-self.MARGIN, -self.MARGIN - self.TITLE, self.MARGIN, self.MARGIN)
+        if frame != self.frame or members != self.members:
+            self.prepareGeometryChange()
+            self.frame, self.members = frame, members
+            self.update()
+
+    def boundingRect(self) -> QRectF:
+        return self.frame.adjusted(-1, -1, 1, 1)
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionGraphicsItem,
+        widget: QWidget | None = None,
+    ) -> None:
+        theme = self.canvas.theme
+        rim = QColor(theme.edge)
+        fill = QColor(theme.node)
+        fill.setAlpha(110)
+        painter.setPen(QPen(rim, 1.2, Qt.PenStyle.DashLine))
+        painter.setBrush(QBrush(fill))
+        painter.drawRoundedRect(self.frame, 10, 10)
+        font = QFont(painter.font())
+        font.setBold(True)
+        painter.setFont(font)
+        painter.setPen(QColor(theme.detail))
+        # the left half of the top margin: edges enter blocks at their middle
+        width = self.frame.width() / 2 - 22
+        title = QRectF(self.frame.left() + 10, self.frame.top() + 4, width, 18)
+        text = QFontMetrics(font).elidedText(
+            f"{self.name} ({self.members})", Qt.TextElideMode.ElideRight, int(width)
+        )
+        painter.drawText(
+            title, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), text
+        )

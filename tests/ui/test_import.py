@@ -108,3 +108,31 @@ def test_a_failure_shows_the_reason_and_keeps_the_document(window, qtbot, tmp_pa
     assert "torch.fx cannot trace Untraceable" in shown[0]
     assert "user_models.py:" in shown[0]
     assert window.document is before and not out.exists()
+
+
+def test_stages_are_framed_and_the_frames_follow_their_blocks(qtbot):
+    from PySide6.QtCore import QPointF
+
+    from app.core.layout import layered_layout
+    from tests.core.test_compiler import graph_with_paths
+
+    graph = graph_with_paths()
+    for nid, pos in layered_layout(graph).items():
+        graph.move_node(nid, pos)
+    win = open_window(qtbot, document=Document(Project(graph, "paths")))
+    scene = win.scene
+    assert set(scene.group_items) == {"features", "layer1"}  # "extra" has one block: no frame
+    frame = scene.group_items["layer1"]
+    members = [scene.node_items[n] for n in ("conv2d_2", "batchnorm2d_1")]
+    for item in members:
+        assert frame.frame.contains(item.sceneBoundingRect())
+    assert frame.members == 2
+    assert not frame.frame.contains(scene.node_items["linear_1"].sceneBoundingRect())
+    # dragging a block drags its frame's edge along
+    item = members[1]
+    item.setPos(item.pos() + QPointF(600, 0))
+    assert frame.frame.contains(item.sceneBoundingRect())
+    # a block taken out of the stage leaves the frame; the last but one removes it
+    win.document.graph.set_path("batchnorm2d_1", "")
+    win.document.changed.emit()
+    assert "layer1" not in scene.group_items

@@ -70,11 +70,13 @@ class AddBlock(MergeBlock):
         out = inputs[0]
         for i, shape in enumerate(inputs[1:], start=1):
             channels = out[0] != shape[0] and len(out) == len(shape) > 1
-            fix = (
-                f"project the shortcut with a 1×1 convolution to {max(out[0], shape[0])} channels"
-                if channels
-                else "give the shortcut a 1×1 convolution with the same stride as the branch"
-            )
+            wider = max(out[0], shape[0])
+            if channels:
+                fix = f"project the shortcut with a 1×1 convolution to {wider} channels"
+            elif len(out) == len(shape) == 1:
+                fix = f"give both {wider} features (a Linear layer on the other)"
+            else:
+                fix = "give the shortcut a 1×1 convolution with the same stride as the branch"
             out = broadcast(out, shape, i, fix)
         return Inference(out)
 

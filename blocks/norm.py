@@ -102,12 +102,12 @@ class LocalResponseNormBlock(BlockType):
             )
         return Inference(inputs[0])
 
+    #: torch's defaults (k differs from this block's, AlexNet's 2): not written out
+    TORCH_DEFAULTS: ClassVar[dict[str, float]] = {"alpha": 1e-4, "beta": 0.75, "k": 1.0}
+
     def _args(self, params: Params) -> tuple[list, dict]:
-        return [params["size"]], {
-            "alpha": params["alpha"],
-            "beta": params["beta"],
-            "k": params["k"],
-        }
+        kwargs = {n: params[n] for n, d in self.TORCH_DEFAULTS.items() if params[n] != d}
+        return [params["size"]], kwargs
 
     def build(self, params: Params, inputs: list[Shape]) -> nn.Module:
         args, kwargs = self._args(params)

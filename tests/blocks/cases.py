@@ -90,6 +90,8 @@ CASES: dict[str, list[Case]] = {
     "adaptive_avgpool2d": [
         ({"output_h": 1, "output_w": 1}, [(3, 7, 7)]),
         ({"output_h": 7, "output_w": 5}, [(3, 5, 9)]),
+        ({"output_h": 4, "output_w": 4}, [(3, 8, 8)]),  # 48 → 4: windows of 12, 12 apart
+        ({"output_h": 6, "output_w": 2}, [(3, 12, 12)]),
         ({}, [(12,)]),
     ],
     "global_avgpool": [({}, [(5, 7, 3)]), ({}, [(5, 1, 1)]), ({}, [(5,)])],
@@ -120,6 +122,8 @@ CASES: dict[str, list[Case]] = {
     "sigmoid": [({}, [(3, 4, 4)])],
     "softmax": [({}, [(10,)]), ({}, [(3, 2, 2)]), ({}, [(3, 5)]), ({}, [()])],
     "add": [
+        ({}, [(6,), (5,)]),  # vectors: a shape mismatch, not channels
+        ({}, [(4, 6), (3, 6)]),  # sequences: channels
         ({}, [(4, 5, 5), (4, 5, 5)]),
         ({"inputs": 3}, [(6,), (6,), (6,)]),
         ({}, [(4, 5, 5), (8, 5, 5)]),
@@ -172,6 +176,7 @@ CASES: dict[str, list[Case]] = {
         ({"kind": "bottleneck", "channels": 8, "groups": 4, "base_width": 32}, [(16, 6, 6)]),
         ({"kind": "bottleneck", "channels": 16, "base_width": 4}, [(64, 4, 4)]),  # width 1
         ({"kind": "bottleneck", "channels": 8, "stride": 2, "version": "v1"}, [(32, 8, 8)]),
+        ({"kind": "basic", "channels": 8, "se_reduction": 16}, [(8, 6, 6)]),  # 8 // 16 → 1
     ],
     "squeeze_excite": [
         ({"reduction": 4}, [(16, 5, 5)]),

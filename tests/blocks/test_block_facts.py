@@ -20,11 +20,13 @@ from tests.blocks.cases import CASES
 
 WEIGHTED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 WINDOWED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
+POOLS = ("maxpool2d", "avgpool2d")
 
 
 def accepted(type_ids=None, limit: int | None = None):
-    """(type_id, params, shapes, inference) of each case ``infer`` accepts, each distinct
-    params-and-shapes once; ``limit``: at most that many per block (spread over the grid)."""
+    """(type_id, params, shapes) of each case ``infer`` accepts; ``limit``: at most that many
+    per block (spread over the grid). Each test infers again in its own body: mutation
+    testing (mutmut) runs, for a mutant, the tests that called the function while running."""
     for type_id, cases in CASES.items():
         if type_id in ("input",) or (type_ids and type_id not in type_ids):
             continue
@@ -33,7 +35,8 @@ def accepted(type_ids=None, limit: int | None = None):
         for raw, shapes in cases:
             params = block.validate(raw)
             try:
-                found.append((type_id, params, shapes, block.infer(params, shapes)))
+                block.infer(params, shapes)
+                found.append((type_id, params, shapes))
             except ShapeError:
                 continue
         if limit and len(found) > limit:
@@ -43,7 +46,7 @@ def accepted(type_ids=None, limit: int | None = None):
 
 
 def case_id(case) -> str:
-    type_id, params, shapes, _ = case
+    type_id, params, shapes = case
     values = ",".join(f"{k}={v}" for k, v in params.items())
     return f"{type_id}[{values}]{shapes}"
 
@@ -72,10 +75,12 @@ def macs_by_hooks(module: nn.Module, shapes) -> int:
 
 @pytest.mark.parametrize("case", ALL, ids=case_id)
 def test_macs_are_what_the_module_computes(case):
-    type_id, params, shapes, inf = case
-    module = REGISTRY.get(type_id).build(params, shapes)
+    type_id, params, shapes = case
+    block = REGISTRY.get(type_id)
+    inf = block.infer(params, shapes)
+    module = block.build(params, shapes)
     assert inf.macs == macs_by_hooks(module, shapes)
-    assert isinstance(inf.macs, int)
+    assert isinstance(inf.macs, int) and isinstance(inf.params, int)
 
 
 def size_changes(module: nn.Module, shape) -> list[tuple[str, int, int]]:
@@ -98,17 +103,18 @@ def size_changes(module: nn.Module, shape) -> list[tuple[str, int, int]]:
 
 @pytest.mark.parametrize(
     "case",
-    [c for c in ALL if REGISTRY.get(c[0]).category in ("Composite",) or c[0] == "conv2d"],
+    [c for c in ALL if REGISTRY.get(c[0]).category == "Composite" or c[0] in ("conv2d", *POOLS)],
     ids=case_id,
 )
 def test_formulas_are_the_windowed_layers_that_change_a_size(case):
     """A composite lists one formula per axis of each inner layer that strides or changes
-    the size (the rest are left out), in order; a conv lists both axes."""
-    type_id, params, shapes, inf = case
+    the size (the rest are left out), in order; a conv or a pool lists both axes."""
+    type_id, params, shapes = case
+    inf = REGISTRY.get(type_id).infer(params, shapes)
     assert isinstance(inf.formulas, tuple)
     module = REGISTRY.get(type_id).build(params, shapes)
     stated = [(f.axis, f.size, f.out) for f in inf.formulas]
-    if type_id == "conv2d":
+    if type_id in ("conv2d", *POOLS):
         changed = size_changes(module, shapes[0])
         assert all(s in stated for s in changed)
         assert [(f.axis, f.out) for f in inf.formulas] == [
@@ -148,7 +154,8 @@ def _in_gate(module: nn.Module, target: str) -> bool:
 
 @pytest.mark.parametrize("case", ALL, ids=case_id)
 def test_layers_is_the_depth_in_weight_layers(case):
-    type_id, params, shapes, inf = case
+    type_id, params, shapes = case
+    inf = REGISTRY.get(type_id).infer(params, shapes)
     module = REGISTRY.get(type_id).build(params, shapes)
     assert inf.layers == depth_by_tracing(module)
 
@@ -194,8 +201,9 @@ def test_receptive_field_is_what_reaches_an_output_pixel(case):
     """On a 48×48 input, an output row in the middle is changed by input rows spanning
     ``rf_kernel`` rows (with gaps where a dilated kernel skips rows), and the next output
     row's span starts ``rf_stride`` rows later."""
-    type_id, params, shapes, inf = case
+    type_id, params, shapes = case
     block = REGISTRY.get(type_id)
+    inf = block.infer(params, shapes)
     size = 48
     shape = (shapes[0][0], size, size)
     try:
@@ -245,7 +253,7 @@ HYPERPARAMETERS = {  # block parameter → the attribute of the torch module it 
     ids=case_id,
 )
 def test_the_module_is_built_with_the_given_hyperparameters(case):
-    type_id, params, shapes, _ = case
+    type_id, params, shapes = case
     module = REGISTRY.get(type_id).build(params, shapes)
     for name, attr in HYPERPARAMETERS.items():
         if name in params:
@@ -275,7 +283,7 @@ def test_non_default_hyperparameters_reach_the_module_and_its_source():
 
 @pytest.mark.parametrize("case", [c for c in ALL if c[0] == "softmax"], ids=case_id)
 def test_softmax_normalises_over_the_channel_axis(case):
-    _, params, shapes, _ = case
+    _, params, shapes = case
     module = REGISTRY.get("softmax").build(params, shapes)
     x = torch.randn(3, *shapes[0])
     torch.testing.assert_close(module(x).sum(dim=1), torch.ones(3, *shapes[0][1:]))
@@ -292,7 +300,7 @@ def test_composite_source_is_the_module_with_no_default_written(case):
 
     from blocks import modules
 
-    type_id, params, shapes, _ = case
+    type_id, params, shapes = case
     block = REGISTRY.get(type_id)
     source = block.source(params, shapes)
     assert "None" not in source
@@ -306,3 +314,68 @@ def test_composite_source_is_the_module_with_no_default_written(case):
     gated = any(type(m).__name__ == "SqueezeExcite" for m in built.modules())
     assert ("SqueezeExcite" in block.classes_used(params)) == gated
     assert name in block.classes_used(params)
+
+
+PRIMITIVES = [
+    c for c in ALL if REGISTRY.get(c[0]).category != "Composite" and c[0] not in ("output",)
+]
+
+
+@pytest.mark.parametrize("case", PRIMITIVES, ids=case_id)
+def test_primitive_source_is_the_module_with_no_default_written(case):
+    """The exported line of a torch layer builds the module the block builds and writes no
+    keyword at the value torch defaults it to (nor None)."""
+    import ast
+    import inspect
+
+    from blocks import modules
+
+    type_id, params, shapes = case
+    block = REGISTRY.get(type_id)
+    source = block.source(params, shapes)
+    assert "None" not in source
+    namespace = {**vars(modules), "nn": nn}
+    call = ast.parse(source, mode="eval").body
+    assert isinstance(call, ast.Call)
+    ctor = eval(ast.unparse(call.func), namespace)
+    signature = inspect.signature(ctor)
+    for keyword in call.keywords:
+        value = ast.literal_eval(keyword.value)
+        assert signature.parameters[keyword.arg].default != value, (keyword.arg, source)
+    assert repr(eval(source, namespace)) == repr(block.build(params, shapes))
+
+
+def test_square_kernels_and_sizes_are_written_as_one_number():
+    conv = REGISTRY.get("conv2d")
+    params = conv.validate({"out_channels": 8, "kernel_h": 3, "kernel_w": 3, "bias": False})
+    assert conv.source(params, [(3, 8, 8)]) == "nn.Conv2d(3, 8, 3, bias=False)"
+    params = conv.validate({"out_channels": 8, "kernel_h": 3, "kernel_w": 1})
+    assert conv.source(params, [(3, 8, 8)]) == "nn.Conv2d(3, 8, (3, 1))"
+    pool = REGISTRY.get("adaptive_avgpool2d")
+    assert pool.source(pool.validate({"output_h": 1, "output_w": 1}), [(3, 8, 8)]) == (
+        "nn.AdaptiveAvgPool2d(1)"
+    )
+    assert pool.source(pool.validate({"output_h": 2, "output_w": 3}), [(3, 8, 8)]) == (
+        "nn.AdaptiveAvgPool2d((2, 3))"
+    )
+
+
+@pytest.mark.parametrize(
+    ("size", "out", "kernel", "stride"),
+    [(10, 4, 3, 2), (5, 7, 2, 1), (12, 4, 3, 3), (7, 1, 7, 7), (9, 2, 5, 4)],
+)
+def test_adaptive_pooling_windows_by_hand(size, out, kernel, stride):
+    """Window i of ``out`` spans rows [⌊i·size/out⌋, ⌈(i+1)·size/out⌉): the largest of them
+    and the smallest step, e.g. 10 → 4: [0,3) [2,5) [5,8) [7,10)."""
+    block = REGISTRY.get("adaptive_avgpool2d")
+    inf = block.infer(block.validate({"output_h": out, "output_w": 2}), [(3, size, 6)])
+    assert (inf.rf_kernel, inf.rf_stride) == (kernel, stride)
+
+
+def test_conv_bn_relu_builds_its_batch_norm_with_the_given_eps():
+    block = REGISTRY.get("conv_bn_relu")
+    params = block.validate({"out_channels": 4, "bn_eps": 1e-3})
+    module = block.build(params, [(3, 8, 8)])
+    (bn,) = [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert bn.eps == 1e-3
+    assert "bn_eps=0.001" in block.source(params, [(3, 8, 8)])

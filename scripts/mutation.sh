@@ -7,6 +7,7 @@
 #   scripts/mutation.sh              # every phase
 #   scripts/mutation.sh training     # one phase: training, augment, arith, shapes, blocks,
 #                                    # files or step
+#   RERUN="name ..." scripts/mutation.sh blocks   # only those mutants (the last survivors)
 #
 # Prints per module: generated / killed / survived (equivalent: listed with the reason in
 # docs/mutation.md; real: needs a test), and writes it to mutation-report.md.
@@ -31,7 +32,8 @@ phase() {  # name, modules to mutate, tests (mutmut reads its settings from setu
     echo "process_isolation = forkserver"
   } > setup.cfg
   rm -rf mutants
-  .venv/bin/mutmut run > "/tmp/mutation-$name.log" 2>&1 || true  # survivors are no failure
+  # survivors are no failure; RERUN (mutant names) runs only those, e.g. the last survivors
+  .venv/bin/mutmut run ${RERUN:-} > "/tmp/mutation-$name.log" 2>&1 || true
   echo "## $name" >> mutation-report.md
   .venv/bin/python scripts/mutation_report.py --list | tee -a mutation-report.md
   rm -f setup.cfg
@@ -60,7 +62,7 @@ if [[ $want == all || $want == blocks ]]; then
 fi
 if [[ $want == all || $want == files ]]; then
   phase files " app/core/serialization.py app/core/names.py" \
-    " tests/core/test_serialization.py tests/core/test_names.py tests/reliability/test_atomic_save.py tests/reliability/test_file_fuzz.py tests/reliability/test_invalid_values.py tests/export/test_hostile_names.py tests/export/test_model_code.py"
+    " tests/core/test_serialization.py tests/core/test_names.py tests/core/test_graph.py tests/reliability/test_atomic_save.py tests/reliability/test_file_fuzz.py tests/reliability/test_invalid_values.py"
 fi
 if [[ $want == all || $want == step ]]; then
   phase step " app/core/training/prepared.py" \

@@ -184,7 +184,7 @@ def test_module_paths_are_checked_copied_and_compared():
     assert other == g and other.node("conv2d_1").path == "features.0"
     other.set_path("conv2d_1", "")
     assert other != g and other.module_names()["conv2d_1"] == "conv2d_1"
-    for bad in ("features..0", "features.forward", "_private", "a.for"):
+    for bad in ("features..0", "features.forward", "_private", "for.a", "a._b", "a.b\n"):
         with pytest.raises(InvalidNodeIdError, match="module path"):
             g.set_path("conv2d_1", bad)
         with pytest.raises(InvalidNodeIdError, match="module path"):

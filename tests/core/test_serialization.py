@@ -236,8 +236,8 @@ def test_a_version_1_file_loads_with_no_paths_and_saves_as_version_2():
     [
         (["features.0", "features.0"], r"\$\.nodes\[2\]\.path: .*'features\.0' is also"),
         (["features", "features.1"], r"\$\.nodes\[1\]\.path: .*'features' is also the group"),
-        (["features.forward", ""], r"\$\.nodes\[1\]\.path: .*'forward' is the name of an"),
-        (["a..b", ""], r"\$\.nodes\[1\]\.path: .*part '' is not a valid"),
+        (["features.forward", ""], r"\$\.nodes\[1\]\.path: .*'forward' is an nn\.Module attribute"),
+        (["a..b", ""], r"\$\.nodes\[1\]\.path: .*part '' is empty"),
         (["", "conv2d_1"], r"\$\.nodes\[2\]\.path: .*'conv2d_1' is also conv2d_1's"),
     ],
 )

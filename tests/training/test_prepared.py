@@ -4,6 +4,7 @@ here with plain torch."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -28,8 +29,9 @@ def batch(p, n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def expected_grads(p, images, labels, *, l1: float = 0.0) -> dict[str, torch.Tensor]:
-    """The gradients a step should apply, before clipping: cross-entropy (plus L1's sign)."""
-    model = p.model
+    """The gradients a step should apply, before clipping: cross-entropy (plus L1's sign),
+    computed on a copy (the run's own gradients stay as they are)."""
+    model = copy.deepcopy(p.model)
     weights = {n: w.detach().clone() for n, w in model.named_parameters()}
     x = p.prep(images)
     model.zero_grad(set_to_none=True)
@@ -41,7 +43,6 @@ def expected_grads(p, images, labels, *, l1: float = 0.0) -> dict[str, torch.Ten
         if l1 and w.ndim > 1:
             g += l1 * torch.sign(weights[name])
         grads[name] = g
-    model.zero_grad(set_to_none=True)
     return grads
 
 
@@ -138,3 +139,25 @@ def test_without_a_report_the_step_skips_the_norms_and_clipping_work(tmp_path, m
     monkeypatch.setattr(nn.utils, "clip_grad_norm_", lambda *a, **k: calls.append(a))
     p.step(*batch(p))
     assert calls == []  # neither a clip nor a norm was asked for
+
+
+def test_the_loss_is_cross_entropy_with_the_label_smoothing(tmp_path):
+    p = prepared(tmp_path, label_smoothing=0.2)
+    result = p.step(*batch(p))
+    expected = nn.functional.cross_entropy(
+        result.out.detach().float(), result.targets, label_smoothing=0.2
+    )
+    assert float(result.loss.detach()) == pytest.approx(float(expected), rel=1e-6)
+    plain = nn.functional.cross_entropy(result.out.detach().float(), result.targets)
+    assert abs(float(result.loss.detach()) - float(plain)) > 1e-5  # near-uniform outputs at init
+
+
+def test_each_step_starts_from_fresh_gradients(tmp_path):
+    """The second step applies the gradient at the new weights, not the sum of both."""
+    p = prepared(tmp_path)
+    images, labels = batch(p)
+    p.step(images, labels)
+    grads = expected_grads(p, images, labels)
+    p.step(images, labels)
+    for name, w in p.model.named_parameters():
+        torch.testing.assert_close(w.grad, grads[name], msg=name)

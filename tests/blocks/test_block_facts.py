@@ -379,3 +379,14 @@ def test_conv_bn_relu_builds_its_batch_norm_with_the_given_eps():
     (bn,) = [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
     assert bn.eps == 1e-3
     assert "bn_eps=0.001" in block.source(params, [(3, 8, 8)])
+
+
+def test_a_squeeze_gate_keeps_at_least_one_channel_by_hand():
+    """Basic block 8 → 8 with reduction 16: 8 // 16 = 0 squeezed channels, so one is kept.
+    Two 3×3 convs without bias (2 · 576), two BatchNorms (2 · 16), the gate's 1×1 convs with
+    bias (8·1 + 1 and 1·8 + 8): 1,209 parameters."""
+    block = REGISTRY.get("residual")
+    params = block.validate({"kind": "basic", "channels": 8, "se_reduction": 16})
+    assert block.infer(params, [(8, 6, 6)]).params == 2 * 576 + 2 * 16 + 9 + 16
+    gate = block.build(params, [(8, 6, 6)]).se
+    assert (gate.fc1.out_channels, gate.fc2.in_channels) == (1, 1)

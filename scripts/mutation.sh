@@ -6,7 +6,7 @@
 #
 #   scripts/mutation.sh              # every phase
 #   scripts/mutation.sh training     # one phase: training, augment, arith, shapes, blocks,
-#                                    # files or step
+#                                    # names, files or step
 #   RERUN="name ..." scripts/mutation.sh blocks   # only those mutants (the last survivors)
 #
 # Prints per module: generated / killed / survived (equivalent: listed with the reason in
@@ -21,7 +21,7 @@ phase() {  # name, modules to mutate, tests (mutmut reads its settings from setu
   {
     echo "[mutmut]"
     echo "source_paths = blocks"$'\n'"    app"$'\n'"    presets"
-    echo "also_copy = main.py"
+    echo "also_copy = main.py"$'\n'"    bench"  # a serialization test times bench/load.py's file
     echo "only_mutate =${mutate// /$'\n'    }"
     echo "pytest_add_cli_args_test_selection =${tests// /$'\n'    }"
     # not the tests that run an exported train.py: it copies the portable functions'
@@ -59,6 +59,10 @@ fi
 if [[ $want == all || $want == blocks ]]; then
   phase blocks " blocks/conv.py blocks/pool.py blocks/composite.py blocks/merge.py blocks/norm.py blocks/expansion.py blocks/activation.py blocks/io.py" \
     " tests/blocks tests/core/test_shapes.py tests/reliability/test_block_oracle.py"
+fi
+if [[ $want == all || $want == names ]]; then
+  phase names " app/core/names.py" \
+    " tests/core/test_names.py tests/core/test_graph.py tests/core/test_serialization.py"
 fi
 if [[ $want == all || $want == files ]]; then
   phase files " app/core/serialization.py app/core/names.py" \

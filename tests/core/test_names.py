@@ -190,3 +190,79 @@ def test_keyword_list_is_complete():
     for kw in keyword.kwlist:
         assert node_id_problem(kw)
     assert {"x", "out", "torch", "nn", "self"} <= GENERATED_NAMES
+
+
+def test_safe_text_keeps_one_line_without_quotes_and_cuts_at_the_limit():
+    from app.core.names import safe_text
+
+    assert safe_text("a \"b\" 'c' \\d\n\t e") == "a b c d e"
+    assert safe_text("a\ud800b") == "ab"  # a lone surrogate is not printable
+    assert safe_text("x" * 200) == "x" * 200  # the default limit: 200 characters
+    assert safe_text("x" * 201) == "x" * 199 + "…"
+    assert safe_text("abcdef", 4) == "abc…"
+    assert safe_text("abcd", 4) == "abcd"
+    assert safe_text("XOX") == "XOX"
+
+
+def test_has_surrogate_is_exactly_the_surrogate_range():
+    from app.core.names import has_surrogate
+
+    assert has_surrogate("a\ud800") and has_surrogate("\udfff")
+    assert not has_surrogate("\ue000") and not has_surrogate("\ud7ff")
+
+
+@pytest.mark.parametrize(
+    ("wanted", "taken", "fallback", "expected"),
+    [
+        ("training", set(), "node", "training_1"),
+        ("bad id!", {"bad_id_1"}, "node", "bad_id_2"),
+        ("a_b", set(), "node", "a_b_1"),
+        ("çonv", set(), "conv2d", "onv_1"),  # letters outside ASCII are replaced
+        ("3x", set(), "conv2d", "conv2d_3x_1"),
+        ("___", set(), "relu", "relu_1"),
+        ("Xray_", set(), "node", "Xray_1"),  # only underscores are stripped
+        (None, set(), "node", "node_1"),
+    ],
+)
+def test_free_id_by_example(wanted, taken, fallback, expected):
+    from app.core.names import free_id
+
+    assert free_id(wanted, taken, fallback) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("layer1.0.conv1", None),
+        ("0.weight_block", None),
+        ("trunk.block1-0", None),
+        ("", "module path '' is empty or not text"),
+        (None, "module path None is empty or not text"),
+        ("for.a", "module path 'for.a': part 'for' is a Python keyword"),
+        (
+            "_a.b",
+            "module path '_a.b': part '_a' starts with '_' (reserved for PyTorch's internals)",
+        ),
+        ("a._b", "module path 'a._b': part '_b' starts with '_'"),
+        ("a.forward", "module path 'a.forward': part 'forward' is an nn.Module attribute"),
+        ("a..b", "module path 'a..b': part '' is empty or not printable"),
+        ("a.b\n", "module path 'a.b\\n': part 'b\\n' is empty or not printable"),
+    ],
+)
+def test_module_path_problems_word_for_word(path, expected):
+    from app.core.names import module_path_problem
+
+    assert module_path_problem(path) == expected
+
+
+def test_a_module_name_used_as_any_group_clashes():
+    from app.core.names import module_name_clashes
+
+    names = {"x": "a.b.c", "y": "a.b", "z": "a", "w": "d"}
+    assert module_name_clashes(names) == [
+        ("y", "y: module name 'a.b' is also the group of other nodes' paths"),
+        ("z", "z: module name 'a' is also the group of other nodes' paths"),
+    ]
+    assert module_name_clashes({"x": "a.b", "y": "a.b"}) == [
+        ("y", "y: module name 'a.b' is also x's")
+    ]

@@ -148,5 +148,7 @@ def test_no_unrestricted_torch_load_in_the_code():
     for path in [*ROOT.glob("app/**/*.py"), *ROOT.glob("presets/**/*.py"), ROOT / "main.py"]:
         text = path.read_text(encoding="utf-8")
         assert "weights_only=False" not in text, path
-        if path.name != "torch_files.py":
-            assert not re.search(r"torch\.load\(", text.replace("torch.load('", "")), path
+        if path.name != "torch_files.py":  # a generated script restricts its own load
+            for line in text.replace("torch.load('", "").splitlines():
+                if re.search(r"torch\.load\(", line):
+                    assert "weights_only=True" in line, (path, line)

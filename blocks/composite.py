@@ -232,7 +232,12 @@ class ResidualBlockType(CompositeBlock):
     def ctor(self, params: Params, inputs: list[Shape]) -> tuple[str, list, dict]:
         bottleneck = params["kind"] == "bottleneck"
         pre = params["version"] == "v2"
-        name = ("PreAct" if pre else "") + ("BottleneckBlock" if bottleneck else "ResidualBlock")
+        se = self._se_channels(params, params["channels"] * (4 if bottleneck else 1))
+        name = (
+            ("SE" if se else "")
+            + ("PreAct" if pre else "")
+            + ("BottleneckBlock" if bottleneck else "ResidualBlock")
+        )
         kwargs: dict = {}
         if params["stride"] != 1:
             kwargs["stride"] = params["stride"]
@@ -243,7 +248,6 @@ class ResidualBlockType(CompositeBlock):
                 kwargs["base_width"] = params["base_width"]
             if params["version"] == "v1":
                 kwargs["stride_on_3x3"] = False
-        se = self._se_channels(params, params["channels"] * (4 if bottleneck else 1))
         if se:
             kwargs["se_channels"] = se
         return name, [inputs[0][0], params["channels"]], kwargs

@@ -94,17 +94,29 @@ class ResidualBlock(nn.Module):
     expansion = 1
     branch_end = "bn2"  # zero-initialised to start as an identity (zero_init_residual)
 
-    def __init__(
-        self, in_channels: int, channels: int, stride: int = 1, se_channels: int = 0
-    ) -> None:
+    def __init__(self, in_channels: int, channels: int, stride: int = 1) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, channels, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(channels)
         self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(channels)
         self.relu = nn.ReLU(inplace=True)
-        self.se = SqueezeExcite(channels, se_channels) if se_channels else nn.Identity()
         self.downsample = _shortcut(in_channels, channels, stride, bn=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + self.downsample(x))
+
+
+class SEResidualBlock(ResidualBlock):
+    """Basic block with a squeeze-and-excitation gate on its branch (SE-ResNet)."""
+
+    def __init__(
+        self, in_channels: int, channels: int, stride: int = 1, *, se_channels: int
+    ) -> None:
+        super().__init__(in_channels, channels, stride)
+        self.se = SqueezeExcite(channels, se_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
@@ -131,7 +143,6 @@ class BottleneckBlock(nn.Module):
         groups: int = 1,
         base_width: int = 64,
         stride_on_3x3: bool = True,
-        se_channels: int = 0,
     ) -> None:
         super().__init__()
         width = int(channels * (base_width / 64.0)) * groups
@@ -144,10 +155,33 @@ class BottleneckBlock(nn.Module):
         self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.se = (
-            SqueezeExcite(out_channels, se_channels) if se_channels else nn.Identity()
-        )
         self.downsample = _shortcut(in_channels, out_channels, stride, bn=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + self.downsample(x))
+
+
+class SEBottleneckBlock(BottleneckBlock):
+    """Bottleneck block with a squeeze-and-excitation gate on its branch (SE-ResNet)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int,
+        stride: int = 1,
+        groups: int = 1,
+        base_width: int = 64,
+        stride_on_3x3: bool = True,
+        *,
+        se_channels: int,
+    ) -> None:
+        super().__init__(
+            in_channels, channels, stride, groups, base_width, stride_on_3x3
+        )
+        self.se = SqueezeExcite(channels * self.expansion, se_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
@@ -161,17 +195,33 @@ class PreActResidualBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(
-        self, in_channels: int, channels: int, stride: int = 1, se_channels: int = 0
-    ) -> None:
+    def __init__(self, in_channels: int, channels: int, stride: int = 1) -> None:
         super().__init__()
         self.bn1 = nn.BatchNorm2d(in_channels)
         self.conv1 = nn.Conv2d(in_channels, channels, 3, stride, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(channels)
         self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1, bias=False)
         self.relu = nn.ReLU()
-        self.se = SqueezeExcite(channels, se_channels) if se_channels else nn.Identity()
         self.downsample = _shortcut(in_channels, channels, stride, bn=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pre = self.relu(self.bn1(x))
+        shortcut = (
+            x if isinstance(self.downsample, nn.Identity) else self.downsample(pre)
+        )
+        out = self.conv1(pre)
+        out = self.conv2(self.relu(self.bn2(out)))
+        return out + shortcut
+
+
+class SEPreActResidualBlock(PreActResidualBlock):
+    """Pre-activation basic block with a squeeze-and-excitation gate on its branch."""
+
+    def __init__(
+        self, in_channels: int, channels: int, stride: int = 1, *, se_channels: int
+    ) -> None:
+        super().__init__(in_channels, channels, stride)
+        self.se = SqueezeExcite(channels, se_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre = self.relu(self.bn1(x))
@@ -195,7 +245,6 @@ class PreActBottleneckBlock(nn.Module):
         stride: int = 1,
         groups: int = 1,
         base_width: int = 64,
-        se_channels: int = 0,
     ) -> None:
         super().__init__()
         width = int(channels * (base_width / 64.0)) * groups
@@ -207,10 +256,33 @@ class PreActBottleneckBlock(nn.Module):
         self.bn3 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
         self.relu = nn.ReLU()
-        self.se = (
-            SqueezeExcite(out_channels, se_channels) if se_channels else nn.Identity()
-        )
         self.downsample = _shortcut(in_channels, out_channels, stride, bn=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pre = self.relu(self.bn1(x))
+        shortcut = (
+            x if isinstance(self.downsample, nn.Identity) else self.downsample(pre)
+        )
+        out = self.conv1(pre)
+        out = self.conv2(self.relu(self.bn2(out)))
+        return self.conv3(self.relu(self.bn3(out))) + shortcut
+
+
+class SEPreActBottleneckBlock(PreActBottleneckBlock):
+    """Pre-activation bottleneck block with a squeeze-and-excitation gate."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int,
+        stride: int = 1,
+        groups: int = 1,
+        base_width: int = 64,
+        *,
+        se_channels: int,
+    ) -> None:
+        super().__init__(in_channels, channels, stride, groups, base_width)
+        self.se = SqueezeExcite(channels * self.expansion, se_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre = self.relu(self.bn1(x))

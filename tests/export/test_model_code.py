@@ -151,3 +151,15 @@ def test_module_paths_export_as_nested_sequentials_and_module_dicts():
     assert "x = self.features[0](x)" in forward
     assert 'self.layer1[0]["conv1"](x)' in forward
     assert 'self.extra["3"]["proj"](' in forward
+
+
+def test_exports_carry_only_the_classes_and_options_they_use():
+    """A plain ResNet's file has no squeeze-excitation class or option; an SE-ResNet's has
+    the gated block, the gate and the block it extends."""
+    plain = export_model_code(presets.get("resnet18").build(), "ResNet-18")
+    assert "SqueezeExcite" not in plain and "se_channels" not in plain
+    assert "class ResidualBlock(nn.Module):" in plain
+    gated = export_model_code(presets.get("se_resnet18_cifar").build(), "SE-ResNet-18")
+    for definition in ("class SqueezeExcite(", "class ResidualBlock(", "class SEResidualBlock("):
+        assert definition in gated
+    assert "SEResidualBlock(64, 64, se_channels=4)" in gated

@@ -335,6 +335,9 @@ class _Reader:
             if not isinstance(item, dict):
                 self.err(path, f"expected an object, got {_kind(item)}")
                 continue
+            for key in item:  # a misspelt "port" would otherwise mean port 0
+                if key not in ("src", "dst", "port"):
+                    self.err(f"{path}.{key}", "unknown field")
             src, dst, port = item.get("src"), item.get("dst"), item.get("port", 0)
             if isinstance(src, str) and isinstance(dst, str):
                 src, dst = self.renamed.get(src, src), self.renamed.get(dst, dst)

@@ -1,0 +1,128 @@
+"""Every problem the project loader reports, word for word, for a corpus of broken files: one
+per check the loader makes (its ``err`` calls and its unreadable-file messages). The texts are
+in loader_problems.json, read and checked by a person when written; after changing a message
+on purpose, rewrite it with ``python -m tests.core.test_loader_problems`` and read the
+difference. (Mutation testing showed the messages were checked by fragments, if at all.)"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from app.core.serialization import Project, ProjectFileError, loads, to_json
+from tests.helpers import chain, image
+
+FILE = Path(__file__).with_name("loader_problems.json")
+
+
+def good() -> dict:
+    doc = json.loads(to_json(Project(chain(image(), ("conv2d", {}), ("relu", {})))))
+    doc["nodes"].append({"id": "add_1", "type": "add", "params": {}, "position": [0, 0]})
+    return doc
+
+
+def edit(change: Callable[[dict], object]) -> bytes:
+    doc = good()
+    change(doc)
+    return json.dumps(doc, allow_nan=True).encode()
+
+
+def node(i: int, **fields) -> Callable[[dict], object]:
+    return lambda d: d["nodes"][i].update(fields)
+
+
+def edge(i: int, **fields) -> Callable[[dict], object]:
+    return lambda d: d["edges"][i].update(fields)
+
+
+CORPUS: dict[str, bytes] = {
+    "empty": b"",
+    "not UTF-8": b"\xff\xfe\x00garbage",
+    "truncated": b'{"format": "netbuilder-project", "nodes": [',
+    "NaN": b'{"a": NaN}',
+    "nested": b"[" * 100_000,
+    "a list": b"[1, 2]",
+    "no format": b'{"version": 2}',
+    "version bool": edit(lambda d: d.update(version=True)),
+    "version zero": edit(lambda d: d.update(version=0)),
+    "version text": edit(lambda d: d.update(version="2")),
+    "version newer": edit(lambda d: d.update(version=99)),
+    "unknown field": edit(lambda d: d.update(extra=1)),
+    "name not text": edit(lambda d: d.update(name=3)),
+    "description not text": edit(lambda d: d.update(description=["a"])),
+    "training not object": edit(lambda d: d.update(training=[])),
+    "view not object": edit(lambda d: d.update(view="wide")),
+    "huge number": edit(lambda d: None).replace(b'"view": {}', b'"view": {"zoom": 1e400}'),
+    "infinity": edit(lambda d: d["view"].update(zoom=float("inf"))),
+    "nodes not list": edit(lambda d: d.update(nodes={})),
+    "node not object": edit(lambda d: d["nodes"].append(7)),
+    "node unknown field": edit(node(1, colour="red")),
+    "node id not identifier": edit(node(2, id="a b")),
+    "node id duplicate": edit(lambda d: d["nodes"].append(dict(d["nodes"][1]))),
+    "node type unknown": edit(node(2, type="warp_drive")),
+    "params not object": edit(node(1, params=[1])),
+    "param below minimum": edit(lambda d: d["nodes"][1]["params"].update(kernel_h=0)),
+    "param wrong kind": edit(lambda d: d["nodes"][1]["params"].update(stride="fast")),
+    "param unknown": edit(lambda d: d["nodes"][1]["params"].update(colour=1)),
+    "position short": edit(node(0, position=[1])),
+    "position text": edit(node(0, position=[1, "x"])),
+    "label not text": edit(node(0, label=5)),
+    "path bad": edit(node(1, path="a..b")),
+    "path clash": edit(
+        lambda d: [d["nodes"][1].update(path="a.y"), d["nodes"][2].update(path="a")]
+    ),
+    "path twice": edit(
+        lambda d: [d["nodes"][1].update(path="a.y"), d["nodes"][2].update(path="a.y")]
+    ),
+    "path generated name": edit(node(1, path="x.y")),
+    "edges not list": edit(lambda d: d.update(edges={})),
+    "edge not object": edit(lambda d: d["edges"].append("a")),
+    "edge unknown field": edit(edge(0, prot=1)),
+    "edge src not text": edit(edge(0, src=3)),
+    "edge dangling": edit(edge(0, dst="nowhere")),
+    "edge port negative": edit(edge(0, port=-1)),
+    "edge port bool": edit(edge(0, port=True)),
+    "edge port too high": edit(edge(0, port=5)),
+    "edge port taken": edit(lambda d: d["edges"].append({"src": "relu_1", "dst": "conv2d_1"})),
+    "cycle": edit(
+        lambda d: d.update(
+            edges=[
+                {"src": "input_1", "dst": "add_1", "port": 0},
+                {"src": "add_1", "dst": "conv2d_1", "port": 0},
+                {"src": "conv2d_1", "dst": "relu_1", "port": 0},
+                {"src": "relu_1", "dst": "add_1", "port": 1},
+            ]
+        )
+    ),
+}
+
+
+def problems() -> dict[str, list[str]]:
+    out = {}
+    for name, data in CORPUS.items():
+        try:
+            loads(data)
+        except ProjectFileError as exc:
+            out[name] = exc.problems
+        else:
+            out[name] = []
+    return out
+
+
+def test_every_broken_file_reports_what_it_reported_when_checked():
+    expected = json.loads(FILE.read_text(encoding="utf-8"))
+    current = problems()
+    assert set(current) == set(expected)
+    for name, listed in expected.items():
+        assert current[name] == listed, name
+
+
+def test_every_broken_file_is_refused():
+    assert all(problems().values())
+
+
+if __name__ == "__main__":
+    FILE.write_text(json.dumps(problems(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {FILE}", file=sys.stderr)

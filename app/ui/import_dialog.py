@@ -25,6 +25,16 @@ from app.ui import file_names
 MAIN = Path(__file__).resolve().parents[2] / "main.py"
 
 
+def _with_browse(field: QLineEdit, browse) -> QHBoxLayout:  # type: ignore[no-untyped-def]
+    """``field`` with a Browse… button that calls ``browse``."""
+    button = QPushButton("Browse…")
+    button.clicked.connect(browse)
+    row = QHBoxLayout()
+    row.addWidget(field, 1)
+    row.addWidget(button)
+    return row
+
+
 class ImportDialog(QDialog):
     """Asks for the source, its input shape and constructor arguments."""
 
@@ -35,12 +45,7 @@ class ImportDialog(QDialog):
         form = QFormLayout(self)
         self.source = QLineEdit()
         self.source.setPlaceholderText("torchvision:resnet18, or model.py:ClassName")
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        row = QHBoxLayout()
-        row.addWidget(self.source, 1)
-        row.addWidget(browse)
-        form.addRow("Model:", row)
+        form.addRow("Model:", _with_browse(self.source, self._browse))
         self.shape = QLineEdit("3,224,224")
         self.shape.setToolTip("The input of one sample: channels, height, width")
         form.addRow("Input C,H,W:", self.shape)
@@ -49,12 +54,7 @@ class ImportDialog(QDialog):
         form.addRow("Arguments:", self.args)
         self.weights = QLineEdit()
         self.weights.setPlaceholderText("optional: a state dict for the model (.pt)")
-        pick = QPushButton("Browse…")
-        pick.clicked.connect(self._browse_weights)
-        row = QHBoxLayout()
-        row.addWidget(self.weights, 1)
-        row.addWidget(pick)
-        form.addRow("Weights:", row)
+        form.addRow("Weights:", _with_browse(self.weights, self._browse_weights))
         note = QLabel(
             "Every module and operation becomes a block, with its module path and weights.\n"
             "Importing a .py file runs its code."

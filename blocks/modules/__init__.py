@@ -103,10 +103,11 @@ class ResidualBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.downsample = _shortcut(in_channels, channels, stride, bn=True)
 
+    def branch(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return self.relu(out + self.downsample(x))
+        return self.relu(self.branch(x) + self.downsample(x))
 
 
 class SEResidualBlock(ResidualBlock):
@@ -118,10 +119,8 @@ class SEResidualBlock(ResidualBlock):
         super().__init__(in_channels, channels, stride)
         self.se = SqueezeExcite(channels, se_channels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.se(self.bn2(self.conv2(out)))
-        return self.relu(out + self.downsample(x))
+    def branch(self, x: torch.Tensor) -> torch.Tensor:
+        return self.se(super().branch(x))
 
 
 class BottleneckBlock(nn.Module):
@@ -157,11 +156,13 @@ class BottleneckBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.downsample = _shortcut(in_channels, out_channels, stride, bn=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def branch(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return self.relu(out + self.downsample(x))
+        return self.bn3(self.conv3(out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.branch(x) + self.downsample(x))
 
 
 class SEBottleneckBlock(BottleneckBlock):
@@ -183,11 +184,8 @@ class SEBottleneckBlock(BottleneckBlock):
         )
         self.se = SqueezeExcite(channels * self.expansion, se_channels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.se(self.bn3(self.conv3(out)))
-        return self.relu(out + self.downsample(x))
+    def branch(self, x: torch.Tensor) -> torch.Tensor:
+        return self.se(super().branch(x))
 
 
 class PreActResidualBlock(nn.Module):
@@ -204,14 +202,15 @@ class PreActResidualBlock(nn.Module):
         self.relu = nn.ReLU()
         self.downsample = _shortcut(in_channels, channels, stride, bn=False)
 
+    def branch(self, pre: torch.Tensor) -> torch.Tensor:
+        return self.conv2(self.relu(self.bn2(self.conv1(pre))))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre = self.relu(self.bn1(x))
         shortcut = (
             x if isinstance(self.downsample, nn.Identity) else self.downsample(pre)
         )
-        out = self.conv1(pre)
-        out = self.conv2(self.relu(self.bn2(out)))
-        return out + shortcut
+        return self.branch(pre) + shortcut
 
 
 class SEPreActResidualBlock(PreActResidualBlock):
@@ -223,14 +222,8 @@ class SEPreActResidualBlock(PreActResidualBlock):
         super().__init__(in_channels, channels, stride)
         self.se = SqueezeExcite(channels, se_channels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pre = self.relu(self.bn1(x))
-        shortcut = (
-            x if isinstance(self.downsample, nn.Identity) else self.downsample(pre)
-        )
-        out = self.conv1(pre)
-        out = self.conv2(self.relu(self.bn2(out)))
-        return self.se(out) + shortcut
+    def branch(self, pre: torch.Tensor) -> torch.Tensor:
+        return self.se(super().branch(pre))
 
 
 class PreActBottleneckBlock(nn.Module):
@@ -258,14 +251,16 @@ class PreActBottleneckBlock(nn.Module):
         self.relu = nn.ReLU()
         self.downsample = _shortcut(in_channels, out_channels, stride, bn=False)
 
+    def branch(self, pre: torch.Tensor) -> torch.Tensor:
+        out = self.conv2(self.relu(self.bn2(self.conv1(pre))))
+        return self.conv3(self.relu(self.bn3(out)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre = self.relu(self.bn1(x))
         shortcut = (
             x if isinstance(self.downsample, nn.Identity) else self.downsample(pre)
         )
-        out = self.conv1(pre)
-        out = self.conv2(self.relu(self.bn2(out)))
-        return self.conv3(self.relu(self.bn3(out))) + shortcut
+        return self.branch(pre) + shortcut
 
 
 class SEPreActBottleneckBlock(PreActBottleneckBlock):
@@ -284,15 +279,8 @@ class SEPreActBottleneckBlock(PreActBottleneckBlock):
         super().__init__(in_channels, channels, stride, groups, base_width)
         self.se = SqueezeExcite(channels * self.expansion, se_channels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pre = self.relu(self.bn1(x))
-        shortcut = (
-            x if isinstance(self.downsample, nn.Identity) else self.downsample(pre)
-        )
-        out = self.conv1(pre)
-        out = self.conv2(self.relu(self.bn2(out)))
-        out = self.conv3(self.relu(self.bn3(out)))
-        return self.se(out) + shortcut
+    def branch(self, pre: torch.Tensor) -> torch.Tensor:
+        return self.se(super().branch(pre))
 
 
 class Inception(nn.Module):

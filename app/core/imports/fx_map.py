@@ -197,12 +197,6 @@ MEANS = {torch.mean, "mean"}
 SIZES = {"size", getattr, operator.getitem}
 
 
-@dataclass
-class _Traced:
-    node: fx.Node
-    shape: tuple[int, ...] | None  # the traced output (batch included), None: not a tensor
-
-
 def _global_pool(m: nn.Module) -> bool:
     """``nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())``: the GlobalAvgPool block as
     NetBuilder exports it."""
@@ -325,8 +319,9 @@ def _map_call(n: fx.Node, gm: Traced) -> tuple[Spec | None, list[fx.Node]]:
         module = gm.get_submodule(str(n.target))
         if isinstance(module, PASS_THROUGH):
             return None, tensors[:1]
-        mapper = (lambda _: ("global_avgpool", {})) if _global_pool(module) else None
-        mapper = mapper or MODULES.get(type(module))
+        if _global_pool(module):
+            return ("global_avgpool", {}), tensors[:1]
+        mapper = MODULES.get(type(module))
         if mapper is None:
             raise Unsupported(f"{type(module).__module__}.{type(module).__qualname__}")
         if n.kwargs or len(tensors) != 1:

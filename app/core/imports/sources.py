@@ -44,9 +44,9 @@ def load_source(spec: str, args: str | None = None) -> tuple[Any, str]:
     positional, keywords = parse_args(args)
     if spec.startswith("torchvision:"):
         return _torchvision(spec.removeprefix("torchvision:"), keywords), spec.split(":", 1)[1]
-    path_text, _, attr = spec.rpartition(":") if ":" in spec[2:] else (spec, "", "")
-    if not path_text:  # "file.py" (a drive letter's colon is not a separator)
-        path_text, attr = spec, ""
+    path_text, attr = spec, ""
+    if ":" in spec[2:]:  # a drive letter's colon (C:\\…) is not a separator
+        path_text, _, attr = spec.rpartition(":")
     path = Path(path_text)
     if path.suffix != ".py":
         raise ImportFailure(

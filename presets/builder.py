@@ -16,9 +16,20 @@ class Chain:
         self.graph = graph or Graph()
         self.last: str | None = None
         self._y = 0.0
+        self._sequence: str | None = None
+        self._index = 0
 
-    def add(self, type_id: str, **params: Any) -> str:
-        node = self.graph.add_node(type_id, params, position=(0.0, self._y))
+    def sequential(self, name: str | None) -> None:
+        """Name the next blocks ``name.0``, ``name.1``… (the modules of an ``nn.Sequential``,
+        as torchvision's ``features`` and ``classifier``); ``None`` stops numbering."""
+        self._sequence, self._index = name, 0
+
+    def add(self, type_id: str, *, path: str = "", **params: Any) -> str:
+        """Append a block; ``path`` is its module path (its name in the compiled model)."""
+        if not path and self._sequence:
+            path = f"{self._sequence}.{self._index}"
+            self._index += 1
+        node = self.graph.add_node(type_id, params, position=(0.0, self._y), path=path)
         self._y += ROW
         if self.last is not None:
             self.graph.connect(self.last, node.id)

@@ -143,6 +143,7 @@ def se_resnet18_cifar() -> Graph:
 def alexnet_cifar() -> Graph:
     c = Chain()
     c.input(3, 32, 32)
+    c.sequential("features")
     conv_relu(c, 64, 5, 1, 2)
     c.add("maxpool2d", kernel_size=3, stride=2, padding=1)
     conv_relu(c, 192, 5, 1, 2)
@@ -151,12 +152,15 @@ def alexnet_cifar() -> Graph:
     conv_relu(c, 256, 3, 1, 1)
     conv_relu(c, 256, 3, 1, 1)
     c.add("maxpool2d", kernel_size=3, stride=2, padding=1)
+    c.sequential(None)
     c.add("flatten")
+    c.sequential("classifier")
     for _ in range(2):
         c.add("dropout", p=0.5)
         c.add("linear", out_features=1024)
         c.add("relu")
     c.add("linear", out_features=10)
+    c.sequential(None)
     c.add("output", classes=10)
     return c.graph
 
@@ -173,13 +177,17 @@ def alexnet_cifar() -> Graph:
 def vgg_cifar() -> Graph:
     c = Chain()
     c.input(3, 32, 32)
+    c.sequential("features")
     vgg_features(c, VGG_CFGS[13], bn=False)
+    c.sequential(None)
     c.add("flatten")
+    c.sequential("classifier")
     for _ in range(2):
         c.add("linear", out_features=512)
         c.add("relu")
         c.add("dropout", p=0.5)
     c.add("linear", out_features=10)
+    c.sequential(None)
     c.add("output", classes=10)
     return c.graph
 
@@ -251,6 +259,7 @@ def googlenet_cifar() -> Graph:
 def squeezenet_cifar() -> Graph:
     c = Chain()
     c.input(3, 32, 32)
+    c.sequential("features")
     conv_relu(c, 64, 3, 1, 1)
     c.add("maxpool2d", kernel_size=3, stride=2, ceil_mode=True)
     squeezenet_body(c, SQUEEZENET_FIRES["1_1"], 10)

@@ -1,7 +1,8 @@
 """ImageNet presets (3×224×224, 1000 classes), layer for layer as in torchvision.
 
-Parameter counts equal torchvision's exactly, and ``presets.weights`` maps torchvision's
-``state_dict`` onto the compiled presets.
+Parameter counts equal torchvision's exactly, and the modules carry torchvision's names (node
+module paths), so torchvision's ``state_dict`` loads by name, ``strict=True``, into the compiled
+presets and their exported code.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ IMAGENET = "3×224×224"
 
 
 def _classifier(c: Chain, features: int, hidden: int, *, dropout_first: bool) -> None:
-    """AlexNet (dropout → linear → ReLU) or VGG (linear → ReLU → dropout) head."""
+    """AlexNet (dropout → linear → ReLU) or VGG (linear → ReLU → dropout) head, torchvision's
+    ``classifier``."""
+    c.sequential("classifier")
     for _ in range(2):
         if dropout_first:
             c.add("dropout", p=0.5)
@@ -33,6 +36,7 @@ def _classifier(c: Chain, features: int, hidden: int, *, dropout_first: bool) ->
         if not dropout_first:
             c.add("dropout", p=0.5)
     c.add("linear", out_features=features)
+    c.sequential(None)
     c.add("output", classes=features)
 
 
@@ -50,6 +54,7 @@ def _classifier(c: Chain, features: int, hidden: int, *, dropout_first: bool) ->
 def alexnet() -> Graph:
     c = Chain()
     c.input(3, 224, 224)
+    c.sequential("features")
     conv_relu(c, 64, 11, 4, 2)
     c.add("maxpool2d", kernel_size=3, stride=2)
     conv_relu(c, 192, 5, 1, 2)
@@ -58,7 +63,8 @@ def alexnet() -> Graph:
     conv_relu(c, 256, 3, 1, 1)
     conv_relu(c, 256, 3, 1, 1)
     c.add("maxpool2d", kernel_size=3, stride=2)
-    c.add("adaptive_avgpool2d", output_h=6, output_w=6)
+    c.sequential(None)
+    c.add("adaptive_avgpool2d", path="avgpool", output_h=6, output_w=6)
     c.add("flatten")
     _classifier(c, 1000, 4096, dropout_first=True)
     return c.graph
@@ -67,8 +73,10 @@ def alexnet() -> Graph:
 def _vgg(depth: int, bn: bool) -> Graph:
     c = Chain()
     c.input(3, 224, 224)
+    c.sequential("features")
     vgg_features(c, VGG_CFGS[depth], bn)
-    c.add("adaptive_avgpool2d", output_h=7, output_w=7)
+    c.sequential(None)
+    c.add("adaptive_avgpool2d", path="avgpool", output_h=7, output_w=7)
     c.add("flatten")
     _classifier(c, 1000, 4096, dropout_first=False)
     return c.graph
@@ -116,22 +124,23 @@ for _depth in (11, 13, 16, 19):
 def googlenet() -> Graph:
     c = Chain()
     c.input(3, 224, 224)
-    c.add("conv_bn_relu", out_channels=64, kernel_size=7, stride=2, padding=3, bn_eps=1e-3)
-    c.add("maxpool2d", kernel_size=3, stride=2, ceil_mode=True)
-    c.add("conv_bn_relu", out_channels=64, kernel_size=1, padding=0, bn_eps=1e-3)
-    c.add("conv_bn_relu", out_channels=192, kernel_size=3, padding=1, bn_eps=1e-3)
-    c.add("maxpool2d", kernel_size=3, stride=2, ceil_mode=True)
+    eps = {"bn_eps": 1e-3}
+    c.add("conv_bn_relu", path="conv1", out_channels=64, kernel_size=7, stride=2, padding=3, **eps)
+    c.add("maxpool2d", path="maxpool1", kernel_size=3, stride=2, ceil_mode=True)
+    c.add("conv_bn_relu", path="conv2", out_channels=64, kernel_size=1, padding=0, **eps)
+    c.add("conv_bn_relu", path="conv3", out_channels=192, kernel_size=3, padding=1, **eps)
+    c.add("maxpool2d", path="maxpool2", kernel_size=3, stride=2, ceil_mode=True)
     for name in ("3a", "3b"):
         inception(c, name, 3)
-    c.add("maxpool2d", kernel_size=3, stride=2, ceil_mode=True)
+    c.add("maxpool2d", path="maxpool3", kernel_size=3, stride=2, ceil_mode=True)
     for name in ("4a", "4b", "4c", "4d", "4e"):
         inception(c, name, 3)
-    c.add("maxpool2d", kernel_size=2, stride=2, ceil_mode=True)
+    c.add("maxpool2d", path="maxpool4", kernel_size=2, stride=2, ceil_mode=True)
     for name in ("5a", "5b"):
         inception(c, name, 3)
-    c.add("global_avgpool")
-    c.add("dropout", p=0.2)
-    c.add("linear", out_features=1000)
+    c.add("global_avgpool", path="avgpool")
+    c.add("dropout", path="dropout", p=0.2)
+    c.add("linear", path="fc", out_features=1000)
     c.add("output", classes=1000)
     return c.graph
 
@@ -140,13 +149,24 @@ def _resnet(depth: int, groups: int = 1, base_width: int = 64) -> Graph:
     kind = "bottleneck" if depth >= 50 else "basic"
     c = Chain()
     c.input(3, 224, 224)
-    c.add("conv_bn_relu", out_channels=64, kernel_size=7, stride=2, padding=3)
-    c.add("maxpool2d", kernel_size=3, stride=2, padding=1)
+    c.add(
+        "conv2d",
+        path="conv1",
+        out_channels=64,
+        kernel_h=7,
+        kernel_w=7,
+        stride=2,
+        padding=3,
+        bias=False,
+    )
+    c.add("batchnorm2d", path="bn1")
+    c.add("relu", path="relu")
+    c.add("maxpool2d", path="maxpool", kernel_size=3, stride=2, padding=1)
     resnet_stages(
         c, RESNET_LAYERS[depth], kind=kind, version="v1.5", groups=groups, base_width=base_width
     )
-    c.add("global_avgpool")
-    c.add("linear", out_features=1000)
+    c.add("global_avgpool", path="avgpool")
+    c.add("linear", path="fc", out_features=1000)
     c.add("output", classes=1000)
     return c.graph
 
@@ -202,6 +222,7 @@ def wide_resnet50_2() -> Graph:
 def _squeezenet(version: str) -> Graph:
     c = Chain()
     c.input(3, 224, 224)
+    c.sequential("features")
     if version == "1_0":
         conv_relu(c, 96, 7, 2)
     else:

@@ -66,7 +66,7 @@ _INCEPTION_KEYS = ("ch1x1", "ch3x3red", "ch3x3", "ch5x5red", "ch5x5", "pool_proj
 
 def inception(c: Chain, name: str, kernel: int) -> str:
     widths = dict(zip(_INCEPTION_KEYS, GOOGLENET_INCEPTIONS[name], strict=True))
-    node = c.add("inception", kernel=kernel, **widths)
+    node = c.add("inception", path=f"inception{name}", kernel=kernel, **widths)
     c.graph.set_label(node, f"inception{name}")
     return node
 
@@ -83,13 +83,14 @@ RESNET_LAYERS = {
 def resnet_stages(
     c: Chain, layers: tuple[int, ...], *, first_stride: int = 1, **block: object
 ) -> None:
-    """Four stages of residual blocks (64, 128, 256, 512 base channels); the first block of
-    stages 2-4 downsamples."""
+    """Four stages of residual blocks (64, 128, 256, 512 base channels), named as torchvision
+    names them (``layer1.0``…); the first block of stages 2-4 downsamples."""
     for stage, count in enumerate(layers):
         for i in range(count):
             stride = (2 if stage else first_stride) if i == 0 else 1
-            node = c.add("residual", channels=64 * 2**stage, stride=stride, **block)
-            c.graph.set_label(node, f"layer{stage + 1}.{i}")
+            name = f"layer{stage + 1}.{i}"
+            node = c.add("residual", path=name, channels=64 * 2**stage, stride=stride, **block)
+            c.graph.set_label(node, name)
 
 
 SQUEEZENET_FIRES = {
@@ -121,13 +122,17 @@ SQUEEZENET_FIRES = {
 
 
 def squeezenet_body(c: Chain, fires: tuple, classes: int) -> None:
+    """The fire modules (continuing the ``features`` sequence the stem began) and the
+    ``classifier``: a 1×1 conv to one map per class, averaged."""
     for f in fires:
         if f == "M":
             c.add("maxpool2d", kernel_size=3, stride=2, ceil_mode=True)
         else:
             c.add("fire", squeeze=f[0], expand1x1=f[1], expand3x3=f[2])
+    c.sequential("classifier")
     c.add("dropout", p=0.5)
     c.add("conv2d", out_channels=classes, kernel_h=1, kernel_w=1)
     c.add("relu")
     c.add("global_avgpool")
+    c.sequential(None)
     c.add("output", classes=classes)

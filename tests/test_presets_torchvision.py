@@ -1,15 +1,17 @@
-"""ImageNet presets are exactly torchvision's architectures: parameter counts, GMACs and, with
-mapped weights, identical logits."""
+"""ImageNet presets are exactly torchvision's architectures: parameter counts, GMACs, module
+names and, with torchvision's weights loaded by name, identical logits."""
 
 from __future__ import annotations
+
+import importlib.util
 
 import pytest
 import torch
 
 import presets
 from app.core.compiler import compile_graph
+from app.core.export.model_code import export_model_code
 from app.core.shapes import check
-from presets.weights import WeightMappingError, load_mapped, map_state_dict
 
 torchvision = pytest.importorskip("torchvision")
 
@@ -68,6 +70,18 @@ def test_parameter_count_equals_torchvision(name):
         assert report.total_macs / 1e9 == pytest.approx(REFERENCE_GMACS[name], abs=5e-4)
 
 
+@pytest.mark.parametrize("name", TV_PRESETS)
+def test_state_dict_keys_and_shapes_are_torchvision_s(name):
+    """The presets name their modules as torchvision does (``features.0``, ``layer1.0.conv1``,
+    ``inception3a.branch2.1.conv``, ``fc``): the same keys, in the same order, of the same
+    shapes, so torchvision's weights load by name."""
+    with torch.device("meta"):
+        ours = compile_graph(presets.get(name).build()).state_dict()
+    reference = tv_model(name, "meta").state_dict()
+    assert list(ours) == list(reference)
+    assert [v.shape for v in ours.values()] == [v.shape for v in reference.values()]
+
+
 @pytest.mark.parametrize(
     "name",
     [
@@ -80,36 +94,34 @@ def test_parameter_count_equals_torchvision(name):
         "alexnet",
     ],
 )
-def test_logits_equal_torchvision_with_mapped_weights(name):
+def test_logits_equal_torchvision_with_its_weights_loaded_strictly(name, tmp_path):
     torch.manual_seed(0)
     reference = tv_model(name).eval()
-    ours = compile_graph(presets.get(name).build()).eval()
-    load_mapped(ours, reference.state_dict())
+    graph = presets.get(name).build()
+    ours = compile_graph(graph).eval()
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    path = tmp_path / "exported.py"
+    path.write_text(export_model_code(graph, "Net"))
+    spec = importlib.util.spec_from_file_location("exported", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    exported = module.Net().eval()
+    exported.load_state_dict(reference.state_dict(), strict=True)
     x = torch.randn(1 if name.startswith("vgg") else 2, 3, 224, 224)
     with torch.no_grad():
         expected = reference(x)
-        actual = ours(x)
-    scale = expected.abs().max()
-    torch.testing.assert_close(actual / scale, expected / scale)
+        scale = expected.abs().max()
+        torch.testing.assert_close(ours(x) / scale, expected / scale)
+        torch.testing.assert_close(exported(x) / scale, expected / scale)
 
 
-def test_mapping_refuses_a_different_architecture():
+def test_a_different_architecture_is_refused_by_name():
     ours = compile_graph(presets.get("resnet18").build())
     with torch.device("meta"):
-        other = torchvision.models.resnet34()
-    with pytest.raises(WeightMappingError, match="not the same architecture"):
-        map_state_dict(other.state_dict(), ours)
-    sd = dict(tv_model("resnet18", "meta").state_dict())
+        other = torchvision.models.resnet34().state_dict()
+    with pytest.raises(RuntimeError, match=r"Unexpected key\(s\) in state_dict: \"layer1\.2\."):
+        ours.load_state_dict(other, strict=True)
+    sd = dict(tv_model("resnet18").state_dict())
     sd["fc.weight"] = torch.empty(10, 512)
-    with pytest.raises(WeightMappingError, match=r"fc.weight \(10, 512\) does not fit linear_1"):
-        map_state_dict(sd, ours)
-
-
-@pytest.mark.parametrize("name", TV_PRESETS)
-def test_weight_mapping_pairs_every_tensor(name):
-    """Every torchvision tensor finds its place (shape and kind) in the compiled preset."""
-    with torch.device("meta"):
-        ours = compile_graph(presets.get(name).build())
-    reference = tv_model(name, "meta").state_dict()
-    mapped = map_state_dict(reference, ours)
-    assert mapped.keys() == ours.state_dict().keys()
+    with pytest.raises(RuntimeError, match=r"size mismatch for fc\.weight"):
+        ours.load_state_dict(sd, strict=True)

@@ -65,7 +65,7 @@ def alexnet() -> Graph:
     c.add("maxpool2d", kernel_size=3, stride=2)
     c.sequential(None)
     c.add("adaptive_avgpool2d", path="avgpool", output_h=6, output_w=6)
-    c.add("flatten")
+    c.add("flatten", path="flatten")
     _classifier(c, 1000, 4096, dropout_first=True)
     return c.graph
 
@@ -77,7 +77,7 @@ def _vgg(depth: int, bn: bool) -> Graph:
     vgg_features(c, VGG_CFGS[depth], bn)
     c.sequential(None)
     c.add("adaptive_avgpool2d", path="avgpool", output_h=7, output_w=7)
-    c.add("flatten")
+    c.add("flatten", path="flatten")
     _classifier(c, 1000, 4096, dropout_first=False)
     return c.graph
 

@@ -14,6 +14,7 @@ import torch
 import presets
 from app.core.compiler import compile_graph
 from app.core.export.model_code import ExportError, class_name, export_model_code
+from app.core.graph import Graph
 from app.core.shapes import check
 from tests.core.test_compiler import graph_with_paths, hand_built_resnet18_cifar
 from tests.helpers import chain, image
@@ -148,9 +149,37 @@ def test_module_paths_export_as_nested_sequentials_and_module_dicts():
     assert "self.features = nn.Sequential(" in init  # numbered from 0
     assert "self.layer1 = nn.Sequential(" in init and "nn.ModuleDict(" in init
     assert '"3": nn.ModuleDict(' in init  # numbered from 3: not a Sequential
-    assert "x = self.features[0](x)" in forward
+    assert "x = self.features(x)" in forward  # a chain: the Sequential is called once
     assert 'self.layer1[0]["conv1"](x)' in forward
     assert 'self.extra["3"]["proj"](' in forward
+
+
+def test_a_stage_is_called_once_only_when_its_modules_form_a_chain():
+    """torchvision's ``x = self.layer1(x)``; a stage whose inner value is used elsewhere (or
+    whose modules are not run in their numbered order) is called member by member."""
+    forward = export_model_code(presets.get("resnet50").build(), "Net").split("def forward")[-1]
+    assert "x = self.layer3(x)" in forward and "layer3[" not in forward
+    g = Graph()
+    x = g.add_node("input", {"channels": 3, "height": 8, "width": 8}).id
+    a = g.add_node("conv2d", {"out_channels": 3, "padding": 1}, path="stage.0").id
+    b = g.add_node("relu", {}, path="stage.1").id
+    s = g.add_node("add", {}).id
+    out = g.add_node("output", {}).id
+    g.connect(x, a)
+    g.connect(a, b)
+    g.connect(b, s, 0)
+    g.connect(a, s, 1)  # the conv's output is used past the relu
+    g.connect(s, out)
+    code = export_model_code(g, "Net")
+    assert "self.stage(" not in code.split("def forward")[-1]
+    assert "self.stage[0](x)" in code and "self.stage[1](" in code
+    ns: dict = {}
+    exec(compile(code, "net.py", "exec"), ns)
+    model = ns["Net"]().eval()
+    compiled = compile_graph(g, check(g)).eval()
+    model.load_state_dict(compiled.state_dict())
+    inp = torch.randn(2, 3, 8, 8)
+    torch.testing.assert_close(model(inp), compiled(inp))
 
 
 def test_exports_carry_only_the_classes_and_options_they_use():

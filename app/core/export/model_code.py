@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import functools
 import importlib.util
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -220,6 +221,47 @@ def _accessors(tree: dict[str, Any], prefix: str = "self.") -> dict[str, str]:
     return out
 
 
+def _leaves(tree: dict[str, Any]) -> list[str]:
+    return [
+        n for item in tree.values() for n in ([item] if isinstance(item, str) else _leaves(item))
+    ]
+
+
+def _chains(
+    tree: dict[str, Any], graph: Graph, prefix: str = "self."
+) -> dict[str, tuple[str, list[str]]]:
+    """First node → (the container's accessor, its nodes) for each largest ``nn.Sequential``
+    group whose modules run one after another, each fed only by the one before: the forward
+    calls the group once (``x = self.layer1(x)``), as torchvision's files do."""
+    out: dict[str, tuple[str, list[str]]] = {}
+    seq = _sequential(tree)
+    for key, item in tree.items():
+        if isinstance(item, str):
+            continue
+        here = f"self.{key}" if prefix == "self." else f"{prefix}[{key}]"
+        if _callable(item) and _is_chain(_leaves(item), graph):
+            nodes = _leaves(item)
+            out[nodes[0]] = (here, nodes)
+        elif seq or prefix == "self.":  # a ModuleDict's members are reached by key, not here
+            out.update(_chains(item, graph, here))
+    return out
+
+
+def _callable(tree: dict[str, Any]) -> bool:
+    """Whether a group and all its sub-groups are ``nn.Sequential`` (a ModuleDict has no
+    forward)."""
+    return _sequential(tree) and all(isinstance(i, str) or _callable(i) for i in tree.values())
+
+
+def _is_chain(nodes: list[str], graph: Graph) -> bool:
+    if len([s for s in graph.inputs_of(nodes[0]) if s is not None]) != 1:
+        return False
+    for before, node in itertools.pairwise(nodes):
+        if graph.inputs_of(node) != [before] or list(graph.successors(before)) != [node]:
+            return False
+    return True
+
+
 def _source(graph: Graph, report: ShapeReport, nid: str) -> str:
     node = graph.nodes[nid]
     return graph.registry.get(node.type_id).source(node.params, list(report.nodes[nid].inputs))
@@ -277,7 +319,12 @@ def chain_first_order(graph: Graph, order: tuple[str, ...]) -> list[str]:
 def _forward_body(graph: Graph, report: ShapeReport) -> list[str]:
     """Straight-line code: ``x`` carries the main path, ``out`` a branch; a variable is reused
     as soon as its value is no longer needed."""
-    access = _accessors(_module_tree(graph, report))
+    tree = _module_tree(graph, report)
+    access = _accessors(tree)
+    chains = _chains(tree, graph)
+    skip: dict[str, str] = {}  # a chain's later node → its first
+    for first, (_, nodes) in chains.items():
+        skip.update(dict.fromkeys(nodes[1:], first))
     consumers = {n: 0 for n in report.order}
     for edge in graph.edges():
         consumers[edge.src] += 1
@@ -288,6 +335,10 @@ def _forward_body(graph: Graph, report: ShapeReport) -> list[str]:
         node = graph.nodes[nid]
         if node.type_id == "input":
             var[nid], holder["x"] = "x", nid
+            continue
+        if nid in skip:  # computed by its chain's call
+            var[nid] = var[skip[nid]]
+            holder[var[nid]] = nid
             continue
         sources = [s for s in graph.inputs_of(nid) if s is not None]
         args = [var[s] for s in sources]
@@ -308,6 +359,8 @@ def _forward_body(graph: Graph, report: ShapeReport) -> list[str]:
             lines += _cat(out, args)
         elif inline:  # a binary operator between the inputs
             lines += _fit(8, f"{out} = ", [f" {inline} ".join(args)], "")
+        elif nid in chains:
+            lines += _fit(8, f"{out} = {chains[nid][0]}(", args)
         else:
             lines += _fit(8, f"{out} = {access[nid]}(", args)
         var[nid], holder[out] = out, nid

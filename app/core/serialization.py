@@ -203,12 +203,12 @@ class _Reader:
         if doc.get("format") != FORMAT:
             self.err(
                 "$.format",
-                f"expected {FORMAT!r}, got {doc.get('format')!r}: not a NetBuilder project",
+                f"expected {FORMAT!r}, got {_shown(doc.get('format'))}: not a NetBuilder project",
             )
             return None
         version = doc.get("version")
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            self.err("$.version", f"expected a positive whole number, got {version!r}")
+            self.err("$.version", f"expected a positive whole number, got {_shown(version)}")
         elif version > VERSION:
             self.err(
                 "$.version",
@@ -261,10 +261,10 @@ class _Reader:
                     self.err(f"{path}.{key}", "unknown field")
             nid = item.get("id")
             if not isinstance(nid, str) or not nid.isidentifier():
-                self.err(f"{path}.id", f"expected a Python identifier, got {nid!r}")
+                self.err(f"{path}.id", f"expected a Python identifier, got {_shown(nid)}")
                 continue
             if nid in self.seen_ids:
-                self.err(f"{path}.id", f"duplicate node id {nid!r}")
+                self.err(f"{path}.id", f"duplicate node id {_shown(nid)}")
                 continue
             self.seen_ids.add(nid)
             problem = node_id_problem(nid)
@@ -274,7 +274,7 @@ class _Reader:
                 self.notes.append(f"{path}.id: {problem}; renamed to {new!r}")
             type_id = item.get("type")
             if not isinstance(type_id, str) or type_id not in self.registry:
-                self.err(f"{path}.type", f"unknown block type {type_id!r}")
+                self.err(f"{path}.type", f"unknown block type {_shown(type_id)}")
                 continue
             block = self.registry.get(type_id)
             params = item.get("params", {})
@@ -297,7 +297,7 @@ class _Reader:
                 or len(pos) != 2
                 or not all(_finite_number(v) for v in pos)
             ):
-                self.err(f"{path}.position", f"expected [x, y] numbers, got {pos!r}")
+                self.err(f"{path}.position", f"expected [x, y] numbers, got {_shown(pos)}")
                 pos = [0.0, 0.0]
             label = item.get("label", "")
             if not isinstance(label, str):
@@ -348,10 +348,10 @@ class _Reader:
                     bad = True
                 elif value not in nodes:
                     if value not in self.seen_ids:  # else the node's own problem is reported
-                        self.err(f"{path}.{key}", f"no node named {value!r} (dangling edge)")
+                        self.err(f"{path}.{key}", f"no node named {_shown(value)} (dangling edge)")
                     bad = True
             if isinstance(port, bool) or not isinstance(port, int) or port < 0:
-                self.err(f"{path}.port", f"expected a port number ≥ 0, got {port!r}")
+                self.err(f"{path}.port", f"expected a port number ≥ 0, got {_shown(port)}")
                 bad = True
             if bad:
                 continue
@@ -391,6 +391,13 @@ def _finite_number(v: Any) -> bool:
         return math.isfinite(float(v)) and abs(float(v)) < 1e12
     except OverflowError:
         return False
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters (a file may hold a
+    400-digit number or a megabyte of text where a name belongs)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _kind(value: Any) -> str:

@@ -1,5 +1,7 @@
 """Every problem the project loader reports, word for word, for a corpus of broken files: one
-per check the loader makes (its ``err`` calls and its unreadable-file messages). The texts are
+per check the loader makes (its ``err`` calls and its unreadable-file messages), some with a
+second problem after the first; and, for files it repairs (renamed ids, replaced characters,
+defaults filled in), its notes and the exact file the result saves as. The texts are
 in loader_problems.json, read and checked by a person when written; after changing a message
 on purpose, rewrite it with ``python -m tests.core.test_loader_problems`` and read the
 difference. (Mutation testing showed the messages were checked by fragments, if at all.)"""
@@ -27,6 +29,11 @@ def edit(change: Callable[[dict], object]) -> bytes:
     doc = good()
     change(doc)
     return json.dumps(doc, allow_nan=True).encode()
+
+
+def both(*changes: Callable[[dict], object]) -> Callable[[dict], object]:
+    """Several changes: a second problem after the first shows the loader reads on."""
+    return lambda d: [change(d) for change in changes]
 
 
 def node(i: int, **fields) -> Callable[[dict], object]:
@@ -62,6 +69,7 @@ CORPUS: dict[str, bytes] = {
     "node id not identifier": edit(node(2, id="a b")),
     "node id duplicate": edit(lambda d: d["nodes"].append(dict(d["nodes"][1]))),
     "node type unknown": edit(node(2, type="warp_drive")),
+    "node type a megabyte": edit(node(2, type="x" * 1_000_000)),
     "params not object": edit(node(1, params=[1])),
     "param below minimum": edit(lambda d: d["nodes"][1]["params"].update(kernel_h=0)),
     "param wrong kind": edit(lambda d: d["nodes"][1]["params"].update(stride="fast")),
@@ -86,6 +94,32 @@ CORPUS: dict[str, bytes] = {
     "edge port bool": edit(edge(0, port=True)),
     "edge port too high": edit(edge(0, port=5)),
     "edge port taken": edit(lambda d: d["edges"].append({"src": "relu_1", "dst": "conv2d_1"})),
+    "format wrong": edit(lambda d: d.update(format="other-app")),
+    "json invalid, not truncated": b'{"a": }\n',
+    "list truncated": b"[1, 2",
+    "name null": edit(lambda d: d.update(name=None)),
+    "label true": edit(node(0, label=True)),
+    "position 1e12": edit(node(0, position=[1e12, 0])),
+    "position too big for a float": edit(node(0, position=[7, 0])).replace(
+        b"[7, 0]", b"[1" + b"0" * 400 + b", 0]"
+    ),
+    "edge dst not text": edit(edge(0, dst=3)),
+    "edge src a list": edit(edge(0, src=[])),
+    "edge port one too high": edit(edge(0, port=1)),
+    "node not object, then another": edit(
+        both(lambda d: d["nodes"].insert(1, 7), node(4, label=5))
+    ),
+    "node id not identifier, then another": edit(both(node(2, id="a b"), node(3, label=5))),
+    "node id duplicate, then another": edit(
+        lambda d: d["nodes"].extend([dict(d["nodes"][1]), {"id": "x_9", "type": "warp_drive"}])
+    ),
+    "node type unknown, then another": edit(both(node(1, type="warp_drive"), node(3, label=5))),
+    "edge not object, then another": edit(
+        lambda d: d["edges"].extend(["a", {"src": "relu_1", "dst": "nowhere"}])
+    ),
+    "edge port too high, then another": edit(
+        both(edge(0, port=5), lambda d: d["edges"].append({"src": "relu_1", "dst": "nowhere"}))
+    ),
     "cycle": edit(
         lambda d: d.update(
             edges=[
@@ -99,30 +133,86 @@ CORPUS: dict[str, bytes] = {
 }
 
 
-def problems() -> dict[str, list[str]]:
+def renamed_ids(d: dict) -> None:
+    """Ids that cannot name a module (an nn.Module attribute, a keyword), one of them beside
+    the id its new name would take, and edges that use them."""
+    ids = {"input_1": "training", "conv2d_1": "training_1", "relu_1": "class"}
+    for n in d["nodes"]:
+        n["id"] = ids.get(n["id"], n["id"])
+    for e in d["edges"]:
+        e["src"], e["dst"] = ids.get(e["src"], e["src"]), ids.get(e["dst"], e["dst"])
+
+
+def surrogates(d: dict) -> None:
+    d["nodes"][0]["label"] = "in\ud800put"
+    d["view"] = {"\udc00zoom": [1, {"a": ["\ud801"]}], "b": "\udfff"}
+
+
+def defaults(d: dict) -> None:
+    """What a hand-written file may leave out: positions, parameters, the settings; a
+    description and text that is not ASCII."""
+    del d["nodes"][1]["position"]
+    d["nodes"][1]["params"] = {"out_channels": 4}
+    d["nodes"][3]["label"] = "Größe"
+    d["edges"].append({"src": "relu_1", "dst": "add_1", "port": 1})
+    del d["training"], d["view"]
+    d["description"] = "ein Netz"
+
+
+#: files the loader accepts after repairing them or filling in defaults
+REPAIRED: dict[str, bytes] = {
+    "renamed ids": edit(renamed_ids),
+    "lone surrogates": edit(surrogates),
+    "defaults": edit(defaults),
+}
+
+
+def problems() -> dict[str, str]:
+    """Each broken file's whole message, as the window shows it (with the file's name)."""
     out = {}
     for name, data in CORPUS.items():
         try:
-            loads(data)
+            loads(data, source=f"{name}.json")
         except ProjectFileError as exc:
-            out[name] = exc.problems
+            out[name] = str(exc)
         else:
-            out[name] = []
+            out[name] = ""
     return out
 
 
+def repairs() -> dict[str, dict[str, list[str]]]:
+    """Each repaired file's notes and the file it saves as."""
+    out = {}
+    for name, data in REPAIRED.items():
+        project = loads(data)
+        out[name] = {"notes": project.notes, "saved": to_json(project).split("\n")}
+    return out
+
+
+def recorded() -> dict:
+    return {"problems": problems(), "repairs": repairs()}
+
+
 def test_every_broken_file_reports_what_it_reported_when_checked():
-    expected = json.loads(FILE.read_text(encoding="utf-8"))
+    expected = json.loads(FILE.read_text(encoding="utf-8"))["problems"]
     current = problems()
     assert set(current) == set(expected)
-    for name, listed in expected.items():
-        assert current[name] == listed, name
+    for name, message in expected.items():
+        assert current[name] == message, name
 
 
 def test_every_broken_file_is_refused():
     assert all(problems().values())
 
 
+def test_repaired_files_note_what_changed_and_save_as_when_checked():
+    expected = json.loads(FILE.read_text(encoding="utf-8"))["repairs"]
+    current = repairs()
+    assert set(current) == set(expected)
+    for name, result in expected.items():
+        assert current[name] == result, name
+
+
 if __name__ == "__main__":
-    FILE.write_text(json.dumps(problems(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    FILE.write_text(json.dumps(recorded(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {FILE}", file=sys.stderr)

@@ -153,11 +153,80 @@ def test_truncated_real_file_never_half_loads(tmp_path):
             loads(text[:cut])
 
 
-def test_load_missing_and_folder(tmp_path):
-    with pytest.raises(ProjectFileError, match="file not found"):
-        load(tmp_path / "missing.json")
-    with pytest.raises(ProjectFileError, match="folder"):
-        load(tmp_path)
+def _message(path, **kwargs) -> str:
+    with pytest.raises(ProjectFileError) as info:
+        load(path, **kwargs)
+    return str(info.value)
+
+
+def test_load_missing_folder_unreadable_and_broken_files_name_the_file(tmp_path, monkeypatch):
+    head = "cannot open project (1 problem(s)):\n  - "
+    missing = tmp_path / "missing.json"
+    assert _message(missing) == f"{missing}: {head}file not found"
+    assert _message(tmp_path) == f"{tmp_path}: {head}this is a folder, not a project file"
+    broken = tmp_path / "broken.json"
+    broken.write_text("")
+    assert _message(broken) == f"{broken}: {head}the file is empty"
+    save(Project(chain(image(), ("relu", {}))), broken)
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    assert _message(broken) == f"{broken}: {head}cannot read: Permission denied"
+
+
+def test_load_reads_with_the_registry_it_is_given(tmp_path):
+    from blocks import REGISTRY
+    from blocks.base import Registry
+
+    path = tmp_path / "net.json"
+    save(Project(chain(image(), ("relu", {}))), path)
+    inputs_only = Registry()
+    inputs_only.add(REGISTRY.get("input"))
+    assert _message(path, registry=inputs_only).endswith(
+        "$.nodes[1].type: unknown block type 'relu'"
+    )
+
+
+def test_a_message_without_a_file_name_starts_with_the_problem():
+    with pytest.raises(ProjectFileError) as info:
+        loads(b"")
+    assert str(info.value) == "cannot open project (1 problem(s)):\n  - the file is empty"
+    assert info.value.source == "" and info.value.problems == ["the file is empty"]
+
+
+def test_save_writes_a_hidden_temporary_beside_the_file_then_renames_it(tmp_path, monkeypatch):
+    renames = []
+    real = os.replace
+
+    def spy(src, dst):
+        renames.append((Path(src), Path(dst)))
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    target = tmp_path / "net.json"
+    save(Project(chain(image(), ("relu", {}))), target)
+    ((src, dst),) = renames
+    assert dst == target and src.parent == tmp_path  # same folder: the rename is atomic
+    assert src.name.startswith(".net.json.") and src.name.endswith(".tmp")
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_a_failed_rename_reports_its_own_error_when_the_temporary_is_gone(tmp_path, monkeypatch):
+    def vanish(src, dst):
+        Path(src).unlink()  # e.g. a cleaner removed it
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", vanish)
+    with pytest.raises(OSError, match="No space left on device"):
+        save(Project(chain(image(), ("relu", {}))), tmp_path / "net.json")
+
+
+def test_settings_that_are_not_json_numbers_are_refused_when_saving():
+    project = Project(chain(image(), ("relu", {})), training={"lr": float("nan")})
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        to_json(project)
 
 
 def test_block_alias_loads_as_canonical_type():

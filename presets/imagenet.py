@@ -135,7 +135,7 @@ def googlenet() -> Graph:
     c.add("maxpool2d", path="maxpool3", kernel_size=3, stride=2, ceil_mode=True)
     for name in ("4a", "4b", "4c", "4d", "4e"):
         inception(c, name, 3)
-    c.add("maxpool2d", path="maxpool4", kernel_size=2, stride=2, ceil_mode=True)
+    c.add("maxpool2d", path="maxpool4", kernel_size=2, ceil_mode=True)
     for name in ("5a", "5b"):
         inception(c, name, 3)
     c.add("global_avgpool", path="avgpool")

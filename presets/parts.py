@@ -45,7 +45,7 @@ VGG_CFGS = {
 def vgg_features(c: Chain, cfg: tuple, bn: bool) -> None:
     for v in cfg:
         if v == "M":
-            c.add("maxpool2d", kernel_size=2, stride=2)
+            c.add("maxpool2d", kernel_size=2)  # stride = kernel, as nn.MaxPool2d(2)
         else:
             conv_relu(c, v, 3, 1, 1, bn)
 

@@ -66,16 +66,54 @@ def test_resnet_keeps_torchvision_names_and_stages():
     result = import_model(build("resnet18"), SHAPE)
     graph = result.graph
     by_path = {n.path: n for n in graph.nodes.values() if n.path}
-    conv = by_path["layer2.0.downsample.0"]
-    assert (conv.type_id, conv.params["stride"], conv.params["kernel_h"]) == ("conv2d", 2, 1)
-    assert conv.id == "layer2_0_downsample_0"
-    assert by_path["layer1.0.bn1"].type_id == "batchnorm2d"
-    adds = [n for n in graph.nodes.values() if n.type_id == "add"]
-    assert len(adds) == 8 and all(n.path == "" for n in adds)  # one residual sum per block
-    # the shared self.relu of each block: one node per call, the first keeps the path
-    relus = [n for n in graph.nodes.values() if n.type_id == "relu"]
-    assert len(relus) == 17 and sum(1 for n in relus if n.path) == 8  # + the stem's, "relu"
-    assert graph.nodes["relu"].path == "" and graph.nodes["conv1"].path == ""  # top level
+    # torchvision's BasicBlock computes exactly what the ResidualBlock block computes
+    block = by_path["layer2.0"]
+    assert block.type_id == "residual"
+    assert {k: block.params[k] for k in ("kind", "channels", "stride", "version")} == {
+        "kind": "basic",
+        "channels": 128,
+        "stride": 2,
+        "version": "v1.5",
+    }
+    assert sorted(p for p in by_path if p.startswith("layer")) == [
+        f"layer{s}.{i}" for s in range(1, 5) for i in range(2)
+    ]
+    # the stem's modules are top-level: their ids are their names, as when drawn
+    assert [graph.nodes[n].type_id for n in ("conv1", "bn1", "relu", "maxpool", "fc")] == [
+        "conv2d",
+        "batchnorm2d",
+        "relu",
+        "maxpool2d",
+        "linear",
+    ]
+
+
+#: torchvision's composite modules and the blocks they import as, per model
+COMPOSITES = {
+    "resnet50": {"residual": 16},
+    "resnext50_32x4d": {"residual": 16},
+    "wide_resnet50_2": {"residual": 16},
+    "googlenet": {"inception": 9, "conv_bn_relu": 3},
+    "squeezenet1_0": {"fire": 8},
+    "regnet_y_400mf": {"squeeze_excite": 14},
+}
+
+
+@pytest.mark.parametrize("name", COMPOSITES)
+def test_torchvision_composites_import_as_one_block_each(name):
+    graph = import_model(build(name), SHAPE).graph
+    for type_id, count in COMPOSITES[name].items():
+        assert sum(1 for n in graph.nodes.values() if n.type_id == type_id) == count
+
+
+def paths(name: str) -> dict:
+    return {n.path: n.params for n in import_model(build(name), SHAPE).graph.nodes.values()}
+
+
+def test_resnext_and_wide_blocks_keep_their_groups_and_width():
+    block = paths("resnext50_32x4d")["layer3.0"]
+    assert (block["groups"], block["base_width"], block["stride"]) == (32, 4, 2)
+    assert paths("wide_resnet50_2")["layer1.0"]["base_width"] == 128
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,18 @@ def test_a_custom_block_with_a_sum_and_a_concatenation_imports_natively():
     assert result.max_abs_diff <= 1e-5
 
 
+def test_a_class_named_like_a_block_that_computes_otherwise_is_traced_through():
+    """``ResidualBlock`` with NetBuilder's layers but no ReLU after the sum: not taken for
+    the block (its output differs), imported layer by layer instead, with equal logits."""
+    from tests.imports.user_models import LookAlike
+
+    result = import_model(LookAlike(), (3, 8, 8))
+    types = [n.type_id for n in result.graph.nodes.values()]
+    assert "residual" not in types and types.count("add") == 1
+    assert result.graph.nodes["block_conv1"].path == "block.conv1"
+    assert result.max_abs_diff <= 1e-5
+
+
 def test_a_factory_is_called_with_the_arguments():
     model, _ = load_source(f"{FILE}:tiny_net", '{"width": 4}')
     assert model.head.in_features == 4

@@ -25,6 +25,7 @@ from torch.nn import functional as F
 
 from app.core.compiler import compile_graph
 from app.core.graph import Graph
+from app.core.imports.composites import composite_spec, is_candidate
 from app.core.imports.errors import ImportFailure
 from app.core.layout import layered_layout
 from app.core.names import free_id, module_path_problem, node_id_problem
@@ -211,10 +212,18 @@ def _global_pool(m: nn.Module) -> bool:
 
 
 class _Tracer(fx.Tracer):
-    """torch.fx's tracer, keeping an exported GlobalAvgPool whole (one node, as drawn)."""
+    """torch.fx's tracer, keeping an exported GlobalAvgPool whole (one node, as drawn) and
+    each module that may be one composite block (``imports.composites``), unless it is in
+    ``through`` (shown not to be one: traced into its layers)."""
+
+    def __init__(self, through: set[str]) -> None:
+        super().__init__()
+        self.through = through
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return _global_pool(m) or super().is_leaf_module(m, qualname)
+        if _global_pool(m) or (qualname not in self.through and is_candidate(m)):
+            return True
+        return super().is_leaf_module(m, qualname)
 
 
 #: the largest height and width at which the traced shapes are probed
@@ -248,12 +257,36 @@ class _Shapes(fx.Interpreter):
 
 def trace(model: nn.Module, input_shape: tuple[int, ...]) -> Traced:
     """``model`` traced by ``torch.fx`` in eval mode, with every node's shape for a probe
-    input (``input_shape``, or smaller: see below)."""
+    input (``input_shape``, or smaller: see below). A module that computes exactly what a
+    composite block computes is one node, its block in ``node.meta["composite"]``."""
+    through: set[str] = set()
+    while True:
+        gm = _trace(model, input_shape, through)
+        rejected = set()
+        for n in gm.graph.nodes:
+            if n.op != "call_module" or str(n.target) in through:
+                continue
+            module = gm.get_submodule(str(n.target))
+            if not is_candidate(module):
+                continue
+            shapes = [_shape(a) for a in n.args]
+            spec = None
+            if len(shapes) == 1 and shapes[0] is not None and not n.kwargs:
+                spec = composite_spec(module, shapes[0][1:])
+            if spec is None:
+                rejected.add(str(n.target))
+            n.meta["composite"] = spec
+        if not rejected:
+            return gm
+        through |= rejected  # trace into them: their layers map one by one
+
+
+def _trace(model: nn.Module, input_shape: tuple[int, ...], through: set[str]) -> Traced:
     was_training = model.training
     model.eval()
     try:
         try:
-            tracer = _Tracer()
+            tracer = _Tracer(through)
             gm = Traced(model, tracer.trace(model))
         except Exception as exc:
             raise ImportFailure(_trace_error(model, exc)) from None
@@ -317,6 +350,8 @@ def _map_call(n: fx.Node, gm: Traced) -> tuple[Spec | None, list[fx.Node]]:
     out = _shape(n)
     if n.op == "call_module":
         module = gm.get_submodule(str(n.target))
+        if n.meta.get("composite"):
+            return n.meta["composite"], tensors
         if isinstance(module, PASS_THROUGH):
             return None, tensors[:1]
         if _global_pool(module):
@@ -422,7 +457,10 @@ def build_graph(
                 continue
             if result.name not in value:
                 continue  # the call that computes it is listed
-            out = graph.add_node("output", {}, node_id=free_id("output", set(graph.nodes), "out"))
+            shape = _shape(result)
+            classes = {"classes": shape[1]} if shape is not None and len(shape) == 2 else {}
+            out_id = free_id("output", set(graph.nodes), "out")
+            out = graph.add_node("output", classes, node_id=out_id)
             graph.connect(value[result.name], out.id)
             continue
         if n.op == "get_attr":

@@ -6,7 +6,7 @@
 #
 #   scripts/mutation.sh              # every phase
 #   scripts/mutation.sh training     # one phase: training, augment, arith, shapes, blocks,
-#                                    # names, files or step
+#                                    # names, files, expansion or step
 #   RERUN="name ..." scripts/mutation.sh blocks   # only those mutants (the last survivors)
 #
 # Prints per module: generated / killed / survived (equivalent: listed with the reason in
@@ -69,6 +69,10 @@ if [[ $want == all || $want == files ]]; then
   # word-for-word problems (test_loader_problems.py) check what the fuzz could only see fail
   phase files " app/core/serialization.py" \
     " tests/core/test_serialization.py tests/core/test_loader_problems.py tests/reliability/test_atomic_save.py tests/reliability/test_invalid_values.py"
+fi
+if [[ $want == all || $want == expansion ]]; then
+  # composites opened into primitives: the edit's tests compile both and compare outputs
+  phase expansion " blocks/expansion.py" " tests/core/test_edits.py"
 fi
 if [[ $want == all || $want == step ]]; then
   phase step " app/core/training/prepared.py" \

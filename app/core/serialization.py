@@ -88,7 +88,7 @@ def save(project: Project, path: str | os.PathLike[str]) -> None:
     """Write atomically: the previous file stays intact if anything fails midway."""
     path = Path(path)
     text = to_json(project).encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         try:
             fh = os.fdopen(fd, "wb")
@@ -281,16 +281,12 @@ class _Reader:
             clean: dict[str, Any] = {}
             if not isinstance(params, dict):
                 self.err(f"{path}.params", f"expected an object, got {_kind(params)}")
-            else:
-                ok = True
+            else:  # one by one, to report each bad value; add_node fills in the defaults
                 for key, value in params.items():
                     try:
                         clean.update(block.validate({key: value}, partial=True))
                     except InvalidParamError as exc:
                         self.err(f"{path}.params.{key}", exc.reason)
-                        ok = False
-                if ok:
-                    clean = block.validate(clean)
             pos = item.get("position", [0.0, 0.0])
             if (
                 not isinstance(pos, list)

@@ -44,6 +44,21 @@ def edge(i: int, **fields) -> Callable[[dict], object]:
     return lambda d: d["edges"][i].update(fields)
 
 
+def renamed_ids(d: dict) -> None:
+    """Ids that cannot name a module (an nn.Module attribute, a keyword), one of them beside
+    the id its new name would take, and edges that use them."""
+    ids = {"input_1": "training", "conv2d_1": "training_1", "relu_1": "class", "add_1": "_"}
+    for n in d["nodes"]:
+        n["id"] = ids.get(n["id"], n["id"])
+    for e in d["edges"]:
+        e["src"], e["dst"] = ids.get(e["src"], e["src"]), ids.get(e["dst"], e["dst"])
+
+
+def surrogates(d: dict) -> None:
+    d["nodes"][0]["label"] = "in\ud800put\ue000"  # a lone surrogate; a private-use character
+    d["view"] = {"\udc00zoom": [1, {"a": ["\ud801"]}], "b": "\udfff"}
+
+
 CORPUS: dict[str, bytes] = {
     "empty": b"",
     "not UTF-8": b"\xff\xfe\x00garbage",
@@ -70,6 +85,8 @@ CORPUS: dict[str, bytes] = {
     "node id duplicate": edit(lambda d: d["nodes"].append(dict(d["nodes"][1]))),
     "node type unknown": edit(node(2, type="warp_drive")),
     "node type a megabyte": edit(node(2, type="x" * 1_000_000)),
+    "node type of 60 characters": edit(node(2, type="x" * 58)),  # shown whole: the limit
+    "path clash on a renamed node": edit(both(renamed_ids, node(1, path="a.y"), node(2, path="a"))),
     "params not object": edit(node(1, params=[1])),
     "param below minimum": edit(lambda d: d["nodes"][1]["params"].update(kernel_h=0)),
     "param wrong kind": edit(lambda d: d["nodes"][1]["params"].update(stride="fast")),
@@ -94,6 +111,11 @@ CORPUS: dict[str, bytes] = {
     "edge port bool": edit(edge(0, port=True)),
     "edge port too high": edit(edge(0, port=5)),
     "edge port taken": edit(lambda d: d["edges"].append({"src": "relu_1", "dst": "conv2d_1"})),
+    "edge port taken, then another": edit(
+        lambda d: d["edges"].extend(
+            [{"src": "relu_1", "dst": "conv2d_1"}, {"src": "relu_1", "dst": "nowhere"}]
+        )
+    ),
     "format wrong": edit(lambda d: d.update(format="other-app")),
     "json invalid, not truncated": b'{"a": }\n',
     "list truncated": b"[1, 2",
@@ -131,21 +153,6 @@ CORPUS: dict[str, bytes] = {
         )
     ),
 }
-
-
-def renamed_ids(d: dict) -> None:
-    """Ids that cannot name a module (an nn.Module attribute, a keyword), one of them beside
-    the id its new name would take, and edges that use them."""
-    ids = {"input_1": "training", "conv2d_1": "training_1", "relu_1": "class"}
-    for n in d["nodes"]:
-        n["id"] = ids.get(n["id"], n["id"])
-    for e in d["edges"]:
-        e["src"], e["dst"] = ids.get(e["src"], e["src"]), ids.get(e["dst"], e["dst"])
-
-
-def surrogates(d: dict) -> None:
-    d["nodes"][0]["label"] = "in\ud800put"
-    d["view"] = {"\udc00zoom": [1, {"a": ["\ud801"]}], "b": "\udfff"}
 
 
 def defaults(d: dict) -> None:

@@ -7,6 +7,13 @@ from typing import Any
 from app.core.graph import Graph
 
 ROW = 90.0
+#: extra space where a stage (the first part of a module path) begins or ends, so the stages'
+#: titled frames on the canvas neither touch nor hide a block
+STAGE_GAP = 60.0
+
+
+def _stage(path: str) -> str:
+    return path.split(".", 1)[0] if "." in path else ""
 
 
 class Chain:
@@ -18,6 +25,7 @@ class Chain:
         self._y = 0.0
         self._sequence: str | None = None
         self._index = 0
+        self._stage = ""
 
     def sequential(self, name: str | None) -> None:
         """Name the next blocks ``name.0``, ``name.1``… (the modules of an ``nn.Sequential``,
@@ -29,6 +37,9 @@ class Chain:
         if not path and self._sequence:
             path = f"{self._sequence}.{self._index}"
             self._index += 1
+        if _stage(path) != self._stage and self.last is not None:
+            self._y += STAGE_GAP
+        self._stage = _stage(path)
         node = self.graph.add_node(type_id, params, position=(0.0, self._y), path=path)
         self._y += ROW
         if self.last is not None:

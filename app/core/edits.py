@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from app.core.errors import GraphError, PortError
 from app.core.graph import Edge, Graph, Position
+from app.core.names import module_name_clashes
 from app.core.shapes import ShapeReport, check
 from blocks.expansion import INPUT, can_expand, expand
 
@@ -27,6 +28,7 @@ class AddStep(NamedTuple):
     position: Position
     label: str = ""
     index: int | None = None
+    path: str = ""
 
 
 class RemoveStep(NamedTuple):
@@ -59,6 +61,7 @@ def _apply_one(graph: Graph, step: Step) -> list[Step]:
             position=step.position,
             label=step.label,
             index=step.index,
+            path=step.path,
         )
         return [RemoveStep(step.node_id)]
     if isinstance(step, RemoveStep):
@@ -66,7 +69,9 @@ def _apply_one(graph: Graph, step: Step) -> list[Step]:
         index = list(graph.nodes).index(step.node_id)
         removed = graph.remove_node(step.node_id)
         params = dict(node.params)
-        restore = AddStep(node.id, node.type_id, params, node.position, node.label, index)
+        restore = AddStep(
+            node.id, node.type_id, params, node.position, node.label, index, node.path
+        )
         return [restore, *(ConnectStep(e) for e in removed)]
     if isinstance(step, ConnectStep):
         e = step.edge
@@ -128,7 +133,9 @@ def expand_node(
     graph: Graph, node_id: str, report: ShapeReport | None = None
 ) -> tuple[list[str], list[Step]]:
     """Steps that replace composite ``node_id`` with its primitive parts (ids
-    ``<node_id>_<part>``), keeping its connections; nodes below it move down to make room."""
+    ``<node_id>_<part>``), keeping its connections; nodes below it move down to make room.
+    A block with a module path (``layer1.0``) gives its parts paths below it
+    (``layer1.0.conv1``, ``layer1.0.downsample.0``), so the weights keep their names."""
     node = graph.node(node_id)
     block = graph.block(node_id)
     if not can_expand(node.type_id):
@@ -152,6 +159,7 @@ def expand_node(
     depth: dict[str, int] = {INPUT: 0}
     for part in parts:
         depth[part.name] = 1 + max(depth[i] for i in part.inputs)
+    paths = _part_paths(graph, node_id, parts, ids)
     columns: dict[int, int] = {}
     x0, y0 = node.position
     steps: list[Step] = [RemoveStep(node_id)]
@@ -161,7 +169,10 @@ def expand_node(
         col = columns.get(d, 0)
         columns[d] = col + 1
         position = (x0 + col * COLUMN_GAP, y0 + (d - 1) * LAYER_GAP)
-        steps.append(AddStep(ids[part.name], part.type_id, part.params, position, "", order + i))
+        new = ids[part.name]
+        steps.append(
+            AddStep(new, part.type_id, part.params, position, "", order + i, paths.get(new, ""))
+        )
     for part in parts:
         for port, name in enumerate(part.inputs):
             steps.append(ConnectStep(Edge(ids[name], ids[part.name], port)))
@@ -175,3 +186,22 @@ def expand_node(
         if n in below and graph.node(n).position[1] > y0
     ]
     return [ids[p.name] for p in parts], steps
+
+
+def _part_paths(graph: Graph, node_id: str, parts: list, ids: dict[str, str]) -> dict[str, str]:
+    """Part id → module path below the block's own (none when the block has none). A part
+    whose path would lie below another part's (Fire's ReLU ``squeeze_relu`` below the conv
+    ``squeeze``) keeps none: only layers without weights are left so."""
+    base = graph.node(node_id).path
+    if not base:
+        return {}
+    paths = {ids[p.name]: f"{base}.{p.name.replace('_', '.')}" for p in parts}
+    taken = set(paths.values())
+    for part, path in list(paths.items()):
+        pieces = path.split(".")
+        if any(".".join(pieces[:k]) in taken for k in range(1, len(pieces))):
+            del paths[part]
+    names = {n: m for n, m in graph.module_names().items() if n != node_id}
+    for part, _ in module_name_clashes(names | paths):  # the rest of the graph's names
+        paths.pop(part, None)
+    return paths

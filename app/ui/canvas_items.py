@@ -190,7 +190,9 @@ class NodeItem(QGraphicsItem):
         small = QFont(painter.font().family(), max(7, painter.font().pointSize() - 1))
         painter.setFont(small)
         painter.setPen(QColor(theme.detail))
-        detail = " · ".join(t for t in (node.label or node.id, block.summary(node.params)) if t)
+        detail = " · ".join(
+            t for t in (node.label or node.path or node.id, block.summary(node.params)) if t
+        )
         detail = QFontMetrics(small).elidedText(detail, Qt.TextElideMode.ElideRight, width)
         painter.drawText(QRectF(14, 22, width, 16), Qt.AlignmentFlag.AlignLeft, detail)
         shape = (

@@ -17,6 +17,7 @@ from app.core.edits import (
 )
 from app.core.errors import GraphError, PortError
 from app.core.graph import Edge, Graph
+from app.core.serialization import Project, to_json
 from app.core.shapes import check
 from tests.helpers import chain, image
 
@@ -155,3 +156,46 @@ def test_expanded_ids_do_not_clash():
     apply_steps(g, steps)
     assert "residual_1_relu_2" in new_ids
     assert {p.node_id for p in check(g).errors} == {"residual_1_relu"}  # the loose one only
+
+
+@pytest.mark.parametrize(
+    ("name", "type_id"),
+    [
+        ("resnet18", "residual"),
+        ("se_resnet18_cifar", "residual"),
+        ("preact_resnet18_cifar", "residual"),
+        ("squeezenet1_1", "fire"),
+        ("googlenet", "inception"),
+        ("googlenet", "conv_bn_relu"),
+    ],
+)
+def test_expanding_a_named_block_keeps_its_weights_names_and_undo_restores_it(name, type_id):
+    """A block with a module path (``layer1.0``) gives its parts paths below it
+    (``layer1.0.conv1``, ``layer1.0.downsample.0``): the state_dict keys do not change, so
+    weights saved before (torchvision's) still load by name; a ReLU below a conv's name
+    (Fire's ``squeeze_relu``) keeps no path. Undo gives back the block with its path."""
+    g = presets.get(name).build()
+    before_file = to_json(Project(g))
+    with torch.device("meta"):
+        before = set(compile_graph(g).state_dict())
+    undo = []
+    for nid in [n for n, node in g.nodes.items() if node.type_id == type_id]:
+        _, steps = expand_node(g, nid)
+        undo.append(apply_steps(g, steps))
+    report = check(g)
+    assert report.ok
+    with torch.device("meta"):
+        assert set(compile_graph(g, report).state_dict()) == before
+    for steps in reversed(undo):
+        apply_steps(g, steps)
+    assert to_json(Project(g)) == before_file
+
+
+def test_parts_of_a_named_block_are_named_below_it():
+    g = presets.get("squeezenet1_1").build()
+    fire = next(n for n, node in g.nodes.items() if node.type_id == "fire")
+    base = g.node(fire).path
+    new_ids, steps = expand_node(g, fire)
+    apply_steps(g, steps)
+    paths = {g.node(n).path.removeprefix(base + ".") for n in new_ids}
+    assert paths == {"squeeze", "expand1x1", "expand3x3", "concat", ""}  # 3 ReLUs keep none

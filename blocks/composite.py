@@ -455,3 +455,37 @@ class NiNBlockType(CompositeBlock):
         widths = [params["channels"], params["mid_channels"], params["out_channels"]]
         text = "-".join(str(w or widths[0]) for w in widths) if any(widths[1:]) else str(widths[0])
         return f"{k}×{k}, {text}, s{params['stride']}"
+
+
+@register
+class DenseLayerBlock(CompositeBlock):
+    type_id = "dense_layer"
+    title = "DenseLayer"
+    help = (
+        "DenseNet layer: BN → ReLU → 1×1 conv (bn_size × growth) → BN → ReLU → 3×3 conv "
+        "(growth), concatenated to its input: C channels in, C + growth out. A dense block is "
+        "a chain of them; every layer sees all the features before it."
+    )
+    module_classes = ("DenseLayer",)
+    params = (
+        Param("growth_rate", "int", 32, "New channels per layer k (DenseNet-121: 32).", 1, 4096),
+        Param("bn_size", "int", 4, "Width of the 1×1 bottleneck, × growth_rate.", 1, 64),
+    )
+
+    def infer(self, params: Params, inputs: list[Shape]) -> Inference:
+        hw = spatial_input(self.title, inputs[0], 2)
+        cin, k = inputs[0][0], params["growth_rate"]
+        width = params["bn_size"] * k
+        t = Tally()
+        t.bn(cin)
+        t.conv(cin, width, 1, hw)
+        t.bn(width)
+        t.conv(width, k, 3, hw, padding=1)
+        return Inference((cin + k, *hw), t.params, t.macs, (), 3, 1, 2)
+
+    def ctor(self, params: Params, inputs: list[Shape]) -> tuple[str, list, dict]:
+        kwargs = {"bn_size": params["bn_size"]} if params["bn_size"] != 4 else {}
+        return "DenseLayer", [inputs[0][0], params["growth_rate"]], kwargs
+
+    def summary(self, params: Params) -> str:
+        return f"+{params['growth_rate']} ch"

@@ -144,6 +144,20 @@ def _nin_block(p: Params, shape: Shape) -> list[Part]:
     return b.parts
 
 
+def _dense_layer(p: Params, shape: Shape) -> list[Part]:
+    b = _Parts()
+    k = p["growth_rate"]
+    x = b.add("relu1", "relu", b.add("norm1", "batchnorm2d", INPUT))
+    x = b.add(
+        "relu2",
+        "relu",
+        b.add("norm2", "batchnorm2d", b.conv("conv1", x, p["bn_size"] * k, 1, bias=False)),
+    )
+    new = b.conv("conv2", x, k, 3, padding=1, bias=False)
+    b.add("concat", "concat", (INPUT, new))
+    return b.parts
+
+
 EXPANSIONS: dict[str, Callable[[Params, Shape], list[Part]]] = {
     "conv_bn_relu": _conv_unit,
     "residual": _residual,
@@ -151,6 +165,7 @@ EXPANSIONS: dict[str, Callable[[Params, Shape], list[Part]]] = {
     "inception": _inception,
     "fire": _fire,
     "nin_block": _nin_block,
+    "dense_layer": _dense_layer,
 }
 
 

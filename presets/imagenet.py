@@ -250,3 +250,65 @@ for _v, _extra in (
         ("squeezenet", "fire", "imagenet"),
         torchvision=f"squeezenet{_v}",
     )((lambda v: lambda: _squeezenet(v))(_v))
+
+
+#: growth rate, layers per dense block, channels of the stem (torchvision's configurations)
+DENSENETS = {
+    121: (32, (6, 12, 24, 16), 64),
+    161: (48, (6, 12, 36, 24), 96),
+    169: (32, (6, 12, 32, 32), 64),
+    201: (32, (6, 12, 48, 32), 64),
+}
+
+
+def _densenet(depth: int) -> Graph:
+    growth, blocks, stem = DENSENETS[depth]
+    c = Chain()
+    c.input(3, 224, 224)
+    c.add("conv2d", path="features.conv0", out_channels=stem, kernel_h=7, kernel_w=7,
+          stride=2, padding=3, bias=False)  # fmt: skip
+    c.add("batchnorm2d", path="features.norm0")
+    c.add("relu", path="features.relu0")
+    c.add("maxpool2d", path="features.pool0", kernel_size=3, stride=2, padding=1)
+    channels = stem
+    for b, layers in enumerate(blocks, start=1):
+        for i in range(1, layers + 1):
+            node = c.add(
+                "dense_layer", path=f"features.denseblock{b}.denselayer{i}", growth_rate=growth
+            )
+            c.graph.set_label(node, f"denseblock{b}.{i}")
+        channels += layers * growth
+        if b < len(blocks):  # a transition halves the channels and the size
+            channels //= 2
+            t = f"features.transition{b}"
+            c.add("batchnorm2d", path=f"{t}.norm")
+            c.add("relu", path=f"{t}.relu")
+            c.add("conv2d", path=f"{t}.conv", out_channels=channels, kernel_h=1, kernel_w=1,
+                  bias=False)  # fmt: skip
+            c.add("avgpool2d", path=f"{t}.pool", kernel_size=2)
+    c.add("batchnorm2d", path="features.norm5")
+    c.add("relu")
+    c.add("global_avgpool")
+    c.add("linear", path="classifier", out_features=1000)
+    c.add("output", classes=1000)
+    return c.graph
+
+
+def _register_densenet(depth: int) -> None:
+    growth, blocks, _ = DENSENETS[depth]
+    preset(
+        f"densenet{depth}",
+        f"DenseNet-{depth}",
+        "Huang et al., 2017, 'Densely connected convolutional networks': four dense blocks "
+        f"of {', '.join(map(str, blocks))} layers, each adding {growth} channels "
+        "(BN-ReLU-1×1-BN-ReLU-3×3) concatenated to all the features before it, with "
+        "transitions (BN-ReLU-1×1 halving the channels, 2×2 average pooling) between them: "
+        "feature reuse instead of ever wider layers, so few parameters for the depth.",
+        IMAGENET,
+        ("densenet", "imagenet"),
+        torchvision=f"densenet{depth}",
+    )(lambda: _densenet(depth))
+
+
+for _d in DENSENETS:
+    _register_densenet(_d)

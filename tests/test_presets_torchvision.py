@@ -35,6 +35,10 @@ REFERENCE_GMACS = {
     "wide_resnet50_2": 11.398,
     "squeezenet1_0": 0.819,
     "squeezenet1_1": 0.349,
+    "densenet121": 2.834,
+    "densenet161": 7.728,
+    "densenet169": 3.360,
+    "densenet201": 4.291,
 }
 
 
@@ -55,6 +59,7 @@ def test_every_torchvision_architecture_has_a_preset():
         "squeezenet1_1",
     } | {f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")}
     expected |= {f"resnet{d}" for d in (18, 34, 50, 101, 152)}
+    expected |= {f"densenet{d}" for d in (121, 161, 169, 201)}
     assert set(TV_PRESETS) == expected
 
 
@@ -92,6 +97,7 @@ def test_state_dict_keys_and_shapes_are_torchvision_s(name):
         "squeezenet1_1",
         "resnext50_32x4d",
         "alexnet",
+        "densenet121",
     ],
 )
 def test_logits_equal_torchvision_with_its_weights_loaded_strictly(name, tmp_path):

@@ -385,3 +385,23 @@ class NiNBlock(nn.Module):
         x = self.relu(self.conv1(x))
         x = self.relu(self.conv2(x))
         return self.relu(self.conv3(x))
+
+
+class DenseLayer(nn.Module):
+    """DenseNet layer (BN-ReLU-conv 1×1, BN-ReLU-conv 3×3) whose ``growth_rate`` new
+    channels are concatenated to its input, as torchvision's ``_DenseLayer``."""
+
+    def __init__(self, in_channels: int, growth_rate: int, bn_size: int = 4) -> None:
+        super().__init__()
+        width = bn_size * growth_rate
+        self.norm1 = nn.BatchNorm2d(in_channels)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
+        self.norm2 = nn.BatchNorm2d(width)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(width, growth_rate, 3, padding=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        new = self.conv1(self.relu1(self.norm1(x)))
+        new = self.conv2(self.relu2(self.norm2(new)))
+        return torch.cat([x, new], 1)

@@ -213,6 +213,12 @@ CASES: dict[str, list[Case]] = {
         ),
         ({"channels": 8, "kernel_size": 11, "stride": 4, "padding": 0}, [(3, 8, 8)]),
     ],
+    "dense_layer": [
+        ({}, [(16,)]),
+        ({"growth_rate": 4, "bn_size": 2}, [(6, 5, 7)]),
+        ({"growth_rate": 1, "bn_size": 1}, [(1, 1, 1)]),
+        ({"growth_rate": 12}, [(24, 4, 4)]),
+    ],
 }
 
 #: ShapeError messages that restate a PyTorch limit: for these, torch must fail as well.

@@ -44,7 +44,7 @@ def test_every_block_that_refuses_has_its_messages_checked():
         "conv2d", "conv1d", "conv3d", "maxpool2d", "avgpool2d", "adaptive_avgpool2d",
         "global_avgpool", "linear", "batchnorm2d", "batchnorm1d", "local_response_norm",
         "dropout2d", "add", "concat", "multiply", "softmax", "output", "conv_bn_relu",
-        "residual", "squeeze_excite", "inception", "fire", "nin_block",
+        "residual", "squeeze_excite", "inception", "fire", "nin_block", "dense_layer",
     }  # fmt: skip
 
 

@@ -88,6 +88,7 @@ COMPOSITES = [
     ("inception", {"kernel": 3, "batch_norm": False, "pool_proj": 7}, (6, 9, 9)),
     ("fire", {"squeeze": 4, "expand1x1": 6, "expand3x3": 5}, (8, 9, 9)),
     ("nin_block", {"channels": 8, "kernel_size": 5, "stride": 2, "mid_channels": 6}, (3, 15, 15)),
+    ("dense_layer", {"growth_rate": 5, "bn_size": 2}, (6, 7, 7)),
 ]
 
 

@@ -141,6 +141,16 @@ def nin_block(p: dict, cin: int) -> nn.Module:
     )
 
 
+def dense_layer(p: dict, cin: int) -> nn.Module:
+    """Huang et al. 2017: BN-ReLU-1×1 (bn_size·k), BN-ReLU-3×3 (k), concatenated to x."""
+    width = p["bn_size"] * p["growth_rate"]
+    new = nn.Sequential(
+        nn.BatchNorm2d(cin), nn.ReLU(), nn.Conv2d(cin, width, 1, bias=False),
+        nn.BatchNorm2d(width), nn.ReLU(), nn.Conv2d(width, p["growth_rate"], 3, 1, 1, bias=False),
+    )  # fmt: skip
+    return Lambda(lambda m, x: torch.cat([x, m["new"](x)], 1), new=new)
+
+
 REFERENCE: dict[str, Callable[[dict, int], nn.Module]] = {
     "conv_bn_relu": conv_bn_relu,
     "squeeze_excite": squeeze_excite,
@@ -148,4 +158,5 @@ REFERENCE: dict[str, Callable[[dict, int], nn.Module]] = {
     "inception": inception,
     "fire": fire,
     "nin_block": nin_block,
+    "dense_layer": dense_layer,
 }

@@ -130,6 +130,11 @@ def _squeeze_excite(m: nn.Module) -> Spec:
     return "squeeze_excite", {"reduction": r}
 
 
+def _dense_layer(m: nn.Module) -> Spec:
+    k = m.conv2.out_channels
+    return "dense_layer", {"growth_rate": k, "bn_size": m.conv1.out_channels // max(1, k)}
+
+
 #: class names NetBuilder exports (blocks.modules) → how to read the block's parameters
 BY_NAME: dict[str, Callable[[nn.Module], Spec]] = {
     "ResidualBlock": _basic,
@@ -145,6 +150,7 @@ BY_NAME: dict[str, Callable[[nn.Module], Spec]] = {
     "Fire": _fire,
     "NiNBlock": _nin,
     "SqueezeExcite": _squeeze_excite,
+    "DenseLayer": _dense_layer,
 }
 
 #: torchvision's classes (by identity) → the same readers

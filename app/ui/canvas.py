@@ -63,6 +63,7 @@ class GraphScene(QGraphicsScene):
         self.node_items: dict[str, NodeItem] = {}
         self.edge_items: dict[Edge, EdgeItem] = {}
         self.node_edges: dict[str, list[EdgeItem]] = {}  # edges to re-route when a node moves
+        self.collapsed: set[str] = set()  # stages shown as one box (GroupItem)
         self.group_items: dict[str, GroupItem] = {}  # frames of the module-path stages
         self.group_of: dict[str, str] = {}  # node id → its stage
         self._paths: tuple[str, ...] | None = None
@@ -244,11 +245,64 @@ class GraphScene(QGraphicsScene):
                 item = self.group_items[name] = GroupItem(self, name)
                 self.addItem(item)
             self._fit_group(name)
+        if self.collapsed:
+            self._apply_collapse()
 
     def _fit_group(self, name: str) -> None:
-        ids = [nid for nid, group in self.group_of.items() if group == name]
+        ids = self.members(name)
         rects = [self.node_items[nid].sceneBoundingRect() for nid in ids]
         self.group_items[name].fit(rects, len(ids))
+
+    def members(self, name: str) -> list[str]:
+        """The node ids of a stage, in the graph's order."""
+        return [nid for nid, group in self.group_of.items() if group == name]
+
+    # ------------------------------------------------------------- collapsed stages
+    def toggle_group(self, name: str) -> None:
+        """Collapse a stage to one box, or open it again (a view setting: the graph and the
+        undo history do not change)."""
+        self.collapsed ^= {name}
+        self._apply_collapse()
+
+    def set_all_collapsed(self, collapsed: bool) -> None:
+        self.collapsed = set(self.group_items) if collapsed else set()
+        self._apply_collapse()
+
+    def _apply_collapse(self) -> None:
+        self.collapsed &= set(self.group_items)
+        for nid, item in self.node_items.items():
+            hidden = self.group_of.get(nid) in self.collapsed
+            item.setVisible(not hidden)
+            if hidden:
+                item.setSelected(False)
+        for name, group in self.group_items.items():
+            group.set_collapsed(name in self.collapsed)
+            self._fit_group(name)
+        for edge, edge_item in self.edge_items.items():
+            inside = self.group_of.get(edge.src)
+            edge_item.setVisible(
+                not (inside in self.collapsed and inside == self.group_of.get(edge.dst))
+            )
+            edge_item.update_path()
+
+    def _collapsed_group(self, node_id: str) -> GroupItem | None:
+        name = self.group_of.get(node_id)
+        return self.group_items[name] if name in self.collapsed else None
+
+    def out_anchor(self, node_id: str) -> QPointF:
+        """Where an edge leaves ``node_id``: its output port, or its collapsed stage's box."""
+        group = self._collapsed_group(node_id)
+        if group is not None:
+            return group.out_port()
+        item = self.node_items[node_id]
+        return item.mapToScene(item.output_port())
+
+    def in_anchor(self, node_id: str, port: int) -> QPointF:
+        group = self._collapsed_group(node_id)
+        if group is not None:
+            return group.in_port()
+        item = self.node_items[node_id]
+        return item.mapToScene(item.input_port(port))
 
     def commit_moves(self) -> None:
         """One Move command for everything dragged (built on mouse release)."""

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -273,10 +273,8 @@ class EdgeItem(QGraphicsPathItem):
 
     def update_path(self) -> None:
         """Re-route when an end moved, and re-label."""
-        nodes = self.graph_scene.node_items
-        src, dst = nodes[self.edge.src], nodes[self.edge.dst]
-        a = src.mapToScene(src.output_port())
-        b = dst.mapToScene(dst.input_port(self.edge.port))
+        a = self.graph_scene.out_anchor(self.edge.src)
+        b = self.graph_scene.in_anchor(self.edge.dst, self.edge.port)
         key = (a.x(), a.y(), b.x(), b.y())
         if key != self._key:
             self._key = key
@@ -330,7 +328,9 @@ class EdgeItem(QGraphicsPathItem):
 
 class GroupItem(QGraphicsItem):
     """A titled frame behind the blocks of one stage: the nodes whose module paths share a
-    first part (``layer1`` for ``layer1.0.conv1``), as an imported model groups them."""
+    first part (``layer1`` for ``layer1.0.conv1``), as an imported model groups them. A click
+    on the title collapses the stage to one box showing its input and output shapes and its
+    parameters (its blocks hidden, its edges meeting the box); a click on the box opens it."""
 
     MARGIN, TITLE = 14.0, 22.0
 
@@ -339,23 +339,86 @@ class GroupItem(QGraphicsItem):
         self.canvas = scene
         self.name = name
         self.members = 0
+        self.collapsed = False
         self.frame = QRectF()
         self.setZValue(-10)  # behind edges and blocks
-        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)  # clicks reach the canvas
+        self.setAcceptedMouseButtons(Qt.MouseButton.LeftButton)  # on the title (see shape)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self._tip()
+
+    def _tip(self) -> None:
+        action = "open it" if self.collapsed else "collapse it to one box"
+        self.setToolTip(f"{self.name}: click to {action}")
 
     def fit(self, rects: list[QRectF], members: int) -> None:
-        """Frame ``rects`` (the members' blocks)."""
-        frame = QRectF(rects[0])
-        for r in rects[1:]:
-            frame = frame.united(r)
-        frame = frame.adjusted(-self.MARGIN, -self.MARGIN - self.TITLE, self.MARGIN, self.MARGIN)
+        """Frame ``rects`` (the members' blocks); collapsed, the box takes the first one's
+        place."""
+        if self.collapsed:
+            frame = QRectF(rects[0].topLeft(), QSizeF(NODE_W, NODE_H)).translated(PORT_R, PORT_R)
+        else:
+            frame = QRectF(rects[0])
+            for r in rects[1:]:
+                frame = frame.united(r)
+            frame = frame.adjusted(
+                -self.MARGIN, -self.MARGIN - self.TITLE, self.MARGIN, self.MARGIN
+            )
         if frame != self.frame or members != self.members:
             self.prepareGeometryChange()
             self.frame, self.members = frame, members
             self.update()
 
+    def set_collapsed(self, collapsed: bool) -> None:
+        if collapsed != self.collapsed:
+            self.prepareGeometryChange()
+            self.collapsed = collapsed
+            self.setZValue(1 if collapsed else -10)  # a box is drawn like a block
+            self._tip()
+            self.update()
+
+    def in_port(self) -> QPointF:
+        return QPointF(self.frame.center().x(), self.frame.top())
+
+    def out_port(self) -> QPointF:
+        return QPointF(self.frame.center().x(), self.frame.bottom())
+
     def boundingRect(self) -> QRectF:
         return self.frame.adjusted(-1, -1, 1, 1)
+
+    def shape(self) -> QPainterPath:
+        """What a click hits: the whole box when collapsed, only the title when open (a
+        click elsewhere in the frame reaches the canvas: rubber-band selection)."""
+        path = QPainterPath()
+        if self.collapsed:
+            path.addRect(self.frame)
+        else:
+            path.addRect(QRectF(self.frame.left(), self.frame.top(), self.frame.width() / 2, 24))
+        return path
+
+    def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        event.accept()
+
+    def mouseReleaseEvent(self, event: QGraphicsSceneMouseEvent) -> None:
+        if self.shape().contains(event.pos()):
+            self.canvas.toggle_group(self.name)
+
+    def summary(self) -> tuple[str, str]:
+        """('N blocks · P parameters', 'in → out') from the shape report."""
+        doc = self.canvas.document
+        ids = self.canvas.members(self.name)
+        report = doc.report
+        params = sum(report.nodes[n].params for n in ids if n in report.nodes)
+        inside = set(ids)
+        ins = [e.src for e in doc.graph.edges() if e.dst in inside and e.src not in inside]
+        outs = [e.src for e in doc.graph.edges() if e.src in inside and e.dst not in inside]
+
+        def shape(nid: str | None) -> str:
+            info = report.nodes.get(nid) if nid else None
+            return shape_text(info.shape) if info and info.shape is not None else "?"
+
+        return (
+            f"{len(ids)} blocks · {params:,} params",
+            f"{shape(ins[0] if ins else None)} → {shape(outs[0] if outs else None)}",
+        )
 
     def paint(
         self,
@@ -365,20 +428,42 @@ class GroupItem(QGraphicsItem):
     ) -> None:
         theme = self.canvas.theme
         rim = QColor(theme.edge)
+        font = QFont(painter.font())
+        font.setBold(True)
+        if self.collapsed:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setPen(QPen(rim, 2.0))
+            painter.setBrush(QBrush(QColor(theme.node)))
+            painter.drawRoundedRect(self.frame, 7, 7)
+            painter.setPen(QPen(rim, 1.0, Qt.PenStyle.DashLine))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(self.frame.adjusted(3, 3, -3, -3), 5, 5)
+            width = int(self.frame.width() - 20)
+            lines = (f"▸ {self.name}", *self.summary())
+            fonts = (font, QFont(painter.font()), QFont(painter.font()))
+            small = fonts[1]
+            small.setPointSizeF(max(6.0, small.pointSizeF() - 1.5))
+            fonts = (font, small, small)
+            colours = (theme.text, theme.detail, theme.shape)
+            for row, (text, f, colour) in enumerate(zip(lines, fonts, colours, strict=True)):
+                painter.setFont(f)
+                painter.setPen(QColor(colour))
+                shown = QFontMetrics(f).elidedText(text, Qt.TextElideMode.ElideRight, width)
+                rect = QRectF(self.frame.left() + 10, self.frame.top() + 4 + row * 15, width, 16)
+                painter.drawText(rect, int(Qt.AlignmentFlag.AlignLeft), shown)
+            return
         fill = QColor(theme.node)
         fill.setAlpha(110)
         painter.setPen(QPen(rim, 1.2, Qt.PenStyle.DashLine))
         painter.setBrush(QBrush(fill))
         painter.drawRoundedRect(self.frame, 10, 10)
-        font = QFont(painter.font())
-        font.setBold(True)
         painter.setFont(font)
         painter.setPen(QColor(theme.detail))
         # the left half of the top margin: edges enter blocks at their middle
         width = self.frame.width() / 2 - 22
         title = QRectF(self.frame.left() + 10, self.frame.top() + 4, width, 18)
         text = QFontMetrics(font).elidedText(
-            f"{self.name} ({self.members})", Qt.TextElideMode.ElideRight, int(width)
+            f"▾ {self.name} ({self.members})", Qt.TextElideMode.ElideRight, int(width)
         )
         painter.drawText(
             title, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), text

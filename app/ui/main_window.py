@@ -237,6 +237,8 @@ class MainWindow(QMainWindow):
         action(train_menu, "S&top", self.training.stop, QKeySequence("Shift+F5"))
         action(view_menu, "&Fit to Window", lambda: self.view.fit(), QKeySequence("F"))
         action(view_menu, "Auto-&Layout", self.auto_layout, QKeySequence("Ctrl+L"))
+        action(view_menu, "&Collapse All Stages", lambda: self.scene.set_all_collapsed(True))
+        action(view_menu, "&Open All Stages", lambda: self.scene.set_all_collapsed(False))
         self.grid_action = action(view_menu, "Show &Grid", self._toggle_grid)
         self.grid_action.setCheckable(True)
         self.grid_action.setChecked(True)

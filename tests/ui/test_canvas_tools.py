@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QDragMoveEvent, QDropEvent, QImage, QPainter, QPalette
+from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 import presets
@@ -207,3 +208,48 @@ def test_tooltips_show_the_formula_or_the_error(window):
     assert "kernel 16 > padded input 14" in window.scene.node_items["conv2d_2"].tooltip_text()
     edge = next(i for e, i in window.scene.edge_items.items() if e.src == "conv2d_1")
     assert edge.tooltip_text() == "conv2d_1 → tanh_1 (port 0): 6×28×28"
+
+
+def test_a_stage_collapses_to_one_box_by_its_title_and_opens_by_the_box(qtbot):
+    """ResNet-18's layer1: a click on the frame's title hides its two blocks and the edge
+    between them, draws one box with the stage's shapes and parameters, and routes the
+    edges from outside to the box; a click on the box opens the stage. The graph and the
+    undo history do not change (a view setting)."""
+    win = make_window(qtbot, "resnet18")
+    scene, view, graph = win.scene, win.view, win.document.graph
+    before = to_json(win.document.project)
+    frame = scene.group_items["layer1"]
+    title = frame.frame.topLeft() + QPointF(30, 12)
+    view.centerOn(title)
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene(title))
+    assert frame.collapsed and scene.collapsed == {"layer1"}
+    members = scene.members("layer1")
+    assert [graph.node(n).path for n in members] == ["layer1.0", "layer1.1"]
+    assert not any(scene.node_items[n].isVisible() for n in members)
+    inner = next(i for e, i in scene.edge_items.items() if (e.src, e.dst) == tuple(members))
+    assert not inner.isVisible()
+    assert frame.summary() == ("2 blocks · 147,968 params", "64×56×56 → 64×56×56")
+    into = next(i for e, i in scene.edge_items.items() if e.dst == members[0])
+    assert into.path().pointAtPercent(1.0) == frame.in_port()
+    out = next(
+        i for e, i in scene.edge_items.items() if e.src == members[1] and e.dst not in members
+    )
+    assert out.path().pointAtPercent(0.0) == frame.out_port()
+    assert to_json(win.document.project) == before and not win.document.undo_stack.canUndo()
+    box = frame.frame.center()
+    QTest.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene(box))
+    assert not frame.collapsed and all(scene.node_items[n].isVisible() for n in members)
+    assert inner.isVisible()
+
+
+def test_all_stages_collapse_and_open_from_the_view_menu(qtbot):
+    win = make_window(qtbot, "resnet50")
+    menu = {a.text().replace("&", ""): a for a in win.menuBar().actions()}["View"].menu()
+    actions = {a.text().replace("&", ""): a for a in menu.actions()}
+    actions["Collapse All Stages"].trigger()
+    assert win.scene.collapsed == {"layer1", "layer2", "layer3", "layer4"}
+    shown = [n for n, i in win.scene.node_items.items() if i.isVisible()]
+    assert len(shown) == 8  # input, conv1, bn1, relu, maxpool, avgpool, fc, output
+    actions["Open All Stages"].trigger()
+    assert not win.scene.collapsed
+    assert all(i.isVisible() for i in win.scene.node_items.values())

@@ -457,7 +457,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"note: {note}")
     n = result.native
-    print(f"imported {args.source}: {n} nodes, all {n} onto NetBuilder blocks, no opaque node")
+    kept = sum(result.opaque.values())
+    if kept:
+        classes = ", ".join(f"{name} ×{count}" for name, count in result.opaque.items())
+        print(
+            f"imported {args.source}: {n + kept} nodes, {n} onto NetBuilder blocks, "
+            f"{kept} opaque (kept whole: {classes})"
+        )
+    else:
+        print(f"imported {args.source}: {n} nodes, all {n} onto NetBuilder blocks, no opaque node")
     if result.left_out:
         shown = ", ".join(result.left_out[:5])
         print(f"not carried ({len(result.left_out)} tensors of modules never called): {shown}")

@@ -3,7 +3,7 @@
 Torch only: no Qt, no networkx, nothing from ``app``.
 """
 
-from blocks import activation, composite, conv, io, merge, norm, pool  # noqa: F401  (register)
+from blocks import activation, composite, conv, io, merge, norm, opaque, pool  # noqa: F401
 from blocks.base import (
     REGISTRY,
     BlockType,

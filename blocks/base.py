@@ -138,6 +138,8 @@ class BlockType:
     outputs_probabilities: ClassVar[bool] = False
     #: a fully connected layer (the course's warning about classifiers holding most weights)
     fully_connected: ClassVar[bool] = False
+    #: listed in the palette (an opaque module is made by an import, not drawn)
+    palette: ClassVar[bool] = True
 
     def num_inputs(self, params: Params) -> int:
         """Number of input ports (Add/Concat have a configurable count)."""
@@ -175,6 +177,10 @@ class BlockType:
     def classes_used(self, params: Params) -> tuple[str, ...]:
         """Composite module classes the exported code needs for this node."""
         return self.module_classes
+
+    def imports(self, params: Params) -> tuple[str, ...]:
+        """Import lines the exported code needs for this node (an opaque module's class)."""
+        return ()
 
 
 @dataclass

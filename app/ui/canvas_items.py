@@ -47,6 +47,7 @@ CATEGORY_COLOURS = {
     "Activation": "#3f8f3f",
     "Merge": "#a0527a",
     "Composite": "#b04a3a",
+    "Opaque": "#5a5a5a",
 }
 
 
@@ -164,12 +165,16 @@ class NodeItem(QGraphicsItem):
             if self.error
             else (QColor(SELECTED) if self.isSelected() else colour.darker(140))
         )
-        painter.setPen(QPen(border, 3 if (self.error or self.isSelected()) else 1.5))
+        pen = QPen(border, 3 if (self.error or self.isSelected()) else 1.5)
+        opaque = not block.palette  # a module kept whole by an import: dashed, hatched
+        if opaque:
+            pen.setStyle(Qt.PenStyle.DashLine)
+        painter.setPen(pen)
         painter.setBrush(QBrush(QColor(theme.node)))
         painter.drawRoundedRect(QRectF(0, 0, NODE_W, NODE_H), 7, 7)
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(colour)
-        painter.drawRoundedRect(QRectF(0, 0, 8, NODE_H), 3, 3)
+        painter.setBrush(QBrush(colour, Qt.BrushStyle.BDiagPattern) if opaque else colour)
+        painter.drawRoundedRect(QRectF(0, 0, 8 if not opaque else 12, NODE_H), 3, 3)
         width = int(NODE_W - 20)
         bold = QFont(painter.font())
         bold.setBold(True)
@@ -231,6 +236,11 @@ class NodeItem(QGraphicsItem):
                 f"training: grad norm {s.grad_norm:.3g}, update/weight {s.update_ratio:.2e} "
                 "(about 1e-3 is healthy)"
             )
+        node = self.graph_scene.document.graph.node(self.node_id)
+        if node.type_id == "opaque":
+            lines.append(f"opaque module {node.params['target']}: its inside is not editable")
+            if node.params["reason"]:
+                lines.append(f"kept whole because no block computes {node.params['reason']}")
         info = self.graph_scene.document.report.nodes.get(self.node_id)
         formulas = "\n".join(str(f) for f in (info.formulas if info else ()))
         return "\n".join([self.node_id, *lines, *([formulas] if formulas else [])])

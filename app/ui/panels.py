@@ -64,10 +64,13 @@ class Palette(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.search)
         layout.addWidget(self.tree)
-        for category, blocks in REGISTRY.categories().items():
+        for category, all_blocks in REGISTRY.categories().items():
+            blocks = [b for b in all_blocks if b.palette]
+            if not blocks:
+                continue
             group = QTreeWidgetItem(self.tree, [category])
             group.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            for block in blocks:  # all of them: Problems may ask for any (a deleted Input)
+            for block in blocks:
                 item = QTreeWidgetItem(group, [block.title])
                 item.setData(0, Qt.ItemDataRole.UserRole, block.type_id)
                 item.setToolTip(0, block.help)

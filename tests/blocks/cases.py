@@ -213,6 +213,32 @@ CASES: dict[str, list[Case]] = {
         ),
         ({"channels": 8, "kernel_size": 11, "stride": 4, "padding": 0}, [(3, 8, 8)]),
     ],
+    "opaque": [
+        (
+            {
+                "target": "torchvision.ops.stochastic_depth.StochasticDepth",
+                "arguments": '{"kwargs": {"p": 0.2, "mode": "row"}}',
+                "in_shape": [4, 5, 5],
+                "out_shape": [4, 5, 5],
+            },
+            [(4, 5, 5)],
+        ),
+        (
+            {
+                "target": "torch.nn.LayerNorm",
+                "arguments": '{"args": [[5, 5]], "kwargs": {"eps": 1e-06}}',
+                "in_shape": [4, 5, 5],
+                "out_shape": [4, 5, 5],
+                "parameters": 50,
+                "reason": "the function layer_norm",
+            },
+            [(4, 5, 5)],
+        ),
+        ({"in_shape": [4, 5, 5], "out_shape": [4, 5, 5]}, [(4, 6, 6)]),  # another input size
+        ({"target": "os.system", "in_shape": [4], "out_shape": [4]}, [(4,)]),  # not torch's
+        ({"arguments": "[1", "in_shape": [4], "out_shape": [4]}, [(4,)]),
+        ({"arguments": "[1]", "in_shape": [4], "out_shape": [4]}, [(4,)]),
+    ],
     "dense_layer": [
         ({}, [(16,)]),
         ({"growth_rate": 4, "bn_size": 2}, [(6, 5, 7)]),

@@ -335,6 +335,8 @@ def test_primitive_source_is_the_module_with_no_default_written(case):
     source = block.source(params, shapes)
     assert "None" not in source
     namespace = {**vars(modules), "nn": nn}
+    for line in block.imports(params):  # an opaque module's class
+        exec(line, namespace)
     call = ast.parse(source, mode="eval").body
     assert isinstance(call, ast.Call)
     ctor = eval(ast.unparse(call.func), namespace)

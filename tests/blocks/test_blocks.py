@@ -135,7 +135,10 @@ def test_source_round_trip(type_id):
         built = block.build(params, shapes).eval()
         code = block.source(params, shapes)
         assert "\n" not in code
-        rebuilt = eval(code, _namespace()).eval()
+        namespace = _namespace()
+        for line in block.imports(params):  # an opaque module's class
+            exec(line, namespace)
+        rebuilt = eval(code, namespace).eval()
         assert type(rebuilt) is type(built), code
         assert rebuilt.state_dict().keys() == built.state_dict().keys()
         rebuilt.load_state_dict(built.state_dict())

@@ -60,6 +60,25 @@ class LookAlike(nn.Module):
         return self.fc(self.block(self.conv(x)).mean([2, 3]))
 
 
+class DropPathNet(nn.Module):
+    """A residual branch dropped per sample (torchvision's StochasticDepth, which no block
+    computes): imported with that module kept whole, as an opaque node."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from torchvision.ops import StochasticDepth
+
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.branch = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8))
+        self.drop = StochasticDepth(0.2, "row")
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = F.relu(self.conv(x))
+        x = F.relu(x + self.drop(self.branch(x)))
+        return self.fc(x.mean([2, 3]))
+
+
 def tiny_net(width: int = 8) -> nn.Module:
     """A factory, as torchvision's resnet18()."""
     return TinyNet(width=width)

@@ -54,7 +54,13 @@ def export_model_code(graph: Graph, name: str = "Net", report: ShapeReport | Non
     cls = class_name(name)
     order = report.order
     in_shape = report.nodes[report.input_id].shape  # type: ignore[index]
-    parts = [_header(cls, name, report) + "\nimport torch\nfrom torch import nn\n"]
+    imports = dict.fromkeys(
+        line
+        for nid in order
+        for line in graph.registry.get(graph.nodes[nid].type_id).imports(graph.nodes[nid].params)
+    )
+    head = "\n".join(["import torch", "from torch import nn", *imports])
+    parts = [_header(cls, name, report) + "\n" + head + "\n"]
     for source in _composite_sources(graph, order):
         parts.append(source)
     parts.append(_main_class(cls, graph, report))

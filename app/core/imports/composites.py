@@ -202,11 +202,18 @@ def composite_spec(m: nn.Module, input_shape: tuple[int, ...]) -> Spec | None:
         ours = block.build(params, [input_shape])
     except Exception:  # an attribute missing, a value out of range, a shape refused
         return None
+    return (type_id, params) if same_module(ours, m, input_shape) else None
+
+
+def same_module(ours: nn.Module, m: nn.Module, input_shape: tuple[int, ...]) -> bool:
+    """Whether ``ours`` computes what ``m`` computes: the same weight layers with the same
+    settings, and, with ``m``'s weights loaded, the same output (eval mode) for a random
+    input of ``input_shape`` (C, H, W)."""
     if _layers(ours) != _layers(m):
-        return None
+        return False
     state = m.state_dict()
     if list(ours.state_dict()) != list(state):
-        return None
+        return False
     ours.load_state_dict(state, strict=True)
     was_training = m.training
     m.eval()
@@ -214,9 +221,8 @@ def composite_spec(m: nn.Module, input_shape: tuple[int, ...]) -> Spec | None:
     x = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
     try:
         with torch.no_grad():
-            same = torch.allclose(ours(x), m(x), rtol=1e-5, atol=1e-6)
+            return bool(torch.allclose(ours(x), m(x), rtol=1e-5, atol=1e-6))
     except Exception:
-        same = False
+        return False
     finally:
         m.train(was_training)
-    return (type_id, params) if same else None

@@ -27,6 +27,7 @@ from app.core.compiler import compile_graph
 from app.core.graph import Graph
 from app.core.imports.composites import composite_spec, is_candidate
 from app.core.imports.errors import ImportFailure
+from app.core.imports.opaque import opaque_spec
 from app.core.layout import layered_layout
 from app.core.names import free_id, module_path_problem, node_id_problem
 from app.core.shapes import check
@@ -44,13 +45,15 @@ class ImportResult:
     #: the weights under the compiled graph's keys (equal to the source's), sharing the
     #: source model's memory
     state: dict[str, torch.Tensor]
-    #: nodes mapped onto catalogue blocks (every node: opaque modules do not exist yet)
+    #: nodes mapped onto catalogue blocks (all but Input, Output and the opaque ones)
     native: int
     #: source ``state_dict`` entries the graph does not hold (modules never called)
     left_out: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     #: the largest |difference| between the source's and the graph's logits (eval mode)
     max_abs_diff: float = math.nan
+    #: modules kept whole: class name → how many
+    opaque: dict[str, int] = field(default_factory=dict)
 
 
 def _pair(value: Any, what: str) -> int:
@@ -216,12 +219,15 @@ class _Tracer(fx.Tracer):
     each module that may be one composite block (``imports.composites``), unless it is in
     ``through`` (shown not to be one: traced into its layers)."""
 
-    def __init__(self, through: set[str]) -> None:
+    def __init__(self, through: set[str], keep: set[str] | None = None) -> None:
         super().__init__()
         self.through = through
+        self.keep = keep or set()  # modules kept whole as opaque nodes
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        if _global_pool(m) or (qualname not in self.through and is_candidate(m)):
+        if qualname in self.keep or _global_pool(m):
+            return True
+        if qualname not in self.through and is_candidate(m):
             return True
         return super().is_leaf_module(m, qualname)
 
@@ -255,18 +261,35 @@ class _Shapes(fx.Interpreter):
         return result
 
 
-def trace(model: nn.Module, input_shape: tuple[int, ...]) -> Traced:
+def trace(
+    model: nn.Module, input_shape: tuple[int, ...], keep: dict[str, str] | None = None
+) -> Traced:
     """``model`` traced by ``torch.fx`` in eval mode, with every node's shape for a probe
     input (``input_shape``, or smaller: see below). A module that computes exactly what a
-    composite block computes is one node, its block in ``node.meta["composite"]``."""
+    composite block computes is one node, its block in ``node.meta["composite"]``. ``keep``:
+    modules to keep whole as opaque nodes (path → why), in ``node.meta["opaque"]``; those
+    whose arguments cannot be recovered or whose rebuilt module differs are left out of
+    ``keep`` (traced through)."""
     through: set[str] = set()
+    keep = keep if keep is not None else {}
     while True:
-        gm = _trace(model, input_shape, through)
+        gm = _trace(model, input_shape, through, set(keep))
         rejected = set()
+        dropped = set()
         for n in gm.graph.nodes:
             if n.op != "call_module" or str(n.target) in through:
                 continue
             module = gm.get_submodule(str(n.target))
+            if str(n.target) in keep:
+                shapes = [_shape(a) for a in n.args]
+                out = _shape(n)
+                spec = None
+                if len(shapes) == 1 and shapes[0] is not None and out and not n.kwargs:
+                    spec = opaque_spec(module, shapes[0][1:], out[1:], keep[str(n.target)])
+                if spec is None:
+                    dropped.add(str(n.target))
+                n.meta["opaque"] = spec
+                continue
             if not is_candidate(module):
                 continue
             shapes = [_shape(a) for a in n.args]
@@ -276,17 +299,21 @@ def trace(model: nn.Module, input_shape: tuple[int, ...]) -> Traced:
             if spec is None:
                 rejected.add(str(n.target))
             n.meta["composite"] = spec
-        if not rejected:
+        for path in dropped:
+            del keep[path]
+        if not rejected and not dropped:
             return gm
         through |= rejected  # trace into them: their layers map one by one
 
 
-def _trace(model: nn.Module, input_shape: tuple[int, ...], through: set[str]) -> Traced:
+def _trace(
+    model: nn.Module, input_shape: tuple[int, ...], through: set[str], keep: set[str]
+) -> Traced:
     was_training = model.training
     model.eval()
     try:
         try:
-            tracer = _Tracer(through)
+            tracer = _Tracer(through, keep)
             gm = Traced(model, tracer.trace(model))
         except Exception as exc:
             raise ImportFailure(_trace_error(model, exc)) from None
@@ -329,8 +356,8 @@ def _trace_error(model: nn.Module, exc: Exception) -> str:
         f"{where}torch.fx cannot trace {type(model).__name__}{line}: "
         f"{str(exc).splitlines()[0][:300]}. Python control flow that depends on the data "
         "(an if or loop over a tensor's values) cannot be traced: make it depend on sizes "
-        "only, or write it without the branch (importing such a module whole, as an opaque "
-        "node, is not supported yet)"
+        "only, or write it without the branch (code that cannot be traced is not kept "
+        "whole as an opaque node)"
     )
 
 
@@ -352,6 +379,8 @@ def _map_call(n: fx.Node, gm: Traced) -> tuple[Spec | None, list[fx.Node]]:
         module = gm.get_submodule(str(n.target))
         if n.meta.get("composite"):
             return n.meta["composite"], tensors
+        if n.meta.get("opaque"):
+            return n.meta["opaque"], tensors
         if isinstance(module, PASS_THROUGH):
             return None, tensors[:1]
         if _global_pool(module):
@@ -426,6 +455,27 @@ def _functional_pool(n: fx.Node, is_max: bool) -> Spec:
     return ("maxpool2d" if is_max else "avgpool2d"), params
 
 
+class _Unmapped(ImportFailure):
+    """Parts no block computes (``nodes``: each fx node and why)."""
+
+    def __init__(self, message: str, nodes: list[tuple[fx.Node, str]]) -> None:
+        super().__init__(message)
+        self.nodes = nodes
+
+
+def _owners(n: fx.Node) -> list[str]:
+    """The modules around an fx node, innermost first (the node's own, for a module call);
+    not the model itself."""
+    stack = [path for path in (n.meta.get("nn_module_stack") or {})]
+    if n.op == "call_module":
+        stack.append(str(n.target))
+    out = []
+    for path in reversed(stack):
+        parts = str(path).split(".")
+        out += [".".join(parts[:k]) for k in range(len(parts), 0, -1)]
+    return [p for p in dict.fromkeys(out) if p]
+
+
 def build_graph(
     gm: Traced, input_shape: tuple[int, ...]
 ) -> tuple[Graph, dict[str, str], list[str]]:
@@ -434,6 +484,7 @@ def build_graph(
     graph = Graph()
     value: dict[str, str] = {}  # fx node name → graph node giving its value
     problems: list[str] = []
+    unmapped: list[tuple[fx.Node, str]] = []  # the fx nodes no block computes, and why
     module_nodes: dict[str, str] = {}
     called: dict[str, str] = {}
     notes: list[str] = []
@@ -465,6 +516,7 @@ def build_graph(
             continue
         if n.op == "get_attr":
             problems.append(f"{n.target}: a parameter or buffer used directly in forward()")
+            unmapped.append((n, "a parameter or buffer used directly in forward()"))
             continue
         if n.target in SIZES or (n.op == "call_method" and n.target in SIZES):
             continue  # sizes for a reshape: its own mapping checks the result's shape
@@ -473,6 +525,7 @@ def build_graph(
         except Unsupported as exc:
             where = str(n.target) if n.op == "call_module" else n.name
             problems.append(f"{where}: {exc}")
+            unmapped.append((n, str(exc)))
             continue
         missing = [i.name for i in inputs if i.name not in value]
         if missing:
@@ -520,13 +573,35 @@ def build_graph(
     if problems:
         shown = "\n".join(f"  - {p}" for p in problems[:20])
         more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
-        raise ImportFailure(
-            f"{len(problems)} part(s) of the model map onto no NetBuilder block (opaque "
-            f"modules are not supported yet):\n{shown}{more}"
+        raise _Unmapped(
+            f"{len(problems)} part(s) of the model map onto no NetBuilder block, and no "
+            "module around them could be kept whole as an opaque node (only torch and "
+            "torchvision classes whose constructor arguments the module keeps can be):"
+            f"\n{shown}{more}",
+            unmapped,
         )
     for nid, pos in layered_layout(graph).items():
         graph.move_node(nid, pos)
     return graph, module_nodes, notes
+
+
+def _measure_opaque(graph: Graph) -> None:
+    """Give each opaque node its shapes at the full input size (the trace measured them at
+    the probe's): its class is built on the meta device and run on its input's shape, in
+    order, so each sees the shape the one before it produced."""
+    for nid in check(graph).order:
+        node = graph.nodes[nid]
+        if node.type_id != "opaque":
+            continue
+        src = next(s for s in graph.inputs_of(nid) if s is not None)
+        shape = check(graph).nodes[src].shape
+        if shape is None or tuple(shape) == tuple(node.params["in_shape"]):
+            continue
+        block = graph.registry.get("opaque")
+        with torch.device("meta"):
+            module = block.build(node.params, [shape]).eval()
+            out = tuple(module(torch.empty(1, *shape)).shape[1:])
+        graph.set_params(nid, {"in_shape": list(shape), "out_shape": list(out)})
 
 
 def import_model(
@@ -534,8 +609,26 @@ def import_model(
 ) -> ImportResult:
     """Trace ``model`` and return its graph, weights and how it mapped. ``verify``: compile
     the graph, load the weights strictly by name and compare the logits with the source's."""
-    gm = trace(model, input_shape)
-    graph, module_nodes, notes = build_graph(gm, tuple(input_shape))
+    keep: dict[str, str] = {}  # modules to keep whole (opaque nodes), and why
+    failed: set[str] = set()  # modules that could not be (arguments lost, or not the same)
+    while True:
+        asked = set(keep)
+        gm = trace(model, input_shape, keep)  # drops from keep what it cannot keep
+        failed |= asked - set(keep)
+        try:
+            graph, module_nodes, notes = build_graph(gm, tuple(input_shape))
+            break
+        except _Unmapped as exc:
+            more: dict[str, str] = {}
+            for n, why in exc.nodes:  # the innermost module around it not yet tried
+                owner = next((p for p in _owners(n) if p not in keep and p not in failed), None)
+                if owner is not None:
+                    why = why.replace("call_function ", "the function ")
+                    more.setdefault(owner, why.replace("call_method ", "the method ."))
+            if not more:
+                raise ImportFailure(str(exc)) from None
+            keep.update(more)
+    _measure_opaque(graph)
     report = check(graph)
     if not report.ok:
         lines = "\n".join(f"  - {p.message}" for p in report.errors[:10])
@@ -549,7 +642,9 @@ def import_model(
             state[f"{names[nid]}.{key}"] = tensor.detach()  # shares the source's memory
             carried.add(f"{path}.{key}")
     left_out = [k for k in source_state if k not in carried]
-    result = ImportResult(graph, state, len(graph) - 2, left_out, notes)
+    opaque = [n.params["target"] for n in graph.nodes.values() if n.type_id == "opaque"]
+    result = ImportResult(graph, state, len(graph) - 2 - len(opaque), left_out, notes)
+    result.opaque = {t.rpartition(".")[2]: opaque.count(t) for t in dict.fromkeys(opaque)}
     if verify:
         result.max_abs_diff = compare(model, graph, state, input_shape)
     return result

@@ -84,6 +84,9 @@ COMPOSITES = [
     ("residual", {"channels": 16, "se_reduction": 4}, (8, 8, 8)),
     ("residual", {"kind": "bottleneck", "channels": 8, "se_reduction": 16}, (32, 6, 6)),
     ("squeeze_excite", {"reduction": 4}, (16, 5, 5)),
+    # a squeeze width that is not a whole fraction of the channels (6 // 4 = 1)
+    ("residual", {"channels": 6, "se_reduction": 4}, (6, 5, 5)),
+    ("squeeze_excite", {"reduction": 4}, (6, 5, 5)),
     ("inception", {"ch1x1": 4, "ch3x3red": 3, "ch3x3": 5, "ch5x5red": 2, "ch5x5": 3}, (6, 9, 9)),
     ("inception", {"kernel": 3, "batch_norm": False, "pool_proj": 7}, (6, 9, 9)),
     ("fire", {"squeeze": 4, "expand1x1": 6, "expand3x3": 5}, (8, 9, 9)),
@@ -200,3 +203,51 @@ def test_parts_of_a_named_block_are_named_below_it():
     apply_steps(g, steps)
     paths = {g.node(n).path.removeprefix(base + ".") for n in new_ids}
     assert paths == {"squeeze", "expand1x1", "expand3x3", "concat", ""}  # 3 ReLUs keep none
+
+
+#: each composite's parts, as the nodes an expansion makes are named (its submodule paths
+#: with ``_`` for ``.``; for a block with a module path, the paths below it)
+PART_NAMES = {
+    ("residual", "basic, projection"): (
+        {"channels": 8, "stride": 2},
+        (4, 8, 8),
+        "conv1 bn1 relu1 conv2 bn2 downsample_0 downsample_1 add relu",
+    ),
+    ("residual", "pre-activation, SE"): (
+        {"channels": 4, "version": "v2", "se_reduction": 2},
+        (4, 8, 8),
+        "bn1 relu1 conv1 bn2 relu2 conv2 se_avgpool se_fc1 se_relu se_fc2 se_gate se_scale add",
+    ),
+    ("inception", ""): (
+        {"ch1x1": 4, "ch3x3red": 3, "ch3x3": 5, "ch5x5red": 2, "ch5x5": 3, "pool_proj": 2},
+        (6, 9, 9),
+        "branch1_conv branch1_bn branch1_relu branch2_0_conv branch2_0_bn branch2_0_relu "
+        "branch2_1_conv branch2_1_bn branch2_1_relu branch3_0_conv branch3_0_bn branch3_0_relu "
+        "branch3_1_conv branch3_1_bn branch3_1_relu branch4_0 branch4_1_conv branch4_1_bn "
+        "branch4_1_relu concat",
+    ),
+    ("nin_block", ""): ({}, (3, 9, 9), "conv1 relu1 conv2 relu2 conv3 relu3"),
+    ("dense_layer", ""): ({}, (6, 7, 7), "norm1 relu1 conv1 norm2 relu2 conv2 concat"),
+    ("fire", ""): (
+        {},
+        (6, 7, 7),
+        "squeeze squeeze_relu expand1x1 expand1x1_relu expand3x3 expand3x3_relu concat",
+    ),
+}
+
+
+@pytest.mark.parametrize("key", PART_NAMES, ids=lambda k: " ".join(k).strip())
+def test_expanded_parts_are_named_after_the_modules_they_were(key):
+    params, (c, h, w), names = PART_NAMES[key]
+    g = chain(image(c, h, w), (key[0], params), ("relu", {}))
+    block = next(n for n in g.nodes if n.startswith(key[0]))
+    g.set_path(block, "stage.0")
+    new_ids, steps = expand_node(g, block)
+    apply_steps(g, steps)
+    assert new_ids == [f"{block}_{name}" for name in names.split()]
+    paths = [g.node(n).path for n in new_ids]
+    # every part below the block's path, but a ReLU below a conv's name (Fire's)
+    expected = [f"stage.0.{name.replace('_', '.')}" for name in names.split()]
+    if key[0] == "fire":
+        expected = [p if not p.endswith(".relu") else "" for p in expected]
+    assert paths == expected

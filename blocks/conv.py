@@ -119,6 +119,10 @@ class ConvBlock(BlockType):
             text += f", s{params['stride']}"
         if params["padding"] not in (0,):
             text += f", p{params['padding']}" if params["padding"] != "same" else ", same"
+        if params["dilation"] != 1:
+            text += f", d{params['dilation']}"
+        if params.get("groups", 1) != 1:
+            text += f", g{params['groups']}"
         return text
 
 

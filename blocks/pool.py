@@ -78,6 +78,8 @@ class PoolBlock(BlockType):
 
     def summary(self, params: Params) -> str:
         text = f"{params['kernel_size']}×{params['kernel_size']}, s{self.stride(params)}"
+        if params["padding"]:
+            text += f", p{params['padding']}"
         return text + (", ceil" if params["ceil_mode"] else "")
 
 

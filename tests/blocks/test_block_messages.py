@@ -1,5 +1,6 @@
 """What each block says when it refuses an input, word for word, for every refused case of the
-grids (cases.py). The texts are in messages.json, read and checked by a person when written;
+grids (cases.py), and the summary each case shows on its card (``3×3, 64, s2``). The texts are
+in messages.json and summaries.json, read and checked by a person when written;
 after changing a message on purpose, rewrite it with ``python -m tests.blocks.test_block_messages``
 and read the difference."""
 
@@ -13,6 +14,7 @@ from blocks import REGISTRY, ShapeError
 from tests.blocks.cases import CASES
 
 FILE = Path(__file__).with_name("messages.json")
+SUMMARIES = Path(__file__).with_name("summaries.json")
 
 
 def messages() -> dict[str, str]:
@@ -38,6 +40,24 @@ def test_every_refusal_says_what_it_said_when_checked():
         assert current[key] == text, key
 
 
+def summaries() -> dict[str, str]:
+    """'type_id params' → the text on the block's card, for every case of the grids."""
+    out = {}
+    for type_id, cases in CASES.items():
+        block = REGISTRY.get(type_id)
+        for raw, _ in cases:
+            out[f"{type_id} {json.dumps(raw, sort_keys=True)}"] = block.summary(block.validate(raw))
+    return out
+
+
+def test_every_card_summary_says_what_it_said_when_checked():
+    expected = json.loads(SUMMARIES.read_text(encoding="utf-8"))
+    current = summaries()
+    assert set(current) == set(expected)
+    for key, text in expected.items():
+        assert current[key] == text, key
+
+
 def test_every_block_that_refuses_has_its_messages_checked():
     refusing = {key.split(" ", 1)[0] for key in json.loads(FILE.read_text(encoding="utf-8"))}
     assert refusing >= {
@@ -49,8 +69,9 @@ def test_every_block_that_refuses_has_its_messages_checked():
 
 
 if __name__ == "__main__":
-    FILE.write_text(
-        json.dumps(messages(), indent=1, ensure_ascii=False, sort_keys=True) + "\n",
-        encoding="utf-8",
-    )
-    print(f"wrote {FILE}", file=sys.stderr)
+    for path, texts in ((FILE, messages()), (SUMMARIES, summaries())):
+        path.write_text(
+            json.dumps(texts, indent=1, ensure_ascii=False, sort_keys=True) + "\n",
+            encoding="utf-8",
+        )
+        print(f"wrote {path}", file=sys.stderr)

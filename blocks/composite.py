@@ -489,3 +489,50 @@ class DenseLayerBlock(CompositeBlock):
 
     def summary(self, params: Params) -> str:
         return f"+{params['growth_rate']} ch"
+
+
+@register
+class InvertedResidualBlock(CompositeBlock):
+    type_id = "inverted_residual"
+    width_param = "out_channels"
+    title = "InvertedResidual"
+    help = (
+        "MobileNetV2 block: a 1×1 conv widens the input expand_ratio times (BN, ReLU6), a 3×3 "
+        "depthwise conv (one filter per channel, groups = channels) filters it (BN, ReLU6), a "
+        "linear 1×1 conv narrows it to out_channels (BN, no activation); the input is added "
+        "back when stride 1 keeps its shape. Depthwise-separable convolutions cost a fraction "
+        "of a full 3×3."
+    )
+    module_classes = ("InvertedResidual",)
+    params = (
+        Param("out_channels", "int", 16, "Channels out (narrow: the bottleneck).", 1, 65536),
+        Param("stride", "int", 1, "Stride of the depthwise conv (2 halves H and W).", 1, 2),
+        Param("expand_ratio", "int", 6, "How many times wider the inside is (t).", 1, 64),
+    )
+
+    def infer(self, params: Params, inputs: list[Shape]) -> Inference:
+        hw = spatial_input(self.title, inputs[0], 2)
+        cin, cout, s = inputs[0][0], params["out_channels"], params["stride"]
+        t = params["expand_ratio"]
+        hidden = cin * t
+        tally = Tally()
+        if t != 1:
+            tally.conv(cin, hidden, 1, hw)
+            tally.bn(hidden)
+        out = tally.conv(hidden, hidden, 3, hw, stride=s, padding=1, groups=hidden)
+        tally.bn(hidden)
+        tally.conv(hidden, cout, 1, out)
+        tally.bn(cout)
+        rf = rf_chain([(1, 1), (3, s), (1, 1)])
+        layers = 3 if t != 1 else 2
+        return Inference(
+            (cout, *out), tally.params, tally.macs, tuple(tally.formulas), rf[0], rf[1], layers
+        )
+
+    def ctor(self, params: Params, inputs: list[Shape]) -> tuple[str, list, dict]:
+        kwargs = {n: params[n] for n, d in (("stride", 1), ("expand_ratio", 6)) if params[n] != d}
+        return "InvertedResidual", [inputs[0][0], params["out_channels"]], kwargs
+
+    def summary(self, params: Params) -> str:
+        s = f", s{params['stride']}" if params["stride"] != 1 else ""
+        return f"t={params['expand_ratio']}, {params['out_channels']}{s}"

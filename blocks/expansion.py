@@ -158,6 +158,27 @@ def _dense_layer(p: Params, shape: Shape) -> list[Part]:
     return b.parts
 
 
+def _inverted_residual(p: Params, shape: Shape) -> list[Part]:
+    b = _Parts()
+    cin, t, s = shape[0], p["expand_ratio"], p["stride"]
+    hidden = cin * t
+    x, i = INPUT, 0
+    if t != 1:
+        x = b.add(
+            "conv_0_2",
+            "relu6",
+            b.add("conv_0_1", "batchnorm2d", b.conv("conv_0_0", x, hidden, 1, bias=False)),
+        )
+        i = 1
+    dw = b.conv(f"conv_{i}_0", x, hidden, 3, stride=s, padding=1, groups=hidden, bias=False)
+    x = b.add(f"conv_{i}_2", "relu6", b.add(f"conv_{i}_1", "batchnorm2d", dw))
+    x = b.conv(f"conv_{i + 1}", x, p["out_channels"], 1, bias=False)
+    x = b.add(f"conv_{i + 2}", "batchnorm2d", x)
+    if s == 1 and cin == p["out_channels"]:
+        b.add("add", "add", (INPUT, x))
+    return b.parts
+
+
 EXPANSIONS: dict[str, Callable[[Params, Shape], list[Part]]] = {
     "conv_bn_relu": _conv_unit,
     "residual": _residual,
@@ -166,6 +187,7 @@ EXPANSIONS: dict[str, Callable[[Params, Shape], list[Part]]] = {
     "fire": _fire,
     "nin_block": _nin_block,
     "dense_layer": _dense_layer,
+    "inverted_residual": _inverted_residual,
 }
 
 

@@ -312,3 +312,51 @@ def _register_densenet(depth: int) -> None:
 
 for _d in DENSENETS:
     _register_densenet(_d)
+
+
+#: expansion t, channels c, blocks n, first stride s (Sandler et al., Table 2)
+MOBILENET_V2 = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+                (6, 160, 3, 2), (6, 320, 1, 1))  # fmt: skip
+
+
+@preset(
+    "mobilenet_v2",
+    "MobileNetV2",
+    "Sandler et al., 2018, 'MobileNetV2: inverted residuals and linear bottlenecks': a 3×3 "
+    "stem, 17 inverted residual blocks (a 1×1 conv widens the input six times, a 3×3 "
+    "depthwise conv filters each channel alone, a linear 1×1 conv narrows it again, with the "
+    "input added back where the shape is kept), a 1×1 conv to 1,280 channels, global average "
+    "pooling and one linear layer. ReLU6 throughout: made for phones, 0.3 GMACs.",
+    IMAGENET,
+    ("mobilenet", "depthwise", "imagenet"),
+    torchvision="mobilenet_v2",
+)
+def mobilenet_v2() -> Graph:
+    c = Chain()
+    c.input(3, 224, 224)
+    c.add("conv2d", path="features.0.0", out_channels=32, kernel_h=3, kernel_w=3, stride=2,
+          padding=1, bias=False)  # fmt: skip
+    c.add("batchnorm2d", path="features.0.1")
+    c.add("relu6", path="features.0.2")
+    index = 1
+    for t, channels, n, s in MOBILENET_V2:
+        for i in range(n):
+            c.add(
+                "inverted_residual",
+                path=f"features.{index}",
+                out_channels=channels,
+                stride=s if i == 0 else 1,
+                expand_ratio=t,
+            )
+            index += 1
+    c.add("conv2d", path=f"features.{index}.0", out_channels=1280, kernel_h=1, kernel_w=1,
+          bias=False)  # fmt: skip
+    c.add("batchnorm2d", path=f"features.{index}.1")
+    c.add("relu6", path=f"features.{index}.2")
+    c.add("global_avgpool")
+    c.sequential("classifier")
+    c.add("dropout", p=0.2)
+    c.add("linear", out_features=1000)
+    c.sequential(None)
+    c.add("output", classes=1000)
+    return c.graph

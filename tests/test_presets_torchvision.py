@@ -39,6 +39,7 @@ REFERENCE_GMACS = {
     "densenet161": 7.728,
     "densenet169": 3.360,
     "densenet201": 4.291,
+    "mobilenet_v2": 0.301,
 }
 
 
@@ -59,7 +60,7 @@ def test_every_torchvision_architecture_has_a_preset():
         "squeezenet1_1",
     } | {f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")}
     expected |= {f"resnet{d}" for d in (18, 34, 50, 101, 152)}
-    expected |= {f"densenet{d}" for d in (121, 161, 169, 201)}
+    expected |= {f"densenet{d}" for d in (121, 161, 169, 201)} | {"mobilenet_v2"}
     assert set(TV_PRESETS) == expected
 
 
@@ -98,6 +99,7 @@ def test_state_dict_keys_and_shapes_are_torchvision_s(name):
         "resnext50_32x4d",
         "alexnet",
         "densenet121",
+        "mobilenet_v2",
     ],
 )
 def test_logits_equal_torchvision_with_its_weights_loaded_strictly(name, tmp_path):

@@ -405,3 +405,41 @@ class DenseLayer(nn.Module):
         new = self.conv1(self.relu1(self.norm1(x)))
         new = self.conv2(self.relu2(self.norm2(new)))
         return torch.cat([x, new], 1)
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2 block, as torchvision's: 1×1 expand (BN, ReLU6), 3×3 depthwise (BN,
+    ReLU6), linear 1×1 project (BN); the input added back when the shape is kept."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int = 1,
+        expand_ratio: int = 6,
+    ) -> None:
+        super().__init__()
+        hidden = in_channels * expand_ratio
+        self.use_res_connect = stride == 1 and in_channels == out_channels
+        layers: list[nn.Module] = []
+        if expand_ratio != 1:
+            layers.append(
+                nn.Sequential(
+                    nn.Conv2d(in_channels, hidden, 1, bias=False),
+                    nn.BatchNorm2d(hidden),
+                    nn.ReLU6(inplace=True),
+                )
+            )
+        layers += [
+            nn.Sequential(
+                nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+                nn.BatchNorm2d(hidden),
+                nn.ReLU6(inplace=True),
+            ),
+            nn.Conv2d(hidden, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        ]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x) if self.use_res_connect else self.conv(x)

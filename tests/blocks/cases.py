@@ -239,6 +239,13 @@ CASES: dict[str, list[Case]] = {
         ({"arguments": "[1", "in_shape": [4], "out_shape": [4]}, [(4,)]),
         ({"arguments": "[1]", "in_shape": [4], "out_shape": [4]}, [(4,)]),
     ],
+    "inverted_residual": [
+        ({}, [(16,)]),
+        ({}, [(16, 6, 6)]),  # t = 6, stride 1, 16 → 16: the input added back
+        ({"out_channels": 24, "stride": 2}, [(16, 7, 7)]),
+        ({"out_channels": 8, "expand_ratio": 1}, [(8, 5, 5)]),
+        ({"out_channels": 4, "expand_ratio": 3, "stride": 2}, [(3, 9, 9)]),
+    ],
     "dense_layer": [
         ({}, [(16,)]),
         ({"growth_rate": 4, "bn_size": 2}, [(6, 5, 7)]),

@@ -169,6 +169,8 @@ def influence(module: nn.Module, shape, size: int) -> dict[int, set[int]]:
     for m in module.modules():  # the field follows the conv path: gates see the whole image
         if type(m).__name__ == "SqueezeExcite":
             m.forward = lambda x: x  # type: ignore[method-assign]
+        if isinstance(m, nn.ReLU6):  # with positive weights it saturates: a field of 0
+            m.forward = torch.relu  # type: ignore[method-assign]
     with torch.no_grad():
         for p in module.parameters():
             p.copy_(p.abs() + 0.1)

@@ -65,6 +65,7 @@ def test_every_block_that_refuses_has_its_messages_checked():
         "global_avgpool", "linear", "batchnorm2d", "batchnorm1d", "local_response_norm",
         "dropout2d", "add", "concat", "multiply", "softmax", "output", "conv_bn_relu",
         "residual", "squeeze_excite", "inception", "fire", "nin_block", "dense_layer",
+        "inverted_residual",
     }  # fmt: skip
 
 

@@ -92,6 +92,8 @@ COMPOSITES = [
     ("fire", {"squeeze": 4, "expand1x1": 6, "expand3x3": 5}, (8, 9, 9)),
     ("nin_block", {"channels": 8, "kernel_size": 5, "stride": 2, "mid_channels": 6}, (3, 15, 15)),
     ("dense_layer", {"growth_rate": 5, "bn_size": 2}, (6, 7, 7)),
+    ("inverted_residual", {"out_channels": 6}, (6, 7, 7)),
+    ("inverted_residual", {"out_channels": 8, "stride": 2, "expand_ratio": 1}, (6, 7, 7)),
 ]
 
 
@@ -228,6 +230,11 @@ PART_NAMES = {
     ),
     ("nin_block", ""): ({}, (3, 9, 9), "conv1 relu1 conv2 relu2 conv3 relu3"),
     ("dense_layer", ""): ({}, (6, 7, 7), "norm1 relu1 conv1 norm2 relu2 conv2 concat"),
+    ("inverted_residual", ""): (
+        {"out_channels": 6},
+        (6, 7, 7),
+        "conv_0_0 conv_0_1 conv_0_2 conv_1_0 conv_1_1 conv_1_2 conv_2 conv_3 add",
+    ),
     ("fire", ""): (
         {},
         (6, 7, 7),

@@ -96,6 +96,7 @@ COMPOSITES = {
     "googlenet": {"inception": 9, "conv_bn_relu": 3},
     "squeezenet1_0": {"fire": 8},
     "regnet_y_400mf": {"squeeze_excite": 14},
+    "mobilenet_v2": {"inverted_residual": 17},
 }
 
 

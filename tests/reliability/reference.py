@@ -151,6 +151,19 @@ def dense_layer(p: dict, cin: int) -> nn.Module:
     return Lambda(lambda m, x: torch.cat([x, m["new"](x)], 1), new=new)
 
 
+def inverted_residual(p: dict, cin: int) -> nn.Module:
+    """Sandler et al. 2018: expand 1×1, depthwise 3×3, linear 1×1; + x when shapes agree."""
+    hid, out, s = cin * p["expand_ratio"], p["out_channels"], p["stride"]
+    body = [nn.Conv2d(cin, hid, 1, bias=False), nn.BatchNorm2d(hid), nn.ReLU6()]
+    body = body if p["expand_ratio"] != 1 else []
+    body += [
+        nn.Conv2d(hid, hid, 3, s, 1, groups=hid, bias=False), nn.BatchNorm2d(hid), nn.ReLU6(),
+        nn.Conv2d(hid, out, 1, bias=False), nn.BatchNorm2d(out),
+    ]  # fmt: skip
+    residual = s == 1 and cin == out
+    return Lambda(lambda m, x: m["f"](x) + x if residual else m["f"](x), f=nn.Sequential(*body))
+
+
 REFERENCE: dict[str, Callable[[dict, int], nn.Module]] = {
     "conv_bn_relu": conv_bn_relu,
     "squeeze_excite": squeeze_excite,
@@ -159,4 +172,5 @@ REFERENCE: dict[str, Callable[[dict, int], nn.Module]] = {
     "fire": fire,
     "nin_block": nin_block,
     "dense_layer": dense_layer,
+    "inverted_residual": inverted_residual,
 }

@@ -135,6 +135,19 @@ def _dense_layer(m: nn.Module) -> Spec:
     return "dense_layer", {"growth_rate": k, "bn_size": m.conv1.out_channels // max(1, k)}
 
 
+def _inverted_residual(m: nn.Module) -> Spec:
+    first = m.conv[0][0]
+    cin = first.in_channels
+    hidden = m.conv[-2].in_channels
+    if hidden % cin:
+        raise ValueError("an expansion that is not a whole ratio")
+    return "inverted_residual", {
+        "out_channels": m.conv[-2].out_channels,
+        "stride": _square(m.conv[-3][0].stride),
+        "expand_ratio": hidden // cin,
+    }
+
+
 #: class names NetBuilder exports (blocks.modules) → how to read the block's parameters
 BY_NAME: dict[str, Callable[[nn.Module], Spec]] = {
     "ResidualBlock": _basic,
@@ -151,6 +164,7 @@ BY_NAME: dict[str, Callable[[nn.Module], Spec]] = {
     "NiNBlock": _nin,
     "SqueezeExcite": _squeeze_excite,
     "DenseLayer": _dense_layer,
+    "InvertedResidual": _inverted_residual,
 }
 
 #: torchvision's classes (by identity) → the same readers
@@ -161,6 +175,7 @@ TORCHVISION: dict[tuple[str, str], Callable[[nn.Module], Spec]] = {
     ("torchvision.models.googlenet", "Inception"): _inception,
     ("torchvision.models.squeezenet", "Fire"): _fire,
     ("torchvision.ops.misc", "SqueezeExcitation"): _squeeze_excite,
+    ("torchvision.models.mobilenetv2", "InvertedResidual"): _inverted_residual,
 }
 
 

@@ -83,7 +83,7 @@ class OpaqueBlock(BlockType):
         ),
         Param("in_shape", "ints", (), "The input shape it was imported with.", 1, 1 << 30),
         Param("out_shape", "ints", (), "Its output shape for that input.", 1, 1 << 30),
-        Param("parameters", "int", 0, "Its parameter count.", 0, 1 << 40),
+        Param("parameters", "int", 0, "Its parameter count.", 0, 2_000_000_000),
         Param("reason", "text", "", "Why no block computes it."),
     )
 

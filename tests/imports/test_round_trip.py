@@ -42,7 +42,9 @@ def test_every_preset_exports_imports_and_exports_again_unchanged(name, tmp_path
     path.write_text(code, encoding="utf-8")
     model, _ = load_source(str(path))
     shape = check(graph).nodes["input_1"].shape
-    result = import_model(model, shape)
+    # the same graph with the same weights computes the same: the logits are compared by
+    # tests/imports/test_torchvision.py and test_user_models.py
+    result = import_model(model, shape, verify=False)
     assert canonical(result.graph) == canonical(graph)
     assert list(result.state) == list(model.state_dict())
     assert export_model_code(result.graph, preset.title) == code

@@ -7,13 +7,27 @@ from app.core.graph import Graph, Position
 
 ROW_GAP = 100.0
 COL_GAP = 230.0
+#: extra space where a stage (the first part of the module paths) begins or ends, so the
+#: stages' titled frames neither touch nor hide a block
+STAGE_GAP = 60.0
+
+
+def _stage(path: str) -> str:
+    return path.split(".", 1)[0] if "." in path else ""
 
 
 def layered_layout(graph: Graph) -> dict[str, Position]:
     """Positions for every node (top-left corners)."""
     positions: dict[str, Position] = {}
     x_of: dict[str, float] = {}
-    for row, layer in enumerate(graph.layers()):
+    y = -ROW_GAP
+    before: set[str] | None = None
+    for layer in graph.layers():
+        stages = {_stage(graph.nodes[n].path) for n in layer}
+        y += ROW_GAP
+        if before is not None and stages != before and stages | before != {""}:
+            y += STAGE_GAP
+        before = stages
 
         def key(node_id: str, layer: list[str] = layer) -> tuple[float, int]:
             xs = [x_of[s] for s in graph.inputs_of(node_id) if s is not None and s in x_of]
@@ -24,7 +38,7 @@ def layered_layout(graph: Graph) -> dict[str, Position]:
         for col, node_id in enumerate(ordered):
             x = col * COL_GAP - width / 2
             x_of[node_id] = x
-            positions[node_id] = (x, row * ROW_GAP)
+            positions[node_id] = (x, y)
     return positions
 
 

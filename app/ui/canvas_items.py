@@ -343,6 +343,7 @@ class GroupItem(QGraphicsItem):
     parameters (its blocks hidden, its edges meeting the box); a click on the box opens it."""
 
     MARGIN, TITLE = 14.0, 22.0
+    SIDE = 40.0  # room for the title in the left half of the top margin
 
     def __init__(self, scene: GraphScene, name: str) -> None:
         super().__init__()
@@ -369,9 +370,7 @@ class GroupItem(QGraphicsItem):
             frame = QRectF(rects[0])
             for r in rects[1:]:
                 frame = frame.united(r)
-            frame = frame.adjusted(
-                -self.MARGIN, -self.MARGIN - self.TITLE, self.MARGIN, self.MARGIN
-            )
+            frame = frame.adjusted(-self.SIDE, -self.MARGIN - self.TITLE, self.SIDE, self.MARGIN)
         if frame != self.frame or members != self.members:
             self.prepareGeometryChange()
             self.frame, self.members = frame, members

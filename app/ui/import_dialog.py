@@ -56,7 +56,9 @@ class ImportDialog(QDialog):
         self.weights.setPlaceholderText("optional: a state dict for the model (.pt)")
         form.addRow("Weights:", _with_browse(self.weights, self._browse_weights))
         note = QLabel(
-            "Every module and operation becomes a block, with its module path and weights.\n"
+            "Every module and operation becomes a block with its module path and weights; a "
+            "module that computes what a composite block computes becomes that block, and a "
+            "torch or torchvision module no block computes may be kept whole (opaque).\n"
             "Importing a .py file runs its code."
         )
         note.setWordWrap(True)

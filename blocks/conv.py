@@ -121,7 +121,7 @@ class ConvBlock(BlockType):
             text += f", p{params['padding']}" if params["padding"] != "same" else ", same"
         if params["dilation"] != 1:
             text += f", d{params['dilation']}"
-        if params.get("groups", 1) != 1:
+        if params["groups"] != 1:
             text += f", g{params['groups']}"
         return text
 

@@ -212,6 +212,8 @@ CASES: dict[str, list[Case]] = {
             [(3, 8, 8)],
         ),
         ({"channels": 8, "kernel_size": 11, "stride": 4, "padding": 0}, [(3, 8, 8)]),
+        ({"channels": 6, "out_channels": 2}, [(3, 5, 5)]),  # 6-6-2 on its card
+        ({"channels": 6, "mid_channels": 3}, [(3, 5, 5)]),  # 6-3-6
     ],
     "opaque": [
         (

@@ -272,6 +272,7 @@ def trace(
     ``keep`` (traced through)."""
     through: set[str] = set()
     keep = keep if keep is not None else {}
+    proven: dict = {}  # composites compared so far (composite_spec)
     while True:
         gm = _trace(model, input_shape, through, set(keep))
         rejected = set()
@@ -295,7 +296,7 @@ def trace(
             shapes = [_shape(a) for a in n.args]
             spec = None
             if len(shapes) == 1 and shapes[0] is not None and not n.kwargs:
-                spec = composite_spec(module, shapes[0][1:])
+                spec = composite_spec(module, shapes[0][1:], proven)
             if spec is None:
                 rejected.add(str(n.target))
             n.meta["composite"] = spec
@@ -639,7 +640,7 @@ def import_model(
     carried: set[str] = set()
     for path, nid in module_nodes.items():
         for key, tensor in gm.get_submodule(path).state_dict().items():
-            state[f"{names[nid]}.{key}"] = tensor.detach()  # shares the source's memory
+            state[f"{names[nid]}.{key}"] = tensor  # detached by state_dict(): the source's memory
             carried.add(f"{path}.{key}")
     left_out = [k for k in source_state if k not in carried]
     opaque = [n.params["target"] for n in graph.nodes.values() if n.type_id == "opaque"]

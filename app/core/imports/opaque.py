@@ -14,6 +14,7 @@ import inspect
 import json
 from typing import Any
 
+import torch
 from torch import nn
 
 from app.core.imports.composites import same_module
@@ -80,7 +81,8 @@ def opaque_spec(
         }
     )
     try:
-        ours = block.build(params, [in_shape])
+        with torch.device("meta"):  # no initialisation: it gets the module's own weights
+            ours = block.build(params, [in_shape])
     except (ShapeError, TypeError, ValueError, RuntimeError):
         return None
     return ("opaque", params) if same_module(ours, module, in_shape) else None

@@ -153,6 +153,12 @@ def test_weights_for_the_source_model_load_by_name_or_are_refused(tmp_path, caps
             r"user_models\.py:\d+: torch\.fx cannot trace Untraceable \(if x\.sum\(\) > 0:"
             r".*: make it depend on sizes",
         ),
+        (
+            ":UntraceableInside",
+            None,
+            r"user_models\.py:\d+: torch\.fx cannot trace UntraceableInside in gate\.1 "
+            r"\(Untraceable\) \(if x\.sum\(\) > 0:",
+        ),
         (":Broken", None, r"user_models\.py:\d+ in __init__: self\.conv = nn\.Conv2d"),
         (":not_a_model", None, r"not_a_model gave a dict, not a torch\.nn\.Module"),
         (":Missing", None, r"has no 'Missing'"),

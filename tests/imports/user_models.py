@@ -95,6 +95,18 @@ class Untraceable(nn.Module):
         return self.conv(-x)
 
 
+class UntraceableInside(nn.Module):
+    """The data-dependent branch is in a submodule: the message names it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3)
+        self.gate = nn.Sequential(nn.Identity(), Untraceable())
+
+    def forward(self, x):
+        return self.gate(x)
+
+
 class Broken(nn.Module):
     def __init__(self) -> None:
         super().__init__()

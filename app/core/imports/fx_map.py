@@ -353,12 +353,21 @@ def _trace_error(model: nn.Module, exc: Exception) -> str:
     ]
     where = f"{frames[-1].filename}:{frames[-1].lineno}: " if frames else ""
     line = f" ({frames[-1].line.strip()})" if frames and frames[-1].line else ""
+    # the innermost module whose own code was running: a frame whose ``self`` is one of them
+    paths = {id(m): name for name, m in model.named_modules()}
+    inside = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        if id(owner) in paths and paths[id(owner)]:
+            inside = f" in {paths[id(owner)]} ({type(owner).__name__})"
+        tb = tb.tb_next
     return (
-        f"{where}torch.fx cannot trace {type(model).__name__}{line}: "
+        f"{where}torch.fx cannot trace {type(model).__name__}{inside}{line}: "
         f"{str(exc).splitlines()[0][:300]}. Python control flow that depends on the data "
         "(an if or loop over a tensor's values) cannot be traced: make it depend on sizes "
-        "only, or write it without the branch (code that cannot be traced is not kept "
-        "whole as an opaque node)"
+        "only, or write it without the branch (only torch and torchvision modules are kept "
+        "whole, as opaque nodes, and only when they can be traced)"
     )
 
 

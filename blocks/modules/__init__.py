@@ -37,7 +37,8 @@ class Multiply(nn.Module):
 
 
 class ConvUnit(nn.Module):
-    """Conv → BatchNorm → ReLU (torchvision's ``BasicConv2d`` with ``batch_norm``)."""
+    """Conv → BatchNorm → ReLU, the standard CNN unit (without ``batch_norm``: a conv
+    with a bias, then ReLU)."""
 
     def __init__(
         self,

@@ -41,6 +41,18 @@ def build(name: str) -> torch.nn.Module:
     return torchvision.models.get_model(name, weights=None, **kw)
 
 
+#: torchvision's composite modules and the blocks they import as, per model
+COMPOSITES = {
+    "resnet50": {"residual": 16},
+    "resnext50_32x4d": {"residual": 16},
+    "wide_resnet50_2": {"residual": 16},
+    "googlenet": {"inception": 9, "conv_bn_relu": 3},
+    "squeezenet1_0": {"fire": 8},
+    "regnet_y_400mf": {"squeeze_excite": 14},
+    "mobilenet_v2": {"inverted_residual": 17},
+}
+
+
 @pytest.mark.parametrize("name", NATIVE + ALSO_NATIVE)
 def test_imports_natively_with_equal_logits(name):
     model = build(name)
@@ -60,6 +72,15 @@ def test_imports_natively_with_equal_logits(name):
     # module paths are the source's, grouped as it groups them
     paths = {n.path for n in graph.nodes.values() if n.path}
     assert paths <= {name for name, _ in model.named_modules()}
+    # torchvision's composite modules become one block each
+    for type_id, count in COMPOSITES.get(name, {}).items():
+        assert sum(1 for n in graph.nodes.values() if n.type_id == type_id) == count
+    by_path = {n.path: n.params for n in graph.nodes.values()}
+    if name == "resnext50_32x4d":  # groups and width per group are kept
+        block = by_path["layer3.0"]
+        assert (block["groups"], block["base_width"], block["stride"]) == (32, 4, 2)
+    if name == "wide_resnet50_2":
+        assert by_path["layer1.0"]["base_width"] == 128
 
 
 def test_resnet_keeps_torchvision_names_and_stages():
@@ -86,35 +107,6 @@ def test_resnet_keeps_torchvision_names_and_stages():
         "maxpool2d",
         "linear",
     ]
-
-
-#: torchvision's composite modules and the blocks they import as, per model
-COMPOSITES = {
-    "resnet50": {"residual": 16},
-    "resnext50_32x4d": {"residual": 16},
-    "wide_resnet50_2": {"residual": 16},
-    "googlenet": {"inception": 9, "conv_bn_relu": 3},
-    "squeezenet1_0": {"fire": 8},
-    "regnet_y_400mf": {"squeeze_excite": 14},
-    "mobilenet_v2": {"inverted_residual": 17},
-}
-
-
-@pytest.mark.parametrize("name", COMPOSITES)
-def test_torchvision_composites_import_as_one_block_each(name):
-    graph = import_model(build(name), SHAPE).graph
-    for type_id, count in COMPOSITES[name].items():
-        assert sum(1 for n in graph.nodes.values() if n.type_id == type_id) == count
-
-
-def paths(name: str) -> dict:
-    return {n.path: n.params for n in import_model(build(name), SHAPE).graph.nodes.values()}
-
-
-def test_resnext_and_wide_blocks_keep_their_groups_and_width():
-    block = paths("resnext50_32x4d")["layer3.0"]
-    assert (block["groups"], block["base_width"], block["stride"]) == (32, 4, 2)
-    assert paths("wide_resnet50_2")["layer1.0"]["base_width"] == 128
 
 
 @pytest.mark.parametrize(

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.core.graph import Graph
+from app.core.graph import Graph, stage_of
+from app.core.layout import STAGE_GAP
 
 ROW = 90.0
-#: extra space where a stage (the first part of a module path) begins or ends, so the stages'
-#: titled frames on the canvas neither touch nor hide a block
-STAGE_GAP = 60.0
-
-
-def _stage(path: str) -> str:
-    return path.split(".", 1)[0] if "." in path else ""
 
 
 class Chain:
@@ -37,9 +31,9 @@ class Chain:
         if not path and self._sequence:
             path = f"{self._sequence}.{self._index}"
             self._index += 1
-        if _stage(path) != self._stage and self.last is not None:
-            self._y += STAGE_GAP
-        self._stage = _stage(path)
+        if stage_of(path) != self._stage and self.last is not None:
+            self._y += STAGE_GAP  # room for the stages' frames on the canvas
+        self._stage = stage_of(path)
         node = self.graph.add_node(type_id, params, position=(0.0, self._y), path=path)
         self._y += ROW
         if self.last is not None:

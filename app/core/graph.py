@@ -29,6 +29,12 @@ from blocks import REGISTRY, BlockType, Registry
 Position = tuple[float, float]
 
 
+def stage_of(path: str) -> str:
+    """The stage a module path belongs to (``layer1`` for ``layer1.0.conv1``): its first part,
+    when it has more than one; "" for none."""
+    return path.split(".", 1)[0] if "." in path else ""
+
+
 @dataclass
 class Node:
     """One block instance. ``params`` is complete and validated (defaults filled in)."""

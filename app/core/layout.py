@@ -3,17 +3,13 @@ ordered by the mean position of their inputs (fewer crossings), rows centred."""
 
 from __future__ import annotations
 
-from app.core.graph import Graph, Position
+from app.core.graph import Graph, Position, stage_of
 
 ROW_GAP = 100.0
 COL_GAP = 230.0
 #: extra space where a stage (the first part of the module paths) begins or ends, so the
 #: stages' titled frames neither touch nor hide a block
 STAGE_GAP = 60.0
-
-
-def _stage(path: str) -> str:
-    return path.split(".", 1)[0] if "." in path else ""
 
 
 def layered_layout(graph: Graph) -> dict[str, Position]:
@@ -23,7 +19,7 @@ def layered_layout(graph: Graph) -> dict[str, Position]:
     y = -ROW_GAP
     before: set[str] | None = None
     for layer in graph.layers():
-        stages = {_stage(graph.nodes[n].path) for n in layer}
+        stages = {stage_of(graph.nodes[n].path) for n in layer}
         y += ROW_GAP
         if before is not None and stages != before and stages | before != {""}:
             y += STAGE_GAP

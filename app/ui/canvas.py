@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QToolTip,
 )
 
-from app.core.graph import Edge, Graph
+from app.core.graph import Edge, Graph, stage_of
 from app.ui.canvas_items import (
     DARK,
     GRID,
@@ -232,8 +232,8 @@ class GraphScene(QGraphicsScene):
         """One frame per stage (first part of the module paths) with two or more blocks."""
         members: dict[str, list[str]] = {}
         for node in graph.nodes.values():
-            if "." in node.path:
-                members.setdefault(node.path.split(".", 1)[0], []).append(node.id)
+            if stage_of(node.path):
+                members.setdefault(stage_of(node.path), []).append(node.id)
         stages = {name: ids for name, ids in members.items() if len(ids) > 1}
         for name in list(self.group_items):
             if name not in stages:

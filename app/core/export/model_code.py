@@ -245,8 +245,8 @@ def _chains(
         if isinstance(item, str):
             continue
         here = f"self.{key}" if prefix == "self." else f"{prefix}[{key}]"
-        if _callable(item) and _is_chain(_leaves(item), graph):
-            nodes = _leaves(item)
+        nodes = _leaves(item)
+        if _callable(item) and _is_chain(nodes, graph):
             out[nodes[0]] = (here, nodes)
         elif seq or prefix == "self.":  # a ModuleDict's members are reached by key, not here
             out.update(_chains(item, graph, here))

@@ -1,6 +1,7 @@
 """Whole modules imported as one composite block: torchvision's ``BasicBlock``, ``Bottleneck``,
-``BasicConv2d``, ``Inception``, ``Fire`` and ``SqueezeExcitation``, and the classes of a file
-NetBuilder exported (``ResidualBlock``, ``ConvUnit``, ``Fire``…, recognised by name).
+``BasicConv2d``, ``Inception``, ``Fire``, ``SqueezeExcitation`` and MobileNetV2's
+``InvertedResidual``, and the classes of a file NetBuilder exported (``ResidualBlock``,
+``ConvUnit``, ``DenseLayer``…, recognised by name).
 
 A candidate's block parameters are read from its submodules, and then it must prove it computes
 exactly what the block computes: the block's module holds the same weights under the same names

@@ -281,22 +281,18 @@ def trace(
             if n.op != "call_module" or str(n.target) in through:
                 continue
             module = gm.get_submodule(str(n.target))
+            shape, out = _sole_input_shape(n), _shape(n)
             if str(n.target) in keep:
-                shapes = [_shape(a) for a in n.args]
-                out = _shape(n)
                 spec = None
-                if len(shapes) == 1 and shapes[0] is not None and out and not n.kwargs:
-                    spec = opaque_spec(module, shapes[0][1:], out[1:], keep[str(n.target)])
+                if shape is not None and out:
+                    spec = opaque_spec(module, shape, out[1:], keep[str(n.target)])
                 if spec is None:
                     dropped.add(str(n.target))
                 n.meta["opaque"] = spec
                 continue
             if not is_candidate(module):
                 continue
-            shapes = [_shape(a) for a in n.args]
-            spec = None
-            if len(shapes) == 1 and shapes[0] is not None and not n.kwargs:
-                spec = composite_spec(module, shapes[0][1:], proven)
+            spec = composite_spec(module, shape, proven) if shape is not None else None
             if spec is None:
                 rejected.add(str(n.target))
             n.meta["composite"] = spec
@@ -305,6 +301,14 @@ def trace(
         if not rejected and not dropped:
             return gm
         through |= rejected  # trace into them: their layers map one by one
+
+
+def _sole_input_shape(n: fx.Node) -> tuple[int, ...] | None:
+    """The (C, H, W…) shape of a module call's one tensor input; None for another call."""
+    shapes = [_shape(a) for a in n.args]
+    if len(shapes) != 1 or shapes[0] is None or n.kwargs:
+        return None
+    return shapes[0][1:]
 
 
 def _trace(
@@ -449,7 +453,8 @@ def _map_call(n: fx.Node, gm: Traced) -> tuple[Spec | None, list[fx.Node]]:
     if target in ("contiguous",):
         return None, tensors[:1]
     name = getattr(target, "__name__", str(target))
-    raise Unsupported(f"{n.op} {name}")
+    kind = {"call_function": "the function ", "call_method": "the method ."}.get(n.op, n.op)
+    raise Unsupported(f"{kind}{name}")
 
 
 def _functional_pool(n: fx.Node, is_max: bool) -> Spec:
@@ -476,7 +481,7 @@ class _Unmapped(ImportFailure):
 def _owners(n: fx.Node) -> list[str]:
     """The modules around an fx node, innermost first (the node's own, for a module call);
     not the model itself."""
-    stack = [path for path in (n.meta.get("nn_module_stack") or {})]
+    stack = list(n.meta.get("nn_module_stack") or {})
     if n.op == "call_module":
         stack.append(str(n.target))
     out = []
@@ -599,12 +604,13 @@ def _measure_opaque(graph: Graph) -> None:
     """Give each opaque node its shapes at the full input size (the trace measured them at
     the probe's): its class is built on the meta device and run on its input's shape, in
     order, so each sees the shape the one before it produced."""
-    for nid in check(graph).order:
+    report = check(graph)
+    for nid in report.order:
         node = graph.nodes[nid]
         if node.type_id != "opaque":
             continue
         src = next(s for s in graph.inputs_of(nid) if s is not None)
-        shape = check(graph).nodes[src].shape
+        shape = report.nodes[src].shape
         if shape is None or tuple(shape) == tuple(node.params["in_shape"]):
             continue
         block = graph.registry.get("opaque")
@@ -612,6 +618,7 @@ def _measure_opaque(graph: Graph) -> None:
             module = block.build(node.params, [shape]).eval()
             out = tuple(module(torch.empty(1, *shape)).shape[1:])
         graph.set_params(nid, {"in_shape": list(shape), "out_shape": list(out)})
+        report = check(graph)  # the shapes after it changed
 
 
 def import_model(
@@ -633,8 +640,7 @@ def import_model(
             for n, why in exc.nodes:  # the innermost module around it not yet tried
                 owner = next((p for p in _owners(n) if p not in keep and p not in failed), None)
                 if owner is not None:
-                    why = why.replace("call_function ", "the function ")
-                    more.setdefault(owner, why.replace("call_method ", "the method ."))
+                    more.setdefault(owner, why)
             if not more:
                 raise ImportFailure(str(exc)) from None
             keep.update(more)
@@ -653,8 +659,8 @@ def import_model(
             carried.add(f"{path}.{key}")
     left_out = [k for k in source_state if k not in carried]
     opaque = [n.params["target"] for n in graph.nodes.values() if n.type_id == "opaque"]
-    result = ImportResult(graph, state, len(graph) - 2 - len(opaque), left_out, notes)
-    result.opaque = {t.rpartition(".")[2]: opaque.count(t) for t in dict.fromkeys(opaque)}
+    kept = {t.rpartition(".")[2]: opaque.count(t) for t in dict.fromkeys(opaque)}
+    result = ImportResult(graph, state, len(graph) - 2 - len(opaque), left_out, notes, opaque=kept)
     if verify:
         result.max_abs_diff = compare(model, graph, state, input_shape)
     return result

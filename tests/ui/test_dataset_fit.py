@@ -69,3 +69,21 @@ def test_adapt_sets_the_classifier_for_a_torchvision_dataset(qtbot):
     assert panel.fit_bar.switch_button.text() == "Use shapes"  # the network fits the built-in
     qtbot.mouseClick(panel.fit_bar.adapt_button, Qt.MouseButton.LeftButton)
     assert doc.report.output_shape == (100,) and not panel.fit_bar.isVisible()
+
+
+def test_a_new_document_says_what_to_add_instead_of_an_adapt_that_does_nothing(qtbot):
+    """File → New is an Input alone: F5 says what is missing, and offers no Adapt button
+    (adapting could change nothing: no layer sets the number of class scores)."""
+    win = open_window(qtbot, active=True)
+    win.confirm_discard = lambda: True
+    win.new_document()
+    panel = win.training
+    win.view.setFocus()
+    qtbot.keyClick(win.view, Qt.Key.Key_F5)
+    assert not panel.controller.running and "Cannot start" in panel.status.text()
+    assert panel.fit_bar.isVisible() and not panel.fit_bar.adapt_button.isVisible()
+    text = panel.fit_bar.label.text()
+    assert "Give the network a classifier that outputs 10 class scores" in text
+    win.open_preset("lenet5")
+    panel.apply("dataset", "shapes")  # where adapting helps, it is still offered
+    assert panel.fit_bar.isVisible() and panel.fit_bar.adapt_button.isVisible()

@@ -88,9 +88,25 @@ def adapt_target(dataset: str, report: ShapeReport) -> tuple[tuple[int, int, int
     return (spec.channels, *side), spec.classes  # type: ignore[return-value]
 
 
-def dataset_fixes(dataset: str, report: ShapeReport) -> str:
-    """The fixes for :func:`dataset_problem`, as a sentence ending the message."""
+def adapt_changes(dataset: str, graph: Graph, report: ShapeReport) -> list[str]:
+    """What adapting ``graph`` to ``dataset`` would change (tried on a copy); empty when it
+    cannot help (a network with no classifier: nothing sets the number of scores)."""
+    from app.core.training.adapt import adapt_to_dataset
+
+    return adapt_to_dataset(graph.copy(), *adapt_target(dataset, report))
+
+
+def dataset_fixes(dataset: str, report: ShapeReport, graph: Graph | None = None) -> str:
+    """The fixes for :func:`dataset_problem`, as a sentence ending the message. With the
+    ``graph``, adapting is offered only where it changes something."""
     fitting = fitting_dataset(report)
     switch = f"switch to the built-in {fitting} (it fits)" if fitting else ""
     adapt = f"adapt the Input and classifier to {dataset}"
+    classes = DATASETS[dataset].classes
+    if graph is not None and not adapt_changes(dataset, graph, report):
+        scores = f"{classes} " if classes else ""
+        adapt = (
+            f"give the network a classifier that outputs {scores}class scores (for images: "
+            "global average pooling or Flatten, then a Linear layer)"
+        )
     return f"{switch} or {adapt}" if switch else adapt

@@ -6,7 +6,13 @@ from __future__ import annotations
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 from app.core.training.config import TrainConfig
-from app.core.training.fit import adapt_target, dataset_fixes, dataset_problem, fitting_dataset
+from app.core.training.fit import (
+    adapt_changes,
+    adapt_target,
+    dataset_fixes,
+    dataset_problem,
+    fitting_dataset,
+)
 from app.ui.document import Document
 
 
@@ -42,13 +48,17 @@ class DatasetFitBar(QFrame):
         self.problem = dataset_problem(config.dataset, report)
         if self.problem:
             fitting = fitting_dataset(report)
-            fixes = dataset_fixes(config.dataset, report)
+            fixes = dataset_fixes(config.dataset, report, document.graph)
             self.label.setText(  # str.capitalize() would lower-case "Input"
                 f"<b>The dataset does not fit:</b> {self.problem}. {fixes[:1].upper()}{fixes[1:]}."
             )
             self.switch_button.setVisible(fitting is not None)
             self.switch_button.setText(f"Use {fitting}")
             self.adapt_button.setText(f"Adapt Input && Classifier to {config.dataset}")
+            # a button that would change nothing is not offered (an Input with no network)
+            self.adapt_button.setVisible(
+                bool(adapt_changes(config.dataset, document.graph, report))
+            )
         self.setVisible(bool(self.problem))
         return self.problem
 

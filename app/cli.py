@@ -358,6 +358,64 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Top classes of each image, from a run (or a project starting from pretrained weights)."""
+    from pathlib import Path
+
+    from app.core.training.predict import (
+        PredictError,
+        format_predictions,
+        from_project,
+        load_predictor,
+    )
+
+    try:
+        if args.source.startswith(PRESET_PREFIX) or args.pretrained:
+            project = open_source(args.source)
+            if args.pretrained:
+                project.training = {**project.training, "pretrained": args.pretrained}
+            predictor = from_project(project, args.source)
+        else:
+            predictor = load_predictor(args.source, args.checkpoint or "")
+        predictions = predictor.predict([Path(p) for p in args.images], args.top)
+    except (PredictError, SourceError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{predictor.source}:")
+    print(format_predictions(predictions))
+    return 0
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    """torchvision's pretrained weight sets (of one model, or all), and which are cached."""
+    from app.core.weight_sets import cache_folder, catalogue, for_model, is_cached
+
+    model = args.model or ""
+    if model.startswith(PRESET_PREFIX):
+        import presets
+
+        try:
+            model = presets.get(model[len(PRESET_PREFIX) :]).torchvision or ""
+        except KeyError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if not model:
+            print(f"error: {args.model} has no torchvision counterpart", file=sys.stderr)
+            return 1
+    sets = for_model(model) if model else list(catalogue().values())
+    if not sets:
+        print(f"error: torchvision has no pretrained weights for {model!r}", file=sys.stderr)
+        return 1
+    for ws in sets:
+        cached = " [cached]" if is_cached(ws) else ""
+        print(f"{ws.summary}{' (default)' if ws.default else ''}{cached}")
+        if model:
+            print(f"  preprocessing: {ws.preprocessing}")
+            print(f"  licence: {ws.licence}; recipe: {ws.recipe}")
+    print(f"cache: {cache_folder()}")
+    return 0
+
+
 EXPORT_FORMATS = ("py", "train", "onnx", "torchscript", "program", "weights", "bundle")
 
 
@@ -576,12 +634,31 @@ def build_parser() -> argparse.ArgumentParser:
     p_import.add_argument("--args", help='constructor arguments as JSON: {"num_classes": 10}')
     p_import.add_argument("--input", default="3,224,224", help="input shape C,H,W")
     p_import.set_defaults(func=cmd_import)
+    p_predict = sub.add_parser(
+        "predict",
+        help="classify images: the top classes with their probabilities",
+        description="SOURCE: a run folder (its best checkpoint, else its last), a checkpoint "
+        "inside one, or a project / presets:NAME with --pretrained (torchvision's weights "
+        "as published, with their class names).",
+    )
+    p_predict.add_argument("source", help="RUN_DIR, RUN_DIR/checkpoints/NAME.pt, or a project")
+    p_predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    p_predict.add_argument("--top", type=int, default=5, help="classes to show (default 5)")
+    p_predict.add_argument("--checkpoint", choices=("best", "last"), help="of a run folder")
+    p_predict.add_argument("--pretrained", metavar="WEIGHTS", help="a torchvision weight set")
+    p_predict.set_defaults(func=cmd_predict)
+    p_weights = sub.add_parser(
+        "weights",
+        help="torchvision's pretrained weight sets: accuracy, size, licence, preprocessing",
+    )
+    p_weights.add_argument("model", nargs="?", help="a torchvision model or presets:NAME")
+    p_weights.set_defaults(func=cmd_weights)
     return parser
 
 
 #: exit codes: 0 done, 1 the network or the run failed, 2 bad arguments or files, 3 a bug
 EXIT_INTERNAL = 3
-COMMANDS = ("check", "presets", "train", "evaluate", "export", "import")
+COMMANDS = ("check", "presets", "train", "evaluate", "export", "import", "predict", "weights")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from app.core.errors import GraphError, PortError
-from app.core.graph import Edge, Graph, Position
+from app.core.graph import Edge, Graph, Learning, Position
 from app.core.names import module_name_clashes
 from app.core.shapes import ShapeReport, check
 from blocks.expansion import INPUT, can_expand, expand
@@ -29,6 +29,7 @@ class AddStep(NamedTuple):
     label: str = ""
     index: int | None = None
     path: str = ""
+    learning: Learning = Learning()
 
 
 class RemoveStep(NamedTuple):
@@ -62,6 +63,7 @@ def _apply_one(graph: Graph, step: Step) -> list[Step]:
             label=step.label,
             index=step.index,
             path=step.path,
+            learning=step.learning,
         )
         return [RemoveStep(step.node_id)]
     if isinstance(step, RemoveStep):
@@ -70,7 +72,14 @@ def _apply_one(graph: Graph, step: Step) -> list[Step]:
         removed = graph.remove_node(step.node_id)
         params = dict(node.params)
         restore = AddStep(
-            node.id, node.type_id, params, node.position, node.label, index, node.path
+            node.id,
+            node.type_id,
+            params,
+            node.position,
+            node.label,
+            index,
+            node.path,
+            node.learning,
         )
         return [restore, *(ConnectStep(e) for e in removed)]
     if isinstance(step, ConnectStep):
@@ -170,8 +179,9 @@ def expand_node(
         columns[d] = col + 1
         position = (x0 + col * COLUMN_GAP, y0 + (d - 1) * LAYER_GAP)
         new = ids[part.name]
-        steps.append(
-            AddStep(new, part.type_id, part.params, position, "", order + i, paths.get(new, ""))
+        path = paths.get(new, "")
+        steps.append(  # the parts train as the block did
+            AddStep(new, part.type_id, part.params, position, "", order + i, path, node.learning)
         )
     for part in parts:
         for port, name in enumerate(part.inputs):

@@ -35,6 +35,35 @@ def stage_of(path: str) -> str:
     return path.split(".", 1)[0] if "." in path else ""
 
 
+@dataclass(frozen=True)
+class Learning:
+    """How a node's weights train. ``trainable`` False freezes them: no gradients, no
+    optimizer state, and its BatchNorm layers keep their running statistics (eval
+    behaviour). ``lr_mult`` scales the learning rate of its weights (a backbone ×0.1)."""
+
+    trainable: bool = True
+    lr_mult: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.trainable, bool):
+            raise InvalidParamError("trainable", f"expected true or false, got {self.trainable!r}")
+        ok = isinstance(self.lr_mult, int | float) and not isinstance(self.lr_mult, bool)
+        if not ok or not 0 < self.lr_mult <= LR_MULT_MAX:
+            raise InvalidParamError(
+                "lr_mult",
+                f"expected a number above 0 and at most {LR_MULT_MAX:g}, got {self.lr_mult!r}",
+            )
+        object.__setattr__(self, "lr_mult", float(self.lr_mult))
+
+    @property
+    def default(self) -> bool:
+        return self == Learning()
+
+
+#: the largest learning-rate multiplier a node may have
+LR_MULT_MAX = 100.0
+
+
 @dataclass
 class Node:
     """One block instance. ``params`` is complete and validated (defaults filled in)."""
@@ -47,6 +76,7 @@ class Node:
     #: module path in the compiled model (``layer1.0.conv1``, as in the source of an imported
     #: model); empty: the node id. Nodes sharing a prefix form a group (a stage).
     path: str = ""
+    learning: Learning = Learning()
 
 
 @dataclass(frozen=True)
@@ -61,7 +91,8 @@ class Edge:
 @dataclass(frozen=True)
 class GraphEvent:
     """A change that happened. ``kind`` is one of node_added, node_removed, edge_added,
-    edge_removed, params_changed, node_moved, label_changed, node_renamed, path_changed."""
+    edge_removed, params_changed, node_moved, label_changed, node_renamed, path_changed,
+    learning_changed."""
 
     kind: str
     node_id: str = ""
@@ -213,17 +244,18 @@ class Graph:
         label: str = "",
         index: int | None = None,
         path: str = "",
+        learning: Learning = Learning(),
     ) -> Node:
         """Add a node. ``index`` puts it at that place in the node order (undo of a delete
         restores the original order, so saved files do not change). ``path``: its module path
-        (see :class:`Node`)."""
+        (see :class:`Node`); ``learning``: whether and how fast its weights train."""
         block = self.registry.get(type_id)
         if node_id is None:
             node_id = self.new_id(block.type_id)
         self._check_new_id(node_id)
         self._check_path(path)
         values = block.validate(params or {})
-        node = Node(node_id, block.type_id, values, _position(position), str(label), path)
+        node = Node(node_id, block.type_id, values, _position(position), str(label), path, learning)
         self._nodes[node_id] = node
         self._inputs[node_id] = [None] * block.num_inputs(values)
         if index is not None and index < len(self._nodes) - 1:
@@ -334,6 +366,20 @@ class Graph:
         old, node.path = node.path, path
         self._emit(GraphEvent("path_changed", node_id, old=old, new=path))
 
+    def set_learning(self, node_id: str, learning: Learning) -> None:
+        """Freeze or unfreeze a node's weights, or change their learning-rate multiplier."""
+        node = self.node(node_id)
+        if not isinstance(learning, Learning):
+            raise InvalidParamError(
+                "learning", f"expected a Learning, got {type(learning).__name__}"
+            )
+        old, node.learning = node.learning, learning
+        self._emit(GraphEvent("learning_changed", node_id, old=old, new=learning))
+
+    def frozen(self) -> set[str]:
+        """The ids of the nodes whose weights do not train."""
+        return {n.id for n in self._nodes.values() if not n.learning.trainable}
+
     def module_names(self) -> dict[str, str]:
         """Node id → its module's name in the compiled model: the path, or the id."""
         return {n.id: n.path or n.id for n in self._nodes.values()}
@@ -371,6 +417,7 @@ class Graph:
                 position=node.position,
                 label=node.label,
                 path=node.path,
+                learning=node.learning,
             )
         for edge in self.edges():
             other.connect(edge.src, edge.dst, edge.port, acyclic=True)  # this graph is a DAG

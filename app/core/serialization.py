@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.core.graph import Graph
+from app.core.graph import Graph, Learning
 from app.core.names import (
     free_id,
     has_surrogate,
@@ -27,8 +27,10 @@ from blocks import REGISTRY, InvalidParamError, Registry
 
 FORMAT = "netbuilder-project"
 #: 1: the first format. 2: nodes may carry a module ``path`` (``layer1.0.conv1``). A version-1
-#: file is read as version 2 with no paths (nothing else changed); saving writes version 2.
-VERSION = 2
+#: file is read as version 2 with no paths (nothing else changed). 3: nodes may carry
+#: ``trainable`` (false: frozen) and ``lr_mult`` (the learning-rate multiplier of their weights);
+#: older files read as all trainable at ×1. Saving writes version 3.
+VERSION = 3
 
 
 class ProjectFileError(ValueError):
@@ -74,6 +76,8 @@ def to_json(project: Project) -> str:
                 "position": list(n.position),
                 **({"label": n.label} if n.label else {}),
                 **({"path": n.path} if n.path else {}),
+                **({"trainable": False} if not n.learning.trainable else {}),
+                **({"lr_mult": n.learning.lr_mult} if n.learning.lr_mult != 1 else {}),
             }
             for n in g.nodes.values()
         ],
@@ -236,17 +240,27 @@ class _Reader:
         if self.problems:
             return None
         graph = Graph(self.registry)
-        for nid, (type_id, params, pos, label, mpath) in nodes.items():
-            graph.add_node(type_id, params, node_id=nid, position=pos, label=label, path=mpath)
+        for nid, (type_id, params, pos, label, mpath, learning) in nodes.items():
+            graph.add_node(
+                type_id,
+                params,
+                node_id=nid,
+                position=pos,
+                label=label,
+                path=mpath,
+                learning=learning,
+            )
         for src, dst, port in edges:
             graph.connect(src, dst, port, acyclic=True)  # _edges checked the whole set
         return Project(graph, texts["name"], extra["training"], extra["view"], texts["description"])
 
-    def _nodes(self, raw: Any) -> dict[str, tuple[str, dict, tuple[float, float], str, str]]:
-        out: dict[str, tuple[str, dict, tuple[float, float], str, str]] = {}
+    def _nodes(self, raw: Any) -> dict[str, tuple]:
+        out: dict[str, tuple] = {}
         fields = ("id", "type", "params", "position", "label")
         if self.version >= 2:
             fields += ("path",)
+        if self.version >= 3:
+            fields += ("trainable", "lr_mult")
         if not isinstance(raw, list):
             self.err("$.nodes", f"expected a list of nodes, got {_kind(raw)}")
             return out
@@ -304,6 +318,7 @@ class _Reader:
             if problem:
                 self.err(f"{path}.path", problem)
                 mpath = ""
+            learning = self._learning(item, path)
             self.index_of[self.renamed.get(nid, nid)] = i
             out[self.renamed.get(nid, nid)] = (
                 block.type_id,
@@ -311,11 +326,24 @@ class _Reader:
                 (float(pos[0]), float(pos[1])),
                 label,
                 mpath,
+                learning,
             )
         names = {nid: node[4] or nid for nid, node in out.items()}
         for nid, why in module_name_clashes(names):
             self.err(f"$.nodes[{self.index_of[nid]}].path", why)
         return out
+
+    def _learning(self, item: dict, path: str) -> Learning:
+        trainable = item.get("trainable", True)
+        if not isinstance(trainable, bool):
+            self.err(f"{path}.trainable", f"expected true or false, got {_shown(trainable)}")
+            trainable = True
+        lr_mult = item.get("lr_mult", 1.0)
+        try:
+            return Learning(trainable, lr_mult)
+        except InvalidParamError as exc:
+            self.err(f"{path}.lr_mult", exc.reason)
+            return Learning(trainable)
 
     def _edges(self, raw: Any, nodes: dict) -> list[tuple[str, str, int]]:
         out: list[tuple[str, str, int]] = []

@@ -11,12 +11,13 @@ from app.core.edits import (
     AddStep,
     ConnectStep,
     ExpansionError,
+    RemoveStep,
     apply_steps,
     expand_node,
     insert_on_edge,
 )
 from app.core.errors import GraphError, PortError
-from app.core.graph import Edge, Graph
+from app.core.graph import Edge, Graph, Learning
 from app.core.serialization import Project, to_json
 from app.core.shapes import check
 from tests.helpers import chain, image
@@ -258,3 +259,18 @@ def test_expanded_parts_are_named_after_the_modules_they_were(key):
     if key[0] == "fire":
         expected = [p if not p.endswith(".relu") else "" for p in expected]
     assert paths == expected
+
+
+def test_a_frozen_block_s_parts_stay_frozen_and_undo_of_a_removal_keeps_its_learning():
+    g = presets.get("resnet18").build()
+    block = next(n for n, node in g.nodes.items() if node.type_id == "residual")
+    g.set_learning(block, Learning(trainable=False, lr_mult=0.5))
+    before = to_json(Project(g))
+    new_ids, steps = expand_node(g, block)
+    undo = apply_steps(g, steps)
+    assert {g.node(n).learning for n in new_ids} == {Learning(False, 0.5)}
+    apply_steps(g, undo)
+    assert to_json(Project(g)) == before
+    undo = apply_steps(g, [RemoveStep(block)])
+    apply_steps(g, undo)
+    assert to_json(Project(g)) == before

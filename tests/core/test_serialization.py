@@ -11,6 +11,7 @@ import pytest
 
 import presets
 from app.core import serialization
+from app.core.graph import Learning
 from app.core.serialization import Project, ProjectFileError, load, loads, save, to_json
 from tests.helpers import chain, image
 
@@ -33,7 +34,7 @@ def test_round_trip_is_byte_identical(tmp_path, name):
 def test_file_is_readable_json():
     g = chain(image(), ("conv2d", {"padding": "same"}))
     doc = json.loads(to_json(Project(g)))
-    assert doc["format"] == "netbuilder-project" and doc["version"] == 2
+    assert doc["format"] == "netbuilder-project" and doc["version"] == 3
     assert doc["nodes"][1]["params"]["padding"] == "same"
     assert doc["edges"] == [{"src": "input_1", "dst": "conv2d_1", "port": 0}]
 
@@ -287,13 +288,13 @@ def test_module_paths_round_trip_and_are_saved_only_when_set(tmp_path):
     assert to_json(again) == text
 
 
-def test_a_version_1_file_loads_with_no_paths_and_saves_as_version_2():
+def test_a_version_1_file_loads_with_no_paths_and_saves_as_the_current_version():
     g = chain(image(), ("conv2d", {}), ("relu", {}))
     doc = json.loads(to_json(Project(g)))
     doc["version"] = 1
     old = loads(json.dumps(doc))
     assert old.graph == g and all(n.path == "" for n in old.graph.nodes.values())
-    assert json.loads(to_json(old))["version"] == 2
+    assert json.loads(to_json(old))["version"] == serialization.VERSION
     # version 1 had no paths: a "path" there is as unknown as any other field
     doc["nodes"][1]["path"] = "features.0"
     with pytest.raises(ProjectFileError, match=r"\$\.nodes\[1\]\.path: unknown field"):
@@ -317,4 +318,49 @@ def test_bad_or_clashing_paths_are_refused(paths, expected):
         if path:
             item["path"] = path
     with pytest.raises(ProjectFileError, match=expected):
+        loads(json.dumps(doc))
+
+
+def test_frozen_nodes_and_multipliers_round_trip_and_are_saved_only_when_set():
+    g = chain(image(), ("conv2d", {}), ("relu", {}), ("flatten", {}), ("linear", {}))
+    g.set_learning("conv2d_1", Learning(trainable=False))
+    g.set_learning("linear_1", Learning(lr_mult=0.1))
+    text = to_json(Project(g))
+    nodes = json.loads(text)["nodes"]
+    assert [(n.get("trainable"), n.get("lr_mult")) for n in nodes] == [
+        (None, None),
+        (False, None),
+        (None, None),
+        (None, None),
+        (None, 0.1),
+    ]
+    again = loads(text)
+    assert again.graph == g and again.graph.frozen() == {"conv2d_1"}
+    assert again.graph.node("linear_1").learning == Learning(True, 0.1)
+    assert to_json(again) == text
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("trainable", "no", r"\$\.nodes\[1\]\.trainable: expected true or false, got 'no'"),
+        ("lr_mult", 0, r"\$\.nodes\[1\]\.lr_mult: expected a number above 0 and at most 100"),
+        ("lr_mult", "fast", r"\$\.nodes\[1\]\.lr_mult: expected a number above 0"),
+        ("lr_mult", True, r"\$\.nodes\[1\]\.lr_mult: expected a number above 0"),
+    ],
+)
+def test_bad_learning_fields_are_refused_with_their_path(field, value, expected):
+    g = chain(image(), ("conv2d", {}))
+    doc = json.loads(to_json(Project(g)))
+    doc["nodes"][1][field] = value
+    with pytest.raises(ProjectFileError, match=expected):
+        loads(json.dumps(doc))
+
+
+def test_a_version_2_file_has_no_learning_fields():
+    doc = json.loads(to_json(Project(chain(image(), ("conv2d", {})))))
+    doc["version"] = 2
+    assert loads(json.dumps(doc)).graph.frozen() == set()
+    doc["nodes"][1]["trainable"] = False
+    with pytest.raises(ProjectFileError, match=r"\$\.nodes\[1\]\.trainable: unknown field"):
         loads(json.dumps(doc))

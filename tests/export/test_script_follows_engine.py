@@ -150,3 +150,42 @@ def test_same_first_epoch(tmp_path, monkeypatch, options):
     assert list(script_weights) == list(engine_weights)
     for key, value in engine_weights.items():
         torch.testing.assert_close(script_weights[key], value, msg=key)
+
+
+def test_frozen_layers_and_multipliers_give_the_engine_s_first_epoch(tmp_path, monkeypatch):
+    """A frozen conv and BatchNorm (weights and statistics kept) and a conv at ×0.1: the
+    script trains what the engine trains, with the same rates."""
+    from app.core.graph import Learning
+    from tests.helpers import chain, image
+
+    def graph():
+        g = chain(
+            image(1, 28, 28),
+            ("conv2d", {"out_channels": 6}),
+            ("batchnorm2d", {}),
+            ("relu", {}),
+            ("conv2d", {"out_channels": 6, "stride": 2}),
+            ("relu", {}),
+            ("flatten", {}),
+            ("linear", {"out_features": 10}),
+        )
+        g.set_learning("conv2d_1", Learning(trainable=False))
+        g.set_learning("batchnorm2d_1", Learning(trainable=False))
+        g.set_learning("conv2d_2", Learning(lr_mult=0.1))
+        return g
+
+    options = {**SMALL, "seed": 3, "schedule": "cosine", "optimizer": "adam", "lr": 0.01}
+    folder = tmp_path / "tuned"
+    export_training_script(Project(graph(), "Tuned", training=options), folder)
+    text = (folder / "train.py").read_text()
+    assert 'FROZEN = ("conv2d_1", "batchnorm2d_1")' in text and "LR_MULT = {" in text
+    script = load_script(folder, "tuned")
+    start = script.build_model(torch.device("cpu")).state_dict()
+    script_loss, script_weights = run_script_epoch(script, folder, monkeypatch)
+    trainer = Trainer(graph(), TrainConfig.from_dict(options), runs_root=tmp_path / "runs")
+    report = run_engine_epoch(trainer)
+    assert script_loss == pytest.approx(report.train_loss, abs=6e-5)
+    for key, value in trainer.model.state_dict().items():  # type: ignore[union-attr]
+        torch.testing.assert_close(script_weights[key], value, msg=key)
+        if key.startswith(("conv2d_1.", "batchnorm2d_1.")):
+            assert torch.equal(script_weights[key], start[key]), key

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from app.core.export.model_code import ExportError, class_name, export_model_code
+from app.core.graph import Graph
 from app.core.names import safe_text, string_literal
 from app.core.serialization import Project
-from app.core.shapes import check
+from app.core.shapes import ShapeReport, check
 from app.core.training.config import ConfigError, TrainConfig
 from app.core.training.fit import dataset_fixes, dataset_problem
 from app.core.training.options import DATASETS, INITS, OPTIMIZERS, SCHEDULES
@@ -77,18 +78,24 @@ def training_script(project: Project, c: TrainConfig) -> str:
         + "\n".join([*third_party, "from torch import nn"])
         + f"\n\nfrom model import {cls}\n\n"
         + _constants(c, in_shape, report.output_shape[0])  # type: ignore[index, arg-type]
+        + _learning_constants(project.graph, report)
     )
+    weighted = {n for n, info in report.nodes.items() if info.params}
+    frozen = bool(project.graph.frozen() & weighted)
+    mults = any(project.graph.node(n).learning.lr_mult != 1 for n in weighted)
     parts = [
         head,
         *(inspect.getsource(f) for f in copied),
         _load_data(c, in_shape),  # type: ignore[arg-type]
         _augment(c),
         _initialise(c),
-        _build_model(c, cls),
-        _optimizer(c),
+        _build_model(c, cls, frozen),
+        _TRAIN_MODE if frozen else "",
+        _LR_MULT if mults else "",
+        _optimizer(c, frozen, mults),
         _learning_rate(c),
         _evaluate(),
-        _main(c),
+        _main(c, frozen, mults),
         'if __name__ == "__main__":\n    main()\n',
     ]
     return "\n\n".join(p.strip("\n") + "\n" for p in parts if p)
@@ -267,13 +274,59 @@ _LOAD_WEIGHTS = (
 )
 
 
-def _build_model(c: TrainConfig, cls: str) -> str:
+_FREEZE = (
+    "    for name in FROZEN:  # backward stops where nothing below needs a gradient\n"
+    "        model.get_submodule(name).requires_grad_(False)\n"
+)
+
+_TRAIN_MODE = '''def train_mode(model: nn.Module) -> None:
+    """Training mode, except the frozen layers' BatchNorm: it keeps its statistics."""
+    model.train()
+    for name in FROZEN:
+        for m in model.get_submodule(name).modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+'''
+
+
+_LR_MULT = '''def lr_mult(name: str) -> float:
+    """The multiplier of the module a parameter belongs to (its longest listed prefix)."""
+    parts = name.split(".")
+    for k in range(len(parts) - 1, 0, -1):
+        mult = LR_MULT.get(".".join(parts[:k]))
+        if mult is not None:
+            return mult
+    return 1.0
+'''
+
+
+def _learning_constants(graph: Graph, report: ShapeReport) -> str:
+    """FROZEN and LR_MULT: the modules with weights that are frozen or have a multiplier."""
+    names = graph.module_names()
+    weighted = [n for n in graph.nodes if report.nodes[n].params]
+    frozen = [names[n] for n in weighted if not graph.node(n).learning.trainable]
+    mults = {names[n]: graph.node(n).learning.lr_mult for n in weighted}
+    pairs = [f"{string_literal(k)}: {v!r}" for k, v in mults.items() if v != 1]
+    lines = []
+    if frozen:
+        lines.append("# modules whose weights do not train (fine-tuning)")
+        lines += _assign("", f"FROZEN = {literal(tuple(frozen))}")
+    if pairs:
+        lines.append("# learning-rate multipliers by module (the rest: ×1)")
+        lines += _assign("", "LR_MULT = {" + ", ".join(pairs) + "}")
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _build_model(c: TrainConfig, cls: str, frozen: bool = False) -> str:
     return (
         "def build_model(device: torch.device) -> nn.Module:\n"
         '    """The network, initialised from SEED as NetBuilder initialises it."""\n'
         "    torch.manual_seed(SEED)\n"
         f"    model = {cls}().to(device)\n"
-        "    initialise(model)\n" + (_LOAD_WEIGHTS if c.weights else "") + "    if CHANNELS_LAST:\n"
+        "    initialise(model)\n"
+        + (_LOAD_WEIGHTS if c.weights else "")
+        + (_FREEZE if frozen else "")
+        + "    if CHANNELS_LAST:\n"
         "        model = model.to(memory_format=torch.channels_last)\n"
         "    return model\n"
     )
@@ -283,11 +336,24 @@ def _keywords(arguments: dict[str, Any]) -> str:
     return ", ".join(f"{k}={literal(v)}" for k, v in arguments.items())
 
 
-def _optimizer(c: TrainConfig) -> str:
+def _optimizer(c: TrainConfig, frozen: bool = False, mults: bool = False) -> str:
     spec = OPTIMIZERS[c.optimizer]
-    args = ", ".join(filter(None, ["model.parameters()", "lr=LR", _keywords(spec.arguments(c))]))
+    params, body = "model.parameters()", []
+    if mults:
+        params = '[{"params": ps, "lr_mult": m} for m, ps in groups.items()]'
+        body = [
+            '    """A parameter group per learning-rate multiplier, of the weights that train."""',
+            "    groups: dict[float, list[nn.Parameter]] = {}",
+            "    for name, p in model.named_parameters():",
+            "        if p.requires_grad:",
+            "            groups.setdefault(lr_mult(name), []).append(p)",
+        ]
+    elif frozen:
+        params = "[p for p in model.parameters() if p.requires_grad]"
+    args = ", ".join(filter(None, [params, "lr=LR", _keywords(spec.arguments(c))]))
     return (
         "def make_optimizer(model: nn.Module) -> torch.optim.Optimizer:\n"
+        + "".join(line + "\n" for line in body)
         + "\n".join(_assign("    return ", f"{spec.cls}({args})"))
         + "\n"
     )
@@ -363,7 +429,8 @@ def evaluate(
 '''
 
 
-def _main(c: TrainConfig) -> str:
+def _main(c: TrainConfig, frozen: bool = False, mults: bool = False) -> str:
+    scaled = ' * group["lr_mult"]' if mults else ""
     rng = "    rng = random.Random(SEED + 2)  # mixup's λ, on the host\n" if c.mixup_alpha else ""
     clip = (
         "            if GRAD_CLIP:\n"
@@ -404,14 +471,14 @@ def _main(c: TrainConfig) -> str:
     gen = torch.Generator(device=device if cuda else "cpu").manual_seed(SEED + 1)
 {rng}    step = 0
     for epoch in range(EPOCHS):
-        model.train()
+        {"train_mode(model)" if frozen else "model.train()"}
         order_gen = torch.Generator().manual_seed(SEED * 1_000_003 + epoch)
         order = torch.randperm(len(ytr), generator=order_gen)
         order = order[: len(order) - len(order) % world][rank::world].to(device)
         total = torch.zeros((), device=device)
         for i in range(steps_per_epoch):
             for group in opt.param_groups:
-                group["lr"] = learning_rate(step, steps_per_epoch)
+                group["lr"] = learning_rate(step, steps_per_epoch){scaled}
             step += 1
             idx = order[i * per_rank : (i + 1) * per_rank]
             x, y = augment(xtr[idx], ytr[idx], mean, std, gen{", rng" if c.mixup_alpha else ""})

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from app.core.training.options import DATASETS, INITS, OPTIMIZERS, SCHEDULES, Registry
+from app.core.weight_sets import UnknownWeightSetError, weight_set
 from blocks.params import InvalidParamError, Param
 
 #: the Param kind of each annotation of a setting (str: choice when it has choices)
@@ -38,7 +39,9 @@ class _Group:
         *,
         choices: tuple[str, ...] | Registry = (),
         max_exclusive: bool = False,
+        check: Callable[[Any], str | None] | None = None,
     ) -> Any:
+        """``check(value)``: a further test of a valid value; it returns the problem, if any."""
         spec = {
             "group": self.title,
             "help": help,
@@ -46,6 +49,7 @@ class _Group:
             "maximum": maximum,
             "choices": choices,
             "max_exclusive": max_exclusive,
+            "check": check,
         }
         return dataclasses.field(default=default, metadata=spec)
 
@@ -144,6 +148,14 @@ class TrainConfig:
     zero_init_residual: bool = _init(
         False, "Zero the last BN γ of every residual branch so blocks start as identities."
     )
+    pretrained: str = _init(
+        "",
+        "Start from torchvision's pretrained weights, e.g. ResNet18_Weights.IMAGENET1K_V1: "
+        "downloaded once into the torch hub cache, loaded by module name; layers of another "
+        "shape (a classifier for your classes) keep their initialisation, and the images get "
+        "the weights' preprocessing (empty: none).",
+        check=lambda name: _weight_set_problem(name),
+    )
     weights: str = _init(
         "",
         "Start from these weights: a .pt state dict keyed by module name (an import's "
@@ -186,6 +198,11 @@ class TrainConfig:
                 clean[name] = spec.validate(value)
             except InvalidParamError as exc:
                 problems.append(str(exc))
+                continue
+            check = _FIELDS[name].metadata["check"]
+            problem = check(clean[name]) if check else None
+            if problem:
+                problems.append(f"{name}: {problem}")
         if problems:
             raise ConfigError(problems)
         return cls(**clean)
@@ -210,6 +227,19 @@ class TrainConfig:
         """Only the fields that differ from the defaults (what a project file stores)."""
         default = TrainConfig().to_dict()
         return {k: v for k, v in self.to_dict().items() if default[k] != v}
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def _weight_set_problem(name: str) -> str | None:
+    if not name:
+        return None
+    try:
+        weight_set(name)
+    except UnknownWeightSetError as exc:
+        return str(exc)
+    return None
 
 
 def settings() -> tuple[Param, ...]:

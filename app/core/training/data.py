@@ -8,6 +8,7 @@ and pinned memory. Every source reports its input shape, class names and normali
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from app.core.training.config import TrainConfig
 from app.core.training.options import DATASETS
 from app.core.training.portable.datasets import as_nchw
 from app.core.training.portable.shapes import CLASSES, make_shapes
+from app.core.weight_sets import weight_set
 
 
 class DatasetError(Exception):
@@ -158,10 +160,25 @@ def load_data(
     built-in images and of resized folder images (normally the graph's input size)."""
     source = DATASETS[config.dataset].source
     if source == "built_in":
-        return _shapes(config, device, image_size)
-    if source == "folder":
-        return _image_folder(config, device, image_size)
-    return _torchvision(config, device)
+        data = _shapes(config, device, image_size)
+    elif source == "folder":
+        data = _image_folder(config, device, image_size)
+    else:
+        data = _torchvision(config, device)
+    if config.pretrained:  # the weights were trained on images normalised so
+        ws = weight_set(config.pretrained)
+        data.info = dataclasses.replace(data.info, mean=ws.mean, std=ws.std)
+    return data
+
+
+def resize_side(config: TrainConfig, size: tuple[int, int]) -> int | None:
+    """The shorter side an image is resized to before a centre crop to ``size``: as the
+    pretrained weights' preprocessing does (256 → 224, scaled to the network's input); None
+    without pretrained weights (the image is resized to ``size`` as it is)."""
+    if not config.pretrained:
+        return None
+    ws = weight_set(config.pretrained)
+    return max(min(size), round(min(size) * ws.resize / ws.crop))
 
 
 def _to_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -248,9 +265,14 @@ def _reason(exc: BaseException) -> str:
 
 class _FolderDataset(torch.utils.data.Dataset):
     def __init__(
-        self, samples: list[tuple[str, int]], size: tuple[int, int], channels: int
+        self,
+        samples: list[tuple[str, int]],
+        size: tuple[int, int],
+        channels: int,
+        resize: int | None = None,
     ) -> None:
         self.samples, self.size, self.channels = samples, size, channels
+        self.resize = resize
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -261,10 +283,24 @@ class _FolderDataset(torch.utils.data.Dataset):
 
         path, label = self.samples[i]
         with Image.open(path) as img:
-            img = img.convert("L" if self.channels == 1 else "RGB").resize(
-                (self.size[1], self.size[0])
-            )
-            return pil_to_tensor(img), label
+            return pil_to_tensor(fit_image(img, self.size, self.channels, self.resize)), label
+
+
+def fit_image(img, size: tuple[int, int], channels: int, resize: int | None = None):  # type: ignore[no-untyped-def]
+    """A PIL image as the network takes it: ``channels`` channels, resized to ``size`` (H, W);
+    with ``resize``, its shorter side resized to that first and the centre cropped."""
+    from PIL import Image
+
+    img = img.convert("L" if channels == 1 else "RGB")
+    if resize is None:
+        return img.resize((size[1], size[0]))
+    w, h = img.size
+    scale = resize / min(w, h)
+    wide, high = max(size[1], round(w * scale)), max(size[0], round(h * scale))
+    img = img.resize((wide, high), Image.Resampling.BILINEAR)
+    w, h = img.size
+    left, top = (w - size[1]) // 2, (h - size[0]) // 2
+    return img.crop((left, top, left + size[1], top + size[0]))
 
 
 def _image_folder(
@@ -308,9 +344,9 @@ def _image_folder(
         len(tr_samples),
         len(va_samples),
     )
-    workers = config.workers
+    workers, resize = config.workers, resize_side(config, size)
     return Data(
         info,
-        LoaderSplit(_FolderDataset(tr_samples, size, channels), device, workers),
-        LoaderSplit(_FolderDataset(va_samples, size, channels), device, workers),
+        LoaderSplit(_FolderDataset(tr_samples, size, channels, resize), device, workers),
+        LoaderSplit(_FolderDataset(va_samples, size, channels, resize), device, workers),
     )

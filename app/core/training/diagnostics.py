@@ -33,7 +33,7 @@ def lr_range_test(
     trainer = Trainer(graph, config)
     trainer.prepare()
     run = trainer.p
-    run.model.train()
+    run.freezing.train_mode(run.model)
     factor = (end / start) ** (1 / max(1, steps - 1))
     lrs, losses = [], []
     smooth, best = 0.0, math.inf
@@ -82,7 +82,7 @@ def overfit_one_batch(graph: Graph, config: TrainConfig, steps: int = 200) -> Ov
     trainer = Trainer(graph, plain)
     trainer.prepare()
     run = trainer.p
-    run.model.train()
+    run.freezing.train_mode(run.model)
     images, labels = next(_forever(run))
     first = last = math.nan
     for i in range(steps):

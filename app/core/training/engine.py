@@ -45,7 +45,7 @@ from app.core.training.events import (
     RunStarted,
     StepReport,
 )
-from app.core.training.optim import set_lr
+from app.core.training.optim import scheduled_lr, set_lr
 from app.core.training.prepared import PreparedRun
 from app.core.training.reporting import Interval
 from app.core.training.rundir import RunDir, SilentRunDir, default_runs_root, new_run_dir
@@ -163,7 +163,14 @@ class Trainer:
         if self.dist.active and device.type == "cuda":
             device = torch.device("cuda", self.dist.local_rank)
             torch.cuda.set_device(device)
-        self._prepared = PreparedRun.build(self.graph, self.config, device, self.dist, self._data)
+        self._prepared = PreparedRun.build(
+            self.graph,
+            self.config,
+            device,
+            self.dist,
+            self._data,
+            starting=self._resume_dir is None,
+        )
 
     # -------------------------------------------------------------- checkpoints
     def _state(self, epoch: int, batch: int) -> dict[str, Any]:
@@ -251,12 +258,15 @@ class Trainer:
             self.p.spe,
             self.p.total,
             self._step,
+            info.mean,
+            info.std,
+            self.p.notes,
         )
         self.run_dir.log_event(started)
         self.run_dir.log(
             f"started on {self.p.device}: {info.name}, {self.p.num_params:,} parameters, "
             f"{c.epochs} epochs of {self.p.spe} steps"
-            + (f", from the weights in {c.weights}" if c.weights and not self._resume_dir else "")
+            + "".join(f"; {note}" for note in self.p.notes)
         )
         yield started
         epoch, batch = start_epoch, start_batch
@@ -348,7 +358,7 @@ class Trainer:
             torch.tensor(self._epoch_sums, device=self.p.device, dtype=torch.float64)
         )
         t_epoch = time.perf_counter()
-        model.train()
+        self.p.freezing.train_mode(model)
         batches = self.p.data.train.batches(
             self.p.batch_size,
             shuffle=True,
@@ -430,7 +440,7 @@ class Trainer:
             val.loss,
             val.acc,
             val.top5,
-            self.p.opt.param_groups[0]["lr"],
+            scheduled_lr(self.p.opt),
             epoch_time,
             seen / max(epoch_time, 1e-9),
             (c.epochs - epoch - 1) * epoch_time,

@@ -33,6 +33,11 @@ class RunStarted:
     steps_per_epoch: int
     total_steps: int
     start_step: int
+    #: the normalisation the images get (the dataset's, or the pretrained weights')
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    #: how the weights started: pretrained (and what was re-initialised), frozen layers
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from app.core.training.config import TrainConfig
+from app.core.training.errors import TrainingFailure
 from app.core.training.options import OPTIMIZERS
 
 
@@ -17,12 +18,22 @@ def optimizer_class(path: str) -> type[torch.optim.Optimizer]:
     return getattr(importlib.import_module(module), name)
 
 
-def build_optimizer(model: nn.Module, c: TrainConfig) -> torch.optim.Optimizer:
-    """The configured optimizer over the model's trainable parameters."""
+def build_optimizer(
+    model: nn.Module, c: TrainConfig, groups: list[dict] | None = None
+) -> torch.optim.Optimizer:
+    """The configured optimizer over the model's trainable parameters, or over ``groups``
+    (each ``{"params": […], "lr_mult": m}``: its rate is m × the scheduled one)."""
     spec = OPTIMIZERS[c.optimizer]
-    params = [p for p in model.parameters() if p.requires_grad]
+    if groups is None:
+        groups = [{"params": [p for p in model.parameters() if p.requires_grad], "lr_mult": 1.0}]
+    groups = [{**g, "lr": c.lr * g["lr_mult"]} for g in groups if g["params"]]
+    params = [p for g in groups for p in g["params"]]
+    if not params:
+        raise TrainingFailure(
+            "graph", "every layer is frozen: nothing would train. Unfreeze the classifier at least"
+        )
     fused = fused_kwargs(params) if spec.fused else {}
-    return optimizer_class(spec.cls)(params, lr=c.lr, **spec.arguments(c), **fused)
+    return optimizer_class(spec.cls)(groups, lr=c.lr, **spec.arguments(c), **fused)
 
 
 def fused_kwargs(params: list[torch.Tensor]) -> dict[str, bool]:
@@ -42,6 +53,13 @@ def add_l1_gradient(weights: list[torch.Tensor], strength: float) -> None:
         torch._foreach_add_(list(grads), torch._foreach_sign(list(values)), alpha=strength)
 
 
+def scheduled_lr(optimizer: torch.optim.Optimizer) -> float:
+    """The scheduled rate (the first group's, without its multiplier)."""
+    group = optimizer.param_groups[0]
+    return group["lr"] / group.get("lr_mult", 1.0)
+
+
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set the scheduled rate: each group gets it times its ``lr_mult``."""
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_mult", 1.0)

@@ -23,8 +23,10 @@ from app.core.training.config import TrainConfig
 from app.core.training.data import Data, DatasetError, load_data
 from app.core.training.distributed import DistInfo
 from app.core.training.errors import TrainingFailure
+from app.core.training.freezing import Freezing, freeze, optimizer_groups
 from app.core.training.init import initialise
 from app.core.training.optim import add_l1_gradient, build_optimizer
+from app.core.training.pretrained import load_pretrained
 from app.core.training.reporting import Groups, layer_norms, param_groups, weights_before
 from app.core.training.schedules import Schedule, build_schedule, cycle_ends
 from blocks import shape_text
@@ -69,6 +71,8 @@ class PreparedRun:
     groups: Groups
     l1_params: list[torch.Tensor]
     num_params: int
+    freezing: Freezing
+    notes: tuple[str, ...] = ()  # how the weights started: "started from …; re-initialised: fc"
 
     @classmethod
     def build(
@@ -78,8 +82,12 @@ class PreparedRun:
         device: torch.device,
         dist: DistInfo,
         data: Data | None = None,
+        *,
+        starting: bool = True,
     ) -> PreparedRun:
-        """Check the graph, load the data (unless given), build the model and optimizer."""
+        """Check the graph, load the data (unless given), build the model and optimizer.
+        ``starting``: load the starting weights (pretrained, file); a resumed run does not,
+        its checkpoint holds them."""
         report = check(graph)
         if not report.ok:
             raise TrainingFailure(
@@ -113,8 +121,17 @@ class PreparedRun:
         torch.manual_seed(c.seed)
         model = compile_graph(graph, report).to(device)
         initialise(model, c)
-        if c.weights:
+        notes: list[str] = []
+        if c.pretrained and starting:
+            notes.append(load_pretrained(model, c.pretrained).message)
+        if c.weights and starting:
             load_start_weights(model, c.weights)
+            notes.append(f"started from the weights in {c.weights}")
+        freezing = freeze(model, graph)
+        if freezing.nodes:
+            notes.append(
+                f"{freezing.frozen_params:,} parameters frozen in {len(freezing.nodes)} layers"
+            )
         if c.channels_last:
             model = model.to(memory_format=torch.channels_last)
         forward: nn.Module = model
@@ -138,7 +155,7 @@ class PreparedRun:
             classes=classes,
             model=model,
             forward=torch.compile(forward) if c.compile else forward,  # type: ignore[arg-type]
-            opt=build_optimizer(model, c),
+            opt=build_optimizer(model, c, optimizer_groups(model, graph)),
             batch_size=batch_size,
             drop_last=drop_last,
             spe=spe,
@@ -155,6 +172,8 @@ class PreparedRun:
             groups=groups,
             l1_params=[p for ps in groups.values() for p in ps if p.ndim > 1],
             num_params=sum(p.numel() for p in model.parameters()),
+            freezing=freezing,
+            notes=tuple(notes),
         )
 
     def prep(self, images: torch.Tensor) -> torch.Tensor:

@@ -83,6 +83,8 @@ def run_training(
                     f"epochs × {event.steps_per_epoch} steps",
                     file=out,
                 )
+                for note in event.notes:
+                    print(note, file=out)
                 print(f"run directory: {event.run_dir}", file=out)
             elif isinstance(event, StepReport) and tty:
                 print(

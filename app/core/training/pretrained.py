@@ -1,0 +1,175 @@
+"""Starting from torchvision's pretrained weights.
+
+torchvision's own mechanism fetches them: ``Weights.get_state_dict`` (``torch.hub``'s
+``load_state_dict_from_url``) keeps each file in the torch hub cache (``$TORCH_HOME/hub/
+checkpoints``) and reads a file already there without any network. The weights load into a
+compiled network by module name; a layer whose shape differs (a classifier replaced for
+another number of classes) keeps its initialisation and is named in the result.
+
+``python -m app.core.training.pretrained --catalogue`` writes ``app/core/weight_sets.json``
+from the installed torchvision's weight metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from app.core.compiler import weights_mismatch
+from app.core.training.errors import TrainingFailure
+from app.core.weight_sets import (
+    CATALOGUE,
+    DEFAULT_LICENCE,
+    WeightSet,
+    cache_folder,
+    weight_set,
+)
+
+
+def cached_file(ws: WeightSet) -> Path:
+    return cache_folder() / ws.file
+
+
+class PretrainedError(TrainingFailure):
+    def __init__(self, message: str) -> None:
+        super().__init__("weights", message)
+
+
+def fetch_state(name: str, *, progress: bool = False) -> dict[str, torch.Tensor]:
+    """The weight set's tensors, from the cache or downloaded into it (with torch.hub's
+    progress bar on stderr when ``progress``). Offline, the message names the file and the
+    folder to put it in."""
+    try:
+        ws = weight_set(name)
+    except KeyError as exc:
+        raise PretrainedError(str(exc)) from None
+    from torchvision import models
+
+    path = cached_file(ws)
+    try:  # torchvision's builder: it fetches the file and renames legacy keys (DenseNet's)
+        model = models.get_model(ws.model, weights=ws.name, progress=progress)
+    except (OSError, RuntimeError) as exc:  # URLError is an OSError; a bad hash a RuntimeError
+        if path.exists():
+            raise PretrainedError(f"cannot read {path}: {_reason(exc)}") from None
+        raise PretrainedError(
+            f"could not download {ws.name} ({ws.size_mb:.1f} MB): {_reason(exc)}. Without "
+            f"internet, download {ws.url} on another machine and put the file {ws.file} in "
+            f"{path.parent}"
+        ) from None
+    return model.state_dict()
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What :func:`load_pretrained` did: the tensors loaded, and the layers (module names)
+    that kept their initialisation because their shapes differ, with both shapes."""
+
+    name: str
+    loaded: int
+    reinitialised: tuple[tuple[str, str], ...]
+
+    @property
+    def message(self) -> str:
+        text = f"started from {self.name} ({self.loaded} tensors)"
+        if self.reinitialised:
+            parts = "; ".join(f"{m} ({why})" for m, why in self.reinitialised)
+            text += f"; re-initialised: {parts}"
+        return text
+
+
+def load_pretrained(
+    model: nn.Module, name: str, state: Mapping[str, torch.Tensor] | None = None
+) -> Loaded:
+    """Load weight set ``name`` (or its already fetched ``state``) into ``model`` by name.
+    Every name must match; tensors whose shapes differ stay as initialised."""
+    state = dict(state) if state is not None else fetch_state(name)
+    own = model.state_dict()
+    if set(own) != set(state):
+        problem = weights_mismatch(model, {k: v for k, v in state.items()})
+        raise PretrainedError(f"{name} does not fit this network: {problem}")
+    differ = {k for k, v in state.items() if tuple(v.shape) != tuple(own[k].shape)}
+    if len(differ) * 2 > len(own):
+        raise PretrainedError(
+            f"{name} does not fit this network: {len(differ)} of its {len(own)} tensors have "
+            "other shapes"
+        )
+    model.load_state_dict({k: v for k, v in state.items() if k not in differ}, strict=False)
+    modules: dict[str, str] = {}
+    for key in sorted(differ, key=list(own).index):
+        module = key.rsplit(".", 1)[0]
+        if module not in modules:
+            modules[module] = f"{_shape(own[key])} here, {_shape(state[key])} in the weights"
+    return Loaded(name, len(state) - len(differ), tuple(modules.items()))
+
+
+def _shape(t: torch.Tensor) -> str:
+    return "×".join(map(str, t.shape)) or "scalar"
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "reason", "") or exc) or type(exc).__name__
+    return text.splitlines()[0][:200].rstrip(" :.")
+
+
+# ------------------------------------------------------------------------- catalogue
+def live_catalogue() -> dict:
+    """The catalogue document made from the installed torchvision's weight metadata: every
+    classification model's weight sets."""
+    import torchvision
+    from torchvision.models import get_model_weights, list_models
+
+    categories: dict[str, list[str]] = {}
+    weights = []
+    for model in list_models(module=torchvision.models):
+        enum = get_model_weights(model)
+        for w in enum:
+            meta = w.meta
+            cats = list(meta.get("categories") or [])
+            key = next((k for k, v in categories.items() if v == cats), None)
+            if key is None:
+                key = f"set{len(categories)}"
+                categories[key] = cats
+            metrics = meta.get("_metrics", {})
+            dataset, scores = next(iter(metrics.items())) if metrics else ("", {})
+            t = w.transforms.keywords  # functools.partial(ImageClassification, …)
+            preset = w.transforms()
+            weights.append(
+                {
+                    "name": str(w),
+                    "model": model,
+                    "url": w.url,
+                    "dataset": dataset,
+                    "acc1": scores.get("acc@1"),
+                    "acc5": scores.get("acc@5"),
+                    "params": meta["num_params"],
+                    "size_mb": meta.get("_file_size", 0.0),
+                    "licence": meta.get("license", DEFAULT_LICENCE),
+                    "recipe": meta.get("recipe", ""),
+                    "default": w is enum.DEFAULT,
+                    "resize": preset.resize_size[0],
+                    "crop": t.get("crop_size", preset.crop_size[0]),
+                    "mean": list(preset.mean),
+                    "std": list(preset.std),
+                    "interpolation": preset.interpolation.value,
+                    "categories": key,
+                }
+            )
+    return {"torchvision": torchvision.__version__, "categories": categories, "weights": weights}
+
+
+def write_catalogue(path: Path = CATALOGUE) -> None:
+    path.write_text(json.dumps(live_catalogue(), indent=1, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--catalogue"]:
+        write_catalogue()
+        print(f"wrote {CATALOGUE}")
+    else:
+        print("usage: python -m app.core.training.pretrained --catalogue")

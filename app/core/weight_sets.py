@@ -65,6 +65,11 @@ class WeightSet:
             f"mean ({mean}), std ({std})"
         )
 
+    def resize_for(self, size: tuple[int, int]) -> int:
+        """The shorter side an image is resized to before the centre crop to ``size`` (H, W):
+        the weights' ratio (256 → 224) scaled to the network's input."""
+        return max(min(size), round(min(size) * self.resize / self.crop))
+
     @property
     def summary(self) -> str:
         return f"{self.name}: {self.accuracy}, {self.params:,} parameters, {self.size_mb:.1f} MB"
@@ -111,6 +116,12 @@ def weight_set(name: str) -> WeightSet:
         hint = f" ({model} has {', '.join(near)})" if near else ""
         raise UnknownWeightSetError(f"no pretrained weight set {name!r} in torchvision{hint}")
     return found
+
+
+def resize_side(pretrained: str, size: tuple[int, int]) -> int | None:
+    """The shorter side before the centre crop with these pretrained weights (``""``: none,
+    None: images are resized to ``size`` as they are)."""
+    return weight_set(pretrained).resize_for(size) if pretrained else None
 
 
 def for_model(model: str) -> list[WeightSet]:

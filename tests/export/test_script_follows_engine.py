@@ -189,3 +189,42 @@ def test_frozen_layers_and_multipliers_give_the_engine_s_first_epoch(tmp_path, m
         torch.testing.assert_close(script_weights[key], value, msg=key)
         if key.startswith(("conv2d_1.", "batchnorm2d_1.")):
             assert torch.equal(script_weights[key], start[key]), key
+
+
+def test_pretrained_weights_give_the_engine_s_first_epoch(tmp_path, monkeypatch):
+    """The script loads torchvision's weights as the engine does (by name, the replaced
+    classifier kept as initialised) and normalises with the weights' mean and std."""
+    from torchvision import models
+
+    from app.core.training.adapt import adapt_to_dataset
+    from app.core.training.pretrained import cached_file
+    from app.core.weight_sets import weight_set
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    ws = weight_set("ResNet18_Weights.IMAGENET1K_V1")
+    cached_file(ws).parent.mkdir(parents=True)
+    torch.manual_seed(5)
+    torch.save(models.resnet18().state_dict(), cached_file(ws))
+
+    def graph():
+        g = presets.get("resnet18").build()
+        adapt_to_dataset(g, (3, 32, 32), 10)
+        return g
+
+    options = {**SMALL, "dataset": "shapes", "train_size": 64, "seed": 1, "pretrained": ws.name}
+    folder = tmp_path / "pretrained"
+    export_training_script(Project(graph(), "Tuned", training=options), folder)
+    import subprocess
+
+    from tests.export.test_model_code import ruff
+
+    for check in (["check", "--isolated", "."], ["format", "--isolated", "--check", "."]):
+        proc = subprocess.run([ruff(), *check], cwd=folder, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    script = load_script(folder, "pretrained")
+    script_loss, script_weights = run_script_epoch(script, folder, monkeypatch)
+    trainer = Trainer(graph(), TrainConfig.from_dict(options), runs_root=tmp_path / "runs")
+    report = run_engine_epoch(trainer)
+    assert script_loss == pytest.approx(report.train_loss, abs=6e-5)
+    for key, value in trainer.model.state_dict().items():  # type: ignore[union-attr]
+        torch.testing.assert_close(script_weights[key], value, msg=key)

@@ -20,6 +20,7 @@ from app.core.training.config import ConfigError, TrainConfig
 from app.core.training.fit import dataset_fixes, dataset_problem
 from app.core.training.options import DATASETS, INITS, OPTIMIZERS, SCHEDULES
 from app.core.training.portable import augment_ops, datasets, init, schedules, shapes
+from app.core.weight_sets import resize_side, weight_set
 from blocks.base import literal
 
 
@@ -62,7 +63,11 @@ def training_script(project: Project, c: TrainConfig) -> str:
         {
             "import torch",
             "import torch.distributed as dist",
-            *(["import torchvision"] if DATASETS[c.dataset].source != "built_in" else []),
+            *(
+                ["import torchvision"]
+                if DATASETS[c.dataset].source != "built_in" or c.pretrained
+                else []
+            ),
             *(
                 [f"import {optimizer.rpartition('.')[0]}"]
                 if not optimizer.startswith("torch.")
@@ -89,6 +94,7 @@ def training_script(project: Project, c: TrainConfig) -> str:
         _load_data(c, in_shape),  # type: ignore[arg-type]
         _augment(c),
         _initialise(c),
+        _load_pretrained(c),
         _build_model(c, cls, frozen),
         _TRAIN_MODE if frozen else "",
         _LR_MULT if mults else "",
@@ -126,6 +132,11 @@ def _constants(c: TrainConfig, in_shape: tuple[int, ...], classes: int) -> str:
         f"CHANNELS_LAST = {c.channels_last}",
         f"SEED = {c.seed}",
         *([f"WEIGHTS = {string_literal(c.weights)}  # start from these"] if c.weights else []),
+        *(
+            [f'PRETRAINED = "{c.pretrained}"  # torchvision\'s weights to start from']
+            if c.pretrained
+            else []
+        ),
         'DATA_DIR = os.environ.get("DATA_DIR", "data")',
         f"INPUT_SHAPE = {tuple(in_shape)}",
     ]
@@ -168,6 +179,21 @@ def _copied(c: TrainConfig) -> list[Callable[..., Any]]:
 
 
 def _load_data(c: TrainConfig, in_shape: tuple[int, ...]) -> str:
+    text = _load_data_of(c, in_shape)
+    if not c.pretrained:
+        return text
+    ws = weight_set(c.pretrained)
+    lines = text.rstrip("\n").split("\n")
+    last = lines.pop()
+    lines += [
+        "    # the pretrained weights' normalisation",
+        f"    mean, std = torch.tensor({ws.mean!r}), torch.tensor({ws.std!r})",
+        last,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _load_data_of(c: TrainConfig, in_shape: tuple[int, ...]) -> str:
     head = (
         "def load_data(rank: int, world: int) -> tuple:\n"
         '    """Train and validation images (uint8 N×C×H×W) and labels, mean and std."""\n'
@@ -187,10 +213,12 @@ def _load_data(c: TrainConfig, in_shape: tuple[int, ...]) -> str:
         )
     if spec.source == "folder":
         size = f"({in_shape[1]}, {in_shape[2]})"
+        side = resize_side(c.pretrained, (in_shape[1], in_shape[2]))
+        steps = f"v2.Resize({side}), v2.CenterCrop({size})" if side else f"v2.Resize({size})"
         return head + (
             "    from torchvision.transforms import v2\n"
             "\n"
-            f"    resize = v2.Compose([v2.PILToTensor(), v2.Resize({size})])\n"
+            f"    resize = v2.Compose([v2.PILToTensor(), {steps}])\n"
             "    splits = []\n"
             '    for part in ("train", "val"):\n'
             "        folder = torchvision.datasets.ImageFolder(\n"
@@ -317,6 +345,23 @@ def _learning_constants(graph: Graph, report: ShapeReport) -> str:
     return "\n".join(lines) + "\n" if lines else ""
 
 
+def _load_pretrained(c: TrainConfig) -> str:
+    if not c.pretrained:
+        return ""
+    model = weight_set(c.pretrained).model
+    return f'''def load_pretrained(model: nn.Module) -> None:
+    """torchvision's weights by module name (downloaded once into the torch hub cache);
+    layers of another shape (a classifier for these classes) keep their initialisation."""
+    source = torchvision.models.get_model("{model}", weights=PRETRAINED).state_dict()
+    own = model.state_dict()
+    same = {{k: v for k, v in source.items() if k in own and v.shape == own[k].shape}}
+    model.load_state_dict(same, strict=False)
+    kept = sorted({{k.rsplit(".", 1)[0] for k in own if k not in same}})
+    if kept:
+        print("re-initialised (other shapes than the weights):", ", ".join(kept))
+'''
+
+
 def _build_model(c: TrainConfig, cls: str, frozen: bool = False) -> str:
     return (
         "def build_model(device: torch.device) -> nn.Module:\n"
@@ -324,6 +369,7 @@ def _build_model(c: TrainConfig, cls: str, frozen: bool = False) -> str:
         "    torch.manual_seed(SEED)\n"
         f"    model = {cls}().to(device)\n"
         "    initialise(model)\n"
+        + ("    load_pretrained(model)\n" if c.pretrained else "")
         + (_LOAD_WEIGHTS if c.weights else "")
         + (_FREEZE if frozen else "")
         + "    if CHANNELS_LAST:\n"

@@ -20,7 +20,7 @@ from app.core.training.config import TrainConfig
 from app.core.training.options import DATASETS
 from app.core.training.portable.datasets import as_nchw
 from app.core.training.portable.shapes import CLASSES, make_shapes
-from app.core.weight_sets import weight_set
+from app.core.weight_sets import resize_side, weight_set
 
 
 class DatasetError(Exception):
@@ -169,16 +169,6 @@ def load_data(
         ws = weight_set(config.pretrained)
         data.info = dataclasses.replace(data.info, mean=ws.mean, std=ws.std)
     return data
-
-
-def resize_side(config: TrainConfig, size: tuple[int, int]) -> int | None:
-    """The shorter side an image is resized to before a centre crop to ``size``: as the
-    pretrained weights' preprocessing does (256 → 224, scaled to the network's input); None
-    without pretrained weights (the image is resized to ``size`` as it is)."""
-    if not config.pretrained:
-        return None
-    ws = weight_set(config.pretrained)
-    return max(min(size), round(min(size) * ws.resize / ws.crop))
 
 
 def _to_uint8(x: torch.Tensor) -> torch.Tensor:
@@ -344,7 +334,7 @@ def _image_folder(
         len(tr_samples),
         len(va_samples),
     )
-    workers, resize = config.workers, resize_side(config, size)
+    workers, resize = config.workers, resize_side(config.pretrained, size)
     return Data(
         info,
         LoaderSplit(_FolderDataset(tr_samples, size, channels, resize), device, workers),

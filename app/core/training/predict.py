@@ -18,12 +18,12 @@ from app.core.serialization import Project, ProjectFileError, load
 from app.core.shapes import check
 from app.core.torch_files import WeightsFileError, load_tensors
 from app.core.training.config import ConfigError, TrainConfig
-from app.core.training.data import fit_image, resize_side
+from app.core.training.data import fit_image
 from app.core.training.errors import TrainingFailure
 from app.core.training.events import RunStarted
 from app.core.training.pretrained import load_pretrained
 from app.core.training.rundir import RunDir
-from app.core.weight_sets import weight_set
+from app.core.weight_sets import resize_side, weight_set
 
 
 class PredictError(Exception):
@@ -144,7 +144,7 @@ def _from_run(run: RunDir, checkpoint: Path) -> Predictor:
         shape,  # type: ignore[arg-type]
         tuple(started.mean),
         tuple(started.std),
-        resize_side(config, shape[1:]),  # type: ignore[arg-type]
+        resize_side(config.pretrained, shape[1:]),  # type: ignore[arg-type]
         f"run {run.path.name} ({checkpoint.stem} checkpoint)",
     )
 
@@ -176,7 +176,7 @@ def from_project(project: Project, where: str) -> Predictor:
         shape,  # type: ignore[arg-type]
         ws.mean,
         ws.std,
-        resize_side(config, shape[1:]),  # type: ignore[index]
+        resize_side(config.pretrained, shape[1:]),  # type: ignore[index]
         f"{ws.name} as published",
     )
 

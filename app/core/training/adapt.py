@@ -7,6 +7,21 @@ from app.core.graph import Graph
 from app.core.shapes import check
 
 
+def classifier_node(graph: Graph, output_id: str | None) -> str | None:
+    """The layer that sets the number of class scores (the last linear or 1×1 conv before
+    the output, through layers that keep the width), if there is one."""
+    node_id = output_id
+    while node_id is not None:  # walk back from the output to the layer that sets the width
+        block = graph.block(node_id)
+        if block.width_param:
+            return node_id
+        if not block.keeps_width:
+            return None
+        sources = graph.inputs_of(node_id)
+        node_id = sources[0] if len(sources) == 1 else None
+    return None
+
+
 def adapt_to_dataset(graph: Graph, shape: tuple[int, ...], classes: int | None) -> list[str]:
     """Change ``graph`` in place so it takes ``shape`` images and outputs ``classes`` scores
     (None: leave the classifier). Returns a description of each change (empty if it fits)."""
@@ -22,21 +37,12 @@ def adapt_to_dataset(graph: Graph, shape: tuple[int, ...], classes: int | None) 
             changes.append(f"{node.id}: input set to {'×'.join(map(str, shape))}")
     if classes is None:
         return changes
-    out_id = report.output_id
-    node_id = out_id
-    while node_id is not None:  # walk back from the output to the layer that sets the width
-        node = graph.nodes[node_id]
-        block = graph.registry.get(node.type_id)
-        if block.width_param:  # the layer that sets the number of class scores
-            param = block.width_param
-            if node.params[param] != classes:
-                graph.set_params(node.id, {param: classes})
-                changes.append(f"{node.id}: {param} set to {classes}")
-            break
-        if not block.keeps_width:
-            break
-        sources = graph.inputs_of(node_id)
-        node_id = sources[0] if len(sources) == 1 else None
+    head = classifier_node(graph, report.output_id)
+    if head is not None:
+        param = graph.block(head).width_param
+        if graph.node(head).params[param] != classes:
+            graph.set_params(head, {param: classes})
+            changes.append(f"{graph.node(head).path or head}: {param} set to {classes}")
     outputs = [n for n in graph.nodes.values() if n.type_id == "output"]
     for node in outputs:
         if node.params["classes"] not in (0, classes):

@@ -18,6 +18,7 @@ from app.core.training.pretrained import (
     PretrainedError,
     cached_file,
     fetch_state,
+    fetch_with_progress,
     live_catalogue,
     load_pretrained,
 )
@@ -164,3 +165,60 @@ def test_folder_images_get_the_weights_resize_and_centre_crop(tmp_path):
     assert x.shape == (2, 3, 64, 64) and (x[:, 1] == 255).all() and (x[:, 0] == 0).all()
     y, _ = next(plain.train.batches(2, shuffle=False))
     assert (y[:, 0, :, 2] > 200).all()  # the red third is still there
+
+
+def test_a_download_reports_its_progress_from_torch_hub_s_partial_file(hub, monkeypatch):
+    """torch.hub's own download, with the network replaced by a slow local writer: the
+    reports follow the partial file, and the weights end in the cache."""
+    import time
+
+    from torchvision import models
+
+    ws = weight_set(RESNET18)
+    state = models.resnet18().state_dict()
+
+    def slow_download(url, dst, hash_prefix=None, progress=True):
+        assert url == ws.url
+        partial = f"{dst}.0123abcd.partial"
+        with open(partial, "wb") as fh:
+            for _ in range(4):
+                fh.write(b"\0" * 2**20)
+                fh.flush()
+                time.sleep(0.15)
+        torch.save(state, partial)
+        import os
+
+        os.replace(partial, dst)
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", slow_download)
+    reports: list[str] = []
+    fetch_with_progress(RESNET18, reports.append, every_s=0.1)
+    assert cached_file(ws).exists()
+    assert len(reports) >= 3
+    assert reports[0].startswith(f"downloading {RESNET18}: ")
+    assert f"of 44.7 MB into {hub}" in reports[-1]
+    done = [float(r.split(": ")[1].split(" of")[0]) for r in reports]
+    assert done == sorted(done) and max(done) >= 1.0
+    fetch_with_progress(RESNET18, reports.append)  # cached: nothing to do or say
+    assert len(reports) == len(done)
+
+
+def test_a_failed_download_ends_the_window_s_run_with_the_offline_message(hub, tmp_path):
+    from app.core.training.session import RunRequest, _drive
+
+    class Out(list):
+        put = list.append
+
+    out = Out()
+    graph = presets.get("resnet18").build()
+    from app.core.serialization import Project, to_json
+
+    config = TrainConfig.from_dict({"pretrained": RESNET18})
+    request = RunRequest.of(to_json(Project(graph)), config, "r", tmp_path / "runs")
+    from app.core.training.events import RunControl, RunFailed
+
+    _drive(request, out, RunControl(), evaluate=False)
+    failed = [e for e in out if isinstance(e, RunFailed)]
+    assert len(failed) == 1 and failed[0].kind == "weights"
+    assert f"put the file resnet18-f37072fd.pth in {hub}" in failed[0].message
+    assert out[-1] is None and not (tmp_path / "runs").exists()

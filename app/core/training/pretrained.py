@@ -12,9 +12,11 @@ from the installed torchvision's weight metadata.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +65,45 @@ def fetch_state(name: str, *, progress: bool = False) -> dict[str, torch.Tensor]
             f"{path.parent}"
         ) from None
     return model.state_dict()
+
+
+def fetch_with_progress(name: str, report: Callable[[str], None], *, every_s: float = 0.5) -> None:
+    """Put weight set ``name`` in the cache (if it is not there yet), calling ``report`` with
+    'downloading …: 12.3 of 44.7 MB' about every ``every_s`` seconds while torch.hub writes
+    its partial file. Raises :class:`PretrainedError` as :func:`fetch_state` does."""
+    try:
+        ws = weight_set(name)
+    except KeyError as exc:
+        raise PretrainedError(str(exc)) from None
+    path = cached_file(ws)
+    if path.exists():
+        return
+    failure: list[BaseException] = []
+
+    def fetch() -> None:
+        try:
+            fetch_state(name)
+        except BaseException as exc:  # handed to the caller's thread below
+            failure.append(exc)
+
+    worker = threading.Thread(target=fetch, name="weights-download", daemon=True)
+    worker.start()
+    total, done = ws.size_mb, 0.0
+    while worker.is_alive():
+        worker.join(every_s)
+        partial = sorted(path.parent.glob(f"{ws.file}.*.partial"), key=_mtime)
+        with contextlib.suppress(OSError):  # renamed meanwhile: the last size stands
+            done = partial[-1].stat().st_size / 2**20 if partial else done
+        report(f"downloading {ws.name}: {done:.1f} of {total:.1f} MB into {path.parent}")
+    if failure:
+        raise failure[0]
+
+
+def _mtime(p: Path) -> float:
+    try:
+        return p.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,15 @@ def _drive(request: RunRequest, out, control: RunControl, evaluate: bool) -> Non
 
         project = loads(request.project_json)
         settings = TrainConfig.from_dict(request.config)
+        if settings.pretrained and not request.run_dir:  # a download shows its progress
+            from app.core.training.errors import TrainingFailure
+            from app.core.training.pretrained import fetch_with_progress
+
+            try:
+                fetch_with_progress(settings.pretrained, lambda text: out.put(Status(text)))
+            except TrainingFailure as exc:
+                out.put(RunFailed(exc.kind, str(exc), 0, ""))
+                return
         out.put(Status(f"loading {settings.dataset} and building the network…"))
         trainer = Trainer(
             project.graph,

@@ -172,10 +172,10 @@ class GraphScene(QGraphicsScene):
         for node_id, item in self.node_items.items():
             node = graph.node(node_id)
             info = report.nodes.get(node_id)
-            state = (errors.get(node_id, ""), info, node.label, node.params)
+            state = (errors.get(node_id, ""), info, node.label, node.params, node.learning)
             if state == item.state:
                 continue
-            item.state = (state[0], info, node.label, dict(node.params))
+            item.state = (state[0], info, node.label, dict(node.params), node.learning)
             item.error = state[0]
             item.update()
             redrawn.append(node_id)
@@ -324,6 +324,12 @@ class GraphScene(QGraphicsScene):
                 self._fit_group(group)
 
     # ------------------------------------------------------------- connecting
+    def group_at(self, pos: QPointF) -> GroupItem | None:
+        for item in self.items(pos):
+            if isinstance(item, GroupItem):
+                return item
+        return None
+
     def node_at(self, pos: QPointF) -> NodeItem | None:
         for item in self.items(pos):
             if isinstance(item, NodeItem):

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.graph import Edge
+from app.core.graph import Edge, Learning
 from blocks import shape_text
 from blocks.expansion import can_expand
 
@@ -207,6 +207,7 @@ class NodeItem(QGraphicsItem):
         )
         painter.setPen(QColor(ERROR) if self.error else QColor(theme.shape))
         painter.drawText(QRectF(14, 40, width, 16), Qt.AlignmentFlag.AlignLeft, f"→ {shape}")
+        self._paint_learning(painter, node.learning, theme)
         if self.stat is not None:  # training diagnostics: update/weight ratio as a heat strip
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(heat_colour(self.stat.update_ratio))
@@ -223,6 +224,28 @@ class NodeItem(QGraphicsItem):
             painter.setBrush(colour)
             painter.drawEllipse(self.output_port(), PORT_R, PORT_R)
 
+    def _paint_learning(self, painter: QPainter, learning: Learning, theme: CanvasTheme) -> None:
+        """A padlock at the bottom right of a frozen block; its learning-rate multiplier
+        (×0.1) beside it when it has one."""
+        x = NODE_W - 20
+        if not learning.trainable:
+            painter.save()
+            painter.setPen(QPen(QColor(theme.text), 1.6))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawArc(QRectF(x + 3, NODE_H - 21, 8, 10), 0, 180 * 16)  # the shackle
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(theme.text))
+            painter.drawRoundedRect(QRectF(x + 1, NODE_H - 16, 12, 9), 2, 2)
+            painter.restore()
+            x -= 6
+        if learning.lr_mult != 1:
+            painter.setPen(QColor(theme.detail))
+            painter.drawText(
+                QRectF(x - 60, NODE_H - 21, 58, 16),
+                Qt.AlignmentFlag.AlignRight,
+                f"lr×{learning.lr_mult:g}",
+            )
+
     def tooltip_text(self) -> str:
         """The error, or the output-size formulas with numbers (built when hovered)."""
         if self.error:
@@ -237,6 +260,10 @@ class NodeItem(QGraphicsItem):
                 "(about 1e-3 is healthy)"
             )
         node = self.graph_scene.document.graph.node(self.node_id)
+        if not node.learning.trainable:
+            lines.append("frozen: its weights do not train (BatchNorm keeps its statistics)")
+        if node.learning.lr_mult != 1:
+            lines.append(f"learning rate ×{node.learning.lr_mult:g}")
         if node.type_id == "opaque":
             lines.append(f"opaque module {node.params['target']}: its inside is not editable")
             if node.params["reason"]:

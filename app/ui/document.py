@@ -13,7 +13,7 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from app.core.edits import Step, apply_steps, expand_node, insert_on_edge
 from app.core.errors import GraphError
-from app.core.graph import Edge, Graph, GraphEvent
+from app.core.graph import Edge, Graph, GraphEvent, Learning
 from app.core.layout import layered_layout, unplaced
 from app.core.serialization import Project, load, save
 from app.core.shapes import ShapeReport, check
@@ -176,18 +176,38 @@ class Document(QObject):
 
         trial = self.graph.copy()
         changes = adapt_to_dataset(trial, shape, classes)
-        diffs = {
-            nid: {k: v for k, v in node.params.items() if self.graph.nodes[nid].params[k] != v}
-            for nid, node in trial.nodes.items()
-        }
-        self.undo_stack.beginMacro(f"Adapt to {name}")
+        self.adopt(trial, f"Adapt to {name}")
+        return changes
+
+    def adopt(self, trial: Graph, text: str, settings: Mapping[str, Any] | None = None) -> None:
+        """Take the parameters and learning of ``trial`` (a copy of this graph, changed) and
+        optionally new training settings, as one undoable step."""
+        self.undo_stack.beginMacro(text)
         try:
-            for nid, diff in diffs.items():
+            for nid, node in trial.nodes.items():
+                old = self.graph.nodes[nid]
+                diff = {k: v for k, v in node.params.items() if old.params[k] != v}
                 if diff:
                     self.set_params(nid, diff)
+            self.set_learning(
+                {
+                    n: t.learning
+                    for n, t in trial.nodes.items()
+                    if self.graph.node(n).learning != t.learning
+                }
+            )
+            if settings is not None:
+                self.set_training(settings)
         finally:
             self.undo_stack.endMacro()
-        return changes
+
+    def set_learning(self, changes: Mapping[str, Learning], text: str = "") -> None:
+        """Freeze, unfreeze or change the learning-rate multiplier of nodes (one step)."""
+        changes = {n: v for n, v in changes.items() if self.graph.node(n).learning != v}
+        if changes:
+            frozen = sum(1 for v in changes.values() if not v.trainable)
+            default = f"Freeze {frozen} block(s)" if frozen else f"Change {len(changes)} block(s)"
+            self.push(LearningCommand(self.graph, changes, text or default))
 
     def set_training(self, settings: Mapping[str, Any]) -> None:
         """Replace the project's training settings (one undoable step)."""
@@ -217,6 +237,21 @@ class TrainingCommand(QUndoCommand):
     def undo(self) -> None:
         self.document.project.training = dict(self.old)
         self.document.training_changed.emit()
+
+
+class LearningCommand(QUndoCommand):
+    def __init__(self, graph: Graph, changes: dict[str, Learning], text: str) -> None:
+        super().__init__(text)
+        self.graph, self.new = graph, changes
+        self.old = {n: graph.node(n).learning for n in changes}
+
+    def redo(self) -> None:
+        for nid, value in self.new.items():
+            self.graph.set_learning(nid, value)
+
+    def undo(self) -> None:
+        for nid, value in self.old.items():
+            self.graph.set_learning(nid, value)
 
 
 class _Done(QUndoCommand):

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from app.core.edits import ExpansionError
 from app.core.errors import GraphError
+from app.core.graph import LR_MULT_MAX, Learning
 from app.core.serialization import Project, ProjectFileError
 from app.ui import file_names, warm_up
 from app.ui.autosave import Autosaver, RecentFiles, recover, recoverable
@@ -93,8 +94,30 @@ class CanvasView(GraphView):
                 menu.addAction("Look Inside…", lambda: self.window_.look_inside(node.node_id))
                 menu.addAction("Expand in Place", lambda: self.window_.expand(node.node_id))
             menu.addAction("Delete", self.window_.delete_selection)
+            menu.addSeparator()
+            frozen = not scene.document.graph.node(node.node_id).learning.trainable
+            menu.addAction(
+                "Unfreeze Selection" if frozen else "Freeze Selection",
+                lambda: self.window_.set_frozen(scene.selected_node_ids(), not frozen),
+            )
+            menu.addAction(
+                "Freeze Everything Up to Here", lambda: self.window_.freeze_up_to(node.node_id)
+            )
+            if scene.document.graph.frozen():
+                menu.addAction("Unfreeze All", self.window_.unfreeze_all)
         elif edge is not None:
             menu.addAction("Delete Connection", lambda: scene.document.remove([], [edge.edge]))
+        elif (group := scene.group_at(pos)) is not None:
+            members = [n for n, g in scene.group_of.items() if g == group.name]
+            frozen = all(not scene.document.graph.node(n).learning.trainable for n in members)
+            verb = "Unfreeze" if frozen else "Freeze"
+            menu.addAction(
+                f"{verb} Stage {group.name}",
+                lambda: self.window_.set_frozen(members, not frozen),
+            )
+            menu.addAction(
+                f"Learning Rate of {group.name}…", lambda: self.window_.ask_lr_mult(members)
+            )
         else:
             menu.addAction("Auto-Layout", self.window_.auto_layout)
             menu.addAction("Fit to Window", self.fit)
@@ -235,6 +258,8 @@ class MainWindow(QMainWindow):
         action(train_menu, "&Start Training", self._start_training, QKeySequence("F5"))
         action(train_menu, "&Pause / Resume", self.training.toggle_pause, QKeySequence("F6"))
         action(train_menu, "S&top", self.training.stop, QKeySequence("Shift+F5"))
+        train_menu.addSeparator()
+        action(train_menu, "&Fine-tune a Pretrained Network…", self.fine_tune_dialog)
         action(view_menu, "&Fit to Window", lambda: self.view.fit(), QKeySequence("F"))
         action(view_menu, "Auto-&Layout", self.auto_layout, QKeySequence("Ctrl+L"))
         action(view_menu, "&Collapse All Stages", lambda: self.scene.set_all_collapsed(True))
@@ -436,6 +461,88 @@ class MainWindow(QMainWindow):
         for n in new_ids:
             self.scene.node_items[n].setSelected(True)
         self.statusBar().showMessage(f"expanded {node_id} into {len(new_ids)} blocks")
+
+    # ------------------------------------------------------------- fine-tuning
+    def set_frozen(self, node_ids, frozen: bool) -> None:
+        """Freeze (or unfreeze) blocks: their weights keep their values when training."""
+        graph = self.document.graph
+        changes = {
+            n: Learning(not frozen, graph.node(n).learning.lr_mult) for n in node_ids if n in graph
+        }
+        self._set_learning(changes, f"{'Freeze' if frozen else 'Unfreeze'} {len(changes)} block(s)")
+
+    def freeze_up_to(self, node_id: str) -> None:
+        """Freeze the block and everything before it; the rest trains."""
+        from app.core.training.fine_tune import freeze_up_to
+
+        self._set_learning(freeze_up_to(self.document.graph, node_id), f"Freeze up to {node_id}")
+
+    def fine_tune_dialog(self) -> None:
+        """Set a pretrained network up for the user's image folder (one undoable step on the
+        open network, or a new document from a preset)."""
+        from app.ui.fine_tune_dialog import FineTuneDialog
+
+        if self.training.controller.running:
+            self.statusBar().showMessage("stop the run first: fine-tuning changes the network")
+            return
+        total = sum(i.params for i in self.document.report.nodes.values())
+        dialog = FineTuneDialog(
+            self.document.graph, total, dict(self.document.project.training), self
+        )
+        if not dialog.exec() or dialog.result_plan is None:
+            return
+        self.apply_fine_tune(dialog.preset, dialog.result_plan)
+
+    def apply_fine_tune(self, preset: str, plan) -> None:
+        import presets
+
+        if preset:
+            if not self.confirm_discard():
+                return
+            title = f"{presets.get(preset).title} (fine-tuned)"
+            self.set_document(Document(Project(plan.graph, title, plan.settings)))
+            self.document.undo_stack.resetClean()  # unsaved work
+            self._update_title()
+        else:
+            self.document.adopt(plan.graph, "Fine-tune", plan.settings)
+        self.training.tabs.setCurrentWidget(self.training.settings_page)
+        self.statusBar().showMessage("set up for fine-tuning: " + "; ".join(plan.changes[:-1]))
+
+    def unfreeze_all(self) -> None:
+        self.set_frozen(list(self.document.graph.frozen()), False)
+
+    def ask_lr_mult(self, node_ids) -> None:
+        """Ask for the learning-rate multiplier of blocks (a stage: backbone ×0.1)."""
+        from PySide6.QtWidgets import QInputDialog
+
+        graph = self.document.graph
+        ids = [n for n in node_ids if n in graph]
+        if not ids:
+            return
+        current = graph.node(ids[0]).learning.lr_mult
+        value, ok = QInputDialog.getDouble(
+            self,
+            "Learning-rate multiplier",
+            f"The learning rate of {len(ids)} block(s) is the schedule's times:",
+            current,
+            0.001,
+            LR_MULT_MAX,
+            3,
+        )
+        if ok:
+            changes = {n: Learning(graph.node(n).learning.trainable, value) for n in ids}
+            self._set_learning(changes, f"Learning rate ×{value:g} for {len(ids)} block(s)")
+
+    def _set_learning(self, changes, text: str) -> None:
+        try:
+            self.document.set_learning(changes, text)
+        except GraphError as exc:
+            self.statusBar().showMessage(f"cannot change: {exc}")
+            return
+        from app.core.training.fine_tune import describe_learning
+
+        summary = describe_learning(self.document.graph, self.document.report)
+        self.statusBar().showMessage(f"{text}: {summary or 'every layer trains'}")
 
     def _expand_selected(self) -> None:
         for node_id in self.scene.selected_node_ids():

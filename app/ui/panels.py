@@ -8,6 +8,8 @@ from typing import Any
 from PySide6.QtCore import QMimeData, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QDrag, QIcon, QPixmap
 from PySide6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -21,10 +23,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.errors import GraphError, InvalidParamError
+from app.core.graph import LR_MULT_MAX, Learning
 from app.core.shapes import ShapeReport, counted
 from app.ui.canvas import category_colour
 from app.ui.document import Document
-from app.ui.param_form import make_editor, set_editor_value
+from app.ui.param_form import make_editor, pass_undo_keys, set_editor_value
 from blocks import REGISTRY
 
 BLOCK_MIME = "application/x-netbuilder-block"
@@ -110,6 +113,8 @@ class Inspector(QWidget):
         self.document = document
         self.node_id: str | None = None
         self.editors: dict[str, QWidget] = {}
+        self.trainable: QCheckBox | None = None  # shown for a block with weights
+        self.lr_mult: QDoubleSpinBox | None = None
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(6, 6, 6, 6)
         self.title = QLabel("Select a block to edit it.")
@@ -131,6 +136,8 @@ class Inspector(QWidget):
 
     def show_node(self, node_id: str | None) -> None:
         self.node_id = node_id
+        self.trainable: QCheckBox | None = None
+        self.lr_mult: QDoubleSpinBox | None = None
         while self.form.rowCount():
             self.form.removeRow(0)
         self.editors.clear()
@@ -150,6 +157,28 @@ class Inspector(QWidget):
             editor = make_editor(spec, node.params[spec.name], self.apply)
             self.editors[spec.name] = editor
             self.form.addRow(spec.name.replace("_", " "), editor)
+        info = self.document.report.nodes.get(node_id)
+        if info is not None and info.params:  # a layer with weights: how they train
+            self.trainable = QCheckBox("weights train")
+            self.trainable.setToolTip(
+                "Unchecked: the block is frozen (fine-tuning). Its weights keep their values, "
+                "the optimizer never sees them, and its BatchNorm keeps its statistics."
+            )
+            self.trainable.toggled.connect(self._apply_trainable)
+            self.lr_mult = QDoubleSpinBox()
+            self.lr_mult.setRange(0.001, LR_MULT_MAX)
+            self.lr_mult.setDecimals(3)
+            self.lr_mult.setSingleStep(0.1)
+            self.lr_mult.setPrefix("×")
+            self.lr_mult.setToolTip(
+                "Learning-rate multiplier of this block's weights: its rate is the schedule's "
+                "times this (a pretrained backbone often trains at ×0.1)."
+            )
+            self.lr_mult.editingFinished.connect(self._apply_lr_mult)
+            pass_undo_keys(self.lr_mult)
+            self.form.addRow("trainable", self.trainable)
+            self.form.addRow("learning rate", self.lr_mult)
+            self._show_learning(node.learning)
 
     def refresh(self) -> None:
         """Follow undo/redo: show the model's current values."""
@@ -164,6 +193,36 @@ class Inspector(QWidget):
             return
         for name, editor in self.editors.items():
             set_editor_value(editor, node.params[name])
+        self._show_learning(node.learning)
+
+    def _show_learning(self, learning: Learning) -> None:
+        if self.trainable is None or self.lr_mult is None:
+            return
+        for editor in (self.trainable, self.lr_mult):
+            editor.blockSignals(True)
+        self.trainable.setChecked(learning.trainable)
+        self.lr_mult.setValue(learning.lr_mult)
+        self.lr_mult.setEnabled(learning.trainable)
+        for editor in (self.trainable, self.lr_mult):
+            editor.blockSignals(False)
+
+    def _apply_trainable(self, checked: bool) -> None:
+        if self.node_id is not None:
+            old = self.document.graph.node(self.node_id).learning
+            self._set_learning(Learning(checked, old.lr_mult))
+
+    def _apply_lr_mult(self) -> None:
+        if self.node_id is not None and self.lr_mult is not None:
+            old = self.document.graph.node(self.node_id).learning
+            self._set_learning(Learning(old.trainable, round(self.lr_mult.value(), 3)))
+
+    def _set_learning(self, learning: Learning) -> None:
+        assert self.node_id is not None
+        try:
+            self.document.set_learning({self.node_id: learning})
+        except GraphError as exc:
+            self.message.emit(f"refused: {exc}")
+            self.refresh()
 
     def apply(self, name: str, value: Any) -> None:
         if self.node_id is None:

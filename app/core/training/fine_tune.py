@@ -176,3 +176,54 @@ def plan(
         "cosine schedule, 5 epochs, batch 32, random flips"
     )
     return FineTunePlan(g, new, changes)
+
+
+#: the file endings torchvision's ImageFolder reads
+IMAGE_ENDINGS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+@dataclass(frozen=True)
+class FolderScan:
+    """What an image folder holds, as torchvision's ImageFolder will read it."""
+
+    classes: tuple[str, ...]
+    images: int
+    split: bool  # train/ and val/ sub-folders
+    problem: str = ""
+
+    @property
+    def summary(self) -> str:
+        if self.problem:
+            return self.problem
+        shown = ", ".join(self.classes[:6]) + (", …" if len(self.classes) > 6 else "")
+        where = "train/ and val/" if self.split else "one folder per class"
+        return f"{len(self.classes)} classes ({shown}), {self.images:,} images, {where}"
+
+
+def scan_folder(path: str) -> FolderScan:
+    """The classes and images of ``path`` (one sub-folder per class, or train/ and val/
+    of those), without reading any image."""
+    import os
+
+    root = os.path.expanduser(path)
+    if not path or not os.path.isdir(root):
+        return FolderScan((), 0, False, f"{path or 'no folder'}: not a folder")
+    split = os.path.isdir(os.path.join(root, "train")) and os.path.isdir(os.path.join(root, "val"))
+    top = os.path.join(root, "train") if split else root
+    try:
+        classes = sorted(e.name for e in os.scandir(top) if e.is_dir())
+    except OSError as exc:
+        return FolderScan((), 0, split, f"cannot read {top}: {exc.strerror}")
+    count = 0
+    for part in ["train", "val"] if split else [""]:
+        for cls in classes:
+            folder = os.path.join(root, part, cls)
+            for _, _, files in os.walk(folder):
+                count += sum(1 for f in files if f.lower().endswith(IMAGE_ENDINGS))
+    if len(classes) < 2:
+        return FolderScan(
+            tuple(classes), count, split, "needs at least two class folders (one per class)"
+        )
+    if not count:
+        return FolderScan(tuple(classes), 0, split, "no images (.jpg, .png, …) in the folders")
+    return FolderScan(tuple(classes), count, split)

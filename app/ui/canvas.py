@@ -325,8 +325,9 @@ class GraphScene(QGraphicsScene):
 
     # ------------------------------------------------------------- connecting
     def group_at(self, pos: QPointF) -> GroupItem | None:
-        for item in self.items(pos):
-            if isinstance(item, GroupItem):
+        """The stage whose frame holds ``pos`` (anywhere inside, not only its title)."""
+        for item in self.group_items.values():
+            if item.isVisible() and item.frame.contains(item.mapFromScene(pos)):
                 return item
         return None
 

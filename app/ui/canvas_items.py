@@ -207,7 +207,8 @@ class NodeItem(QGraphicsItem):
         )
         painter.setPen(QColor(ERROR) if self.error else QColor(theme.shape))
         painter.drawText(QRectF(14, 40, width, 16), Qt.AlignmentFlag.AlignLeft, f"→ {shape}")
-        self._paint_learning(painter, node.learning, theme)
+        if info is not None and info.params:  # a layer without weights has nothing to freeze
+            self._paint_learning(painter, node.learning, theme)
         if self.stat is not None:  # training diagnostics: update/weight ratio as a heat strip
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(heat_colour(self.stat.update_ratio))

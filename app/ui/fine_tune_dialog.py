@@ -165,7 +165,7 @@ class FineTuneDialog(QDialog):
         self.backbone.setEnabled(n > 1)
         if scan.problem:
             self.result_plan = None
-            self.preview.setPlainText(f"Choose a folder of your images: {scan.problem}.")
+            self.preview.setPlainText(f"Images: {scan.problem}.")
             ok.setEnabled(False)
             return
         self.result_plan = plan(

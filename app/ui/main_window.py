@@ -475,7 +475,8 @@ class MainWindow(QMainWindow):
         """Freeze the block and everything before it; the rest trains."""
         from app.core.training.fine_tune import freeze_up_to
 
-        self._set_learning(freeze_up_to(self.document.graph, node_id), f"Freeze up to {node_id}")
+        name = self.document.graph.module_names()[node_id]
+        self._set_learning(freeze_up_to(self.document.graph, node_id), f"Freeze up to {name}")
 
     def fine_tune_dialog(self) -> None:
         """Set a pretrained network up for the user's image folder (one undoable step on the

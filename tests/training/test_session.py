@@ -197,3 +197,47 @@ def test_rewound_metrics_tell_the_plots_to_start_over():
     assert metrics.last is None  # its report was of undone steps (the panel showed it: crash)
     second = (0.95 * 0.05 * 2.0 + 0.05 * 1.0) / (0.95 * 0.05 + 0.05)  # bias-corrected EMA
     assert list(metrics.smoothed.values) == pytest.approx([2.0, second])
+
+
+def test_the_training_process_reads_an_image_folder_with_dataloader_workers(tmp_path):
+    """The window's training process may start DataLoader workers (it was a daemon, and the
+    first image-folder run from the window failed: 'daemonic processes are not allowed to
+    have children')."""
+    from PIL import Image
+
+    for i in range(24):
+        cls = ("a", "b")[i % 2]
+        (tmp_path / "pics" / cls).mkdir(parents=True, exist_ok=True)
+        grey = (40 + 180 * (i % 2),) * 3
+        Image.new("RGB", (30, 30), grey).save(tmp_path / "pics" / cls / f"{i}.png")
+    config = TrainConfig.from_dict(
+        {
+            "dataset": "image_folder",
+            "data_dir": str(tmp_path / "pics"),
+            "workers": 2,
+            "epochs": 1,
+            "batch_size": 8,
+        }
+    )
+    from app.core.training.options import DATASETS
+
+    assert DATASETS["image_folder"].channels == 3  # the folder loader reads RGB
+    graph = chain(image(3, 28, 28), ("flatten", {}), ("linear", {"out_features": 2}))
+    handle = ProcessRun(to_json(Project(graph, "folder")), config, runs_root=tmp_path / "runs")
+    handle.start()
+    assert not handle.process.daemon
+    events = drain(handle)
+    assert handle.join(30)
+    assert type(events[-2]).__name__ == "RunFinished", events[-3:]
+
+
+def test_a_training_process_whose_window_died_stops_its_run_and_exits(monkeypatch):
+    from app.core.training import session
+    from app.core.training.events import RunControl
+
+    exits = []
+    monkeypatch.setattr(session, "ORPHAN_GRACE_S", 0.0)
+    monkeypatch.setattr(session.os, "_exit", exits.append)
+    control = RunControl()
+    session._watch_parent(-1, control, every_s=0.0)  # -1: never this process's parent
+    assert control.stop_requested and exits == [1]

@@ -206,8 +206,10 @@ def scan_folder(path: str) -> FolderScan:
     import os
 
     root = os.path.expanduser(path)
-    if not path or not os.path.isdir(root):
-        return FolderScan((), 0, False, f"{path or 'no folder'}: not a folder")
+    if not path:
+        return FolderScan((), 0, False, "choose a folder with one sub-folder of images per class")
+    if not os.path.isdir(root):
+        return FolderScan((), 0, False, f"{path} is not a folder")
     split = os.path.isdir(os.path.join(root, "train")) and os.path.isdir(os.path.join(root, "val"))
     top = os.path.join(root, "train") if split else root
     try:

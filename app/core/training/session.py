@@ -15,6 +15,7 @@ Both handles have the same small interface: ``start``, ``pause``, ``resume``, ``
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import multiprocessing as mp
 import os
@@ -119,10 +120,31 @@ def _drive(request: RunRequest, out, control: RunControl, evaluate: bool) -> Non
         out.put(END)
 
 
-def _child_main(request: RunRequest, out, stop, go, scale) -> None:
+def _child_main(request: RunRequest, out, stop, go, scale, parent: int) -> None:
     with contextlib.suppress(OSError, AttributeError):  # POSIX; elsewhere keep the priority
         os.nice(CHILD_NICENESS)
-    _drive(request, out, RunControl(stop, go, scale), True)
+    control = RunControl(stop, go, scale)
+    threading.Thread(
+        target=_watch_parent, args=(parent, control), name="parent-watch", daemon=True
+    ).start()
+    _drive(request, out, control, True)
+
+
+#: seconds a training process whose window died has to stop (and save) before it exits
+ORPHAN_GRACE_S = 30.0
+
+
+def _watch_parent(parent: int, control: RunControl, every_s: float = 0.5) -> None:
+    """The training process is not a daemon (an image folder's DataLoader starts worker
+    processes, which a daemon may not have), so it must notice when the window's process is
+    gone: it then stops the run (the checkpoint is kept) and exits."""
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    control.stop()
+    time.sleep(ORPHAN_GRACE_S)
+    os._exit(1)
 
 
 class _Handle:
@@ -189,13 +211,25 @@ class ProcessRun(_Handle):
         request = RunRequest.of(project_json, config, name, runs_root, run_dir)
         self.process = ctx.Process(
             target=_child_main,
-            args=(request, self.queue, stop, go, scale),
+            args=(request, self.queue, stop, go, scale, os.getpid()),
             name="netbuilder-training",
         )
-        self.process.daemon = True  # never outlive the app
+        # not a daemon: a daemon may not start processes, and an image folder's DataLoader
+        # starts its workers (the run failed: "daemonic processes are not allowed to have
+        # children"). The child exits when this process is gone (_watch_parent); at exit
+        # this process stops it first, so nothing waits for a run to finish.
+        self.process.daemon = False
 
     def start(self) -> None:
         self.process.start()
+        atexit.register(self._stop_at_exit)
+
+    def _stop_at_exit(self) -> None:
+        if self.process.is_alive():
+            self.control.stop()
+            self.join(10.0)
+            if self.process.is_alive():
+                self.process.kill()
 
     @property
     def alive(self) -> bool:
@@ -211,6 +245,8 @@ class ProcessRun(_Handle):
         if self.process.is_alive() and self.control.stop_requested and timeout is not None:
             self.process.kill()
             self.process.join(5)
+        if not self.process.is_alive():
+            atexit.unregister(self._stop_at_exit)
         with contextlib.suppress(Exception):
             self.queue.cancel_join_thread()
         return not self.process.is_alive()

@@ -73,6 +73,17 @@ def _eta(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def pretrained_text(name: str) -> str:
+    """The weight set's accuracy and the preprocessing the images get from it."""
+    if not name:
+        return "none: the network starts from its initialisation (Train → Fine-tune… sets one)"
+    from app.core.weight_sets import is_cached, weight_set
+
+    ws = weight_set(name)
+    where = "in the cache" if is_cached(ws) else f"{ws.size_mb:.1f} MB to download at Start"
+    return f"{ws.accuracy}; {where}. Images: {ws.preprocessing}."
+
+
 def finish_text(record: RunFinished) -> str:
     """The status line of an ended run; it never cites a score that was not measured."""
     if record.epochs_done == 0:
@@ -138,6 +149,11 @@ class TrainingPanel(QWidget):
                         editor.setItemData(i, option.help, Qt.ItemDataRole.ToolTipRole)  # type: ignore[attr-defined]
                 self.editors[name] = editor
                 form.addRow(name.replace("_", " "), editor)
+                if name == "pretrained":  # what the weights are and what they bring
+                    self.pretrained_info = QLabel()
+                    self.pretrained_info.setWordWrap(True)
+                    self.pretrained_info.setStyleSheet("color: palette(mid);")
+                    form.addRow("", self.pretrained_info)
             self.toolbox.addItem(page, group)
         # tall enough for its longest page, whose rows a short dock squeezed into a scrolling
         # sliver (3 rows at 1000×700): the Settings tab scrolls the whole toolbox instead
@@ -314,9 +330,11 @@ class TrainingPanel(QWidget):
             return TrainConfig()
 
     def _load_settings(self) -> None:
-        values = self.config().to_dict()
+        config = self.config()
+        values = config.to_dict()
         for name, editor in self.editors.items():
             set_editor_value(editor, values[name])
+        self.pretrained_info.setText(pretrained_text(config.pretrained))
         self._plots_changed()  # the planned LR and the step axis follow the settings
         self._check_fit()
 
@@ -456,6 +474,8 @@ class TrainingPanel(QWidget):
                 if self._plots is not None:
                     self._plots.set_total_steps(record.total_steps)
                 self.device_changed.emit(record.device)
+                if record.notes:  # pretrained weights, re-initialised and frozen layers
+                    self.message.emit("; ".join(record.notes))
             elif isinstance(record, Status) and self.metrics.last is None:
                 self.status.setText(record.message[:1].upper() + record.message[1:])
             elif isinstance(record, Diverged):

@@ -104,3 +104,59 @@ def test_the_fine_tune_dialog_sets_up_a_folder_and_the_run_starts(qtbot, tmp_pat
     panel.stop()
     qtbot.waitUntil(lambda: not panel.controller.running, timeout=120_000)
     assert "Run failed" not in panel.status.text()
+
+
+def test_images_dropped_on_the_results_tab_show_the_run_s_top_classes(qtbot, tmp_path):
+    from PIL import Image
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    import presets
+    from app.core.training.config import TrainConfig
+    from app.core.training.engine import Trainer
+    from app.core.training.events import RunStarted
+    from app.core.training.portable.shapes import CLASSES
+    from tests.helpers import SMALL_TRAINING
+
+    trainer = Trainer(
+        presets.get("lenet5").build(),
+        TrainConfig.from_dict(SMALL_TRAINING),
+        runs_root=tmp_path / "runs",
+    )
+    started = next(e for e in list(trainer.run()) if isinstance(e, RunStarted))
+    images = []
+    for i in range(2):
+        path = tmp_path / f"drawing{i}.png"
+        Image.fromarray(trainer.p.data.val.images[i, 0].numpy(), mode="L").save(path)
+        images.append(path)
+    win = open_window(qtbot, active=True)
+    tab = win.training.results_tab
+    tab.source = lambda: ("{}", None)
+    tab.classify([str(images[0])])
+    assert "no trained run yet" in win.statusBar().currentMessage()
+    tab.source = lambda: ("{}", started.run_dir)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in images])
+    drop = QDropEvent(
+        QPointF(20, 20),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    tab.dropEvent(drop)
+    messages = []
+    win.statusBar().messageChanged.connect(messages.append)
+    qtbot.waitUntil(lambda: len(tab._shown) == 2 or "cannot" in str(messages), timeout=60_000)
+    assert len(tab._shown) == 2, messages
+    picture, text = tab._shown[0]
+    assert not picture.pixmap().isNull()
+    shown = text.text()
+    assert "drawing0.png" in shown and shown.count("%") == 5
+    assert sum(name in shown for name in CLASSES) >= 5
+    assert not tab.predictions.isHidden()
+    assert "classified 2 image(s)" in win.statusBar().currentMessage()
+    tab.source = lambda: ("{}", started.run_dir)
+    tab.classify([str(tmp_path / "missing.png")])
+    qtbot.waitUntil(lambda: "cannot classify" in win.statusBar().currentMessage(), timeout=60_000)
+    assert "missing.png: no such image file" in win.statusBar().currentMessage()

@@ -198,3 +198,9 @@ def format_predictions(predictions: list[Prediction]) -> str:
         for name, prob in p.top:
             lines.append(f"  {name:<{width}}  {prob:7.2%}")
     return "\n".join(lines)
+
+
+def predict_files(source: str, paths: list[str], k: int = 5) -> list[Prediction]:
+    """The top ``k`` classes of each image, with the weights of ``source`` (a run folder):
+    what the window's worker process runs when images are dropped on the Results tab."""
+    return load_predictor(source).predict([Path(p) for p in paths], k)

@@ -6,14 +6,27 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.core.training.events import RunResults
 from app.ui import file_names
 from app.ui.training.results_view import ResultsView
 
 FILTERS = {"weights": "Weights (*.pt)", "code": "Python (*.py)", "bundle": "Zip (*.zip)"}
+IMAGE_FILES = "Images (*.png *.jpg *.jpeg *.bmp *.ppm *.pgm *.tif *.tiff *.webp)"
+THUMB = 96  # the side of a classified image's picture
+MAX_SHOWN = 12  # classified images kept on the tab (the latest)
 
 
 class ResultsTab(QWidget):
@@ -21,12 +34,15 @@ class ResultsTab(QWidget):
 
     message = Signal(str)
     _exported = Signal(str, object)  # (kind, Future): from the export pool's thread
+    _predicted = Signal(object)  # Future of a list of Prediction: from the pool's thread
 
     def __init__(self, source: Callable[[], tuple[str, Path | None]]) -> None:
         super().__init__()
         self.source = source
         self._pool = None  # process pool for exports, started on first use
         self._exported.connect(self._export_finished)
+        self._predicted.connect(self._predict_finished)
+        self.setAcceptDrops(True)
         self.view = ResultsView()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -42,7 +58,18 @@ class ResultsTab(QWidget):
             button.setEnabled(False)
             row.addWidget(button)
             self.buttons[key] = button
+        self.classify_button = QPushButton("Classify Images…")
+        self.classify_button.setToolTip(
+            "The run's top-5 classes for image files (or drop images on this tab)"
+        )
+        self.classify_button.clicked.connect(self.classify_dialog)
+        row.addWidget(self.classify_button)
         layout.addLayout(row)
+        self.predictions = QGroupBox("Your images: the run's top-5 classes")
+        self.predictions_grid = QGridLayout(self.predictions)
+        self.predictions.hide()
+        self._shown: list[tuple[QLabel, QLabel]] = []
+        layout.addWidget(self.predictions)
         layout.addWidget(self.view, 1)
 
     def set_results(self, results: RunResults | None) -> None:
@@ -67,16 +94,11 @@ class ResultsTab(QWidget):
     def export(self, kind: str, path: Path):
         """Export the run (its best weights, the code, or a bundle with metrics) in a worker
         process. Returns the job's Future; ``message`` says when it is written or why not."""
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
         from app.core.export.jobs import export_run
 
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         project_json, run_dir = self.source()
         self.message.emit(f"exporting {kind} to {path}…")
-        future = self._pool.submit(
+        future = self._worker().submit(
             export_run, kind, project_json, str(path), str(run_dir) if run_dir else None
         )
         future.add_done_callback(lambda f: self._exported.emit(kind, f))
@@ -89,6 +111,83 @@ class ResultsTab(QWidget):
             self.message.emit(f"cannot export {kind}: {exc}")
             return
         self.message.emit(f"exported {kind} to {path}")
+
+    # ------------------------------------------------------------ classify images
+    def dragEnterEvent(self, event) -> None:
+        if any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.classify(paths)
+
+    def classify_dialog(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Classify images", "", IMAGE_FILES)
+        if paths:
+            self.classify(paths)
+
+    def classify(self, paths: list[str]):
+        """The run's top-5 classes for each image, computed in the worker process (the
+        window never imports torch); shown with the image. Returns the job's Future."""
+        _, run_dir = self.source()
+        if run_dir is None:
+            self.message.emit("no trained run yet: train the network, then drop images here")
+            return None
+        from app.core.training.jobs import classify_images
+
+        self.message.emit(f"classifying {len(paths)} image(s) with {Path(run_dir).name}…")
+        future = self._worker().submit(classify_images, str(run_dir), list(paths))
+        future.add_done_callback(self._predicted.emit)
+        return future
+
+    def _worker(self):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    def _predict_finished(self, future) -> None:
+        try:
+            predictions = future.result()
+        except Exception as exc:  # a file that is no image, a run without weights: said
+            self.message.emit(f"cannot classify: {exc}")
+            return
+        for image, top in predictions:
+            self.show_prediction(image, top)
+        self.message.emit(f"classified {len(predictions)} image(s)")
+
+    def show_prediction(self, image: str, top) -> None:
+        picture, text = QLabel(), QLabel()
+        pixmap = QPixmap(image)
+        if not pixmap.isNull():
+            picture.setPixmap(
+                pixmap.scaled(
+                    THUMB,
+                    THUMB,
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
+            )
+        picture.setFixedSize(THUMB, THUMB)
+        rows = "".join(
+            f"<tr><td>{'<b>' if i == 0 else ''}{name}{'</b>' if i == 0 else ''}</td>"
+            f"<td align='right'>&nbsp;{prob:.1%}</td></tr>"
+            for i, (name, prob) in enumerate(top)
+        )
+        text.setText(f"<small>{Path(image).name}</small><table>{rows}</table>")
+        text.setToolTip(image)
+        self._shown.append((picture, text))
+        if len(self._shown) > MAX_SHOWN:
+            for widget in self._shown.pop(0):
+                widget.deleteLater()
+        for i, (pic, label) in enumerate(self._shown):
+            self.predictions_grid.addWidget(pic, i // 3, 2 * (i % 3))
+            self.predictions_grid.addWidget(label, i // 3, 2 * (i % 3) + 1)
+        self.predictions.show()
 
     def shutdown(self) -> None:
         if self._pool is not None:

@@ -222,3 +222,22 @@ def test_a_failed_download_ends_the_window_s_run_with_the_offline_message(hub, t
     assert len(failed) == 1 and failed[0].kind == "weights"
     assert f"put the file resnet18-f37072fd.pth in {hub}" in failed[0].message
     assert out[-1] is None and not (tmp_path / "runs").exists()
+
+
+def test_a_run_s_weights_start_a_network_with_another_classifier(tmp_path):
+    """The ``weights`` setting loads as pretrained weights do: a best.pt of a 10-class run
+    starts a 4-class network, its classifier re-initialised and named."""
+    source = compile_graph(presets.get("lenet5").build())
+    torch.save({"model": source.state_dict()}, tmp_path / "best.pt")
+    graph = presets.get("lenet5").build()
+    adapt_to_dataset(graph, (1, 28, 28), 4)
+    from app.core.training.prepared import load_start_weights
+
+    model = compile_graph(graph)
+    loaded = load_start_weights(model, str(tmp_path / "best.pt"))
+    assert loaded.message == (
+        f"started from the weights in {tmp_path / 'best.pt'} (8 tensors); re-initialised: "
+        "linear_3 (4×84 here, 10×84 in the weights)"
+    )
+    state = model.state_dict()
+    assert torch.equal(state["conv2d_2.weight"], source.state_dict()["conv2d_2.weight"])

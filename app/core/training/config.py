@@ -159,7 +159,8 @@ class TrainConfig:
     weights: str = _init(
         "",
         "Start from these weights: a .pt state dict keyed by module name (an import's "
-        "weights, a run's best.pt), loaded strictly after initialisation (empty: none).",
+        "weights, a run's best.pt), loaded by name after initialisation (and after "
+        "pretrained); layers of another shape keep their initialisation (empty: none).",
     )
     early_stopping: int = _regularisation(
         0, "Stop after this many epochs without improvement (0: off).", 0, 10000

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from app.core.compiler import compile_graph, weights_mismatch
+from app.core.compiler import compile_graph
 from app.core.graph import Graph
 from app.core.shapes import check
 from app.core.torch_files import WeightsFileError, load_tensors
@@ -26,7 +26,7 @@ from app.core.training.errors import TrainingFailure
 from app.core.training.freezing import Freezing, freeze, optimizer_groups
 from app.core.training.init import initialise
 from app.core.training.optim import add_l1_gradient, build_optimizer
-from app.core.training.pretrained import load_pretrained
+from app.core.training.pretrained import Loaded, load_by_name, load_pretrained
 from app.core.training.reporting import Groups, layer_norms, param_groups, weights_before
 from app.core.training.schedules import Schedule, build_schedule, cycle_ends
 from blocks import shape_text
@@ -125,8 +125,7 @@ class PreparedRun:
         if c.pretrained and starting:
             notes.append(load_pretrained(model, c.pretrained).message)
         if c.weights and starting:
-            load_start_weights(model, c.weights)
-            notes.append(f"started from the weights in {c.weights}")
+            notes.append(load_start_weights(model, c.weights).message)
         freezing = freeze(model, graph)
         if freezing.nodes:
             notes.append(
@@ -216,9 +215,10 @@ class PreparedRun:
         return StepResult(x, out, y, loss, norms)
 
 
-def load_start_weights(model: nn.Module, path: str) -> None:
-    """Load the ``weights`` setting's file (a state dict or NetBuilder checkpoint) strictly
-    by name; a file that does not fit ends the run with the mismatches listed."""
+def load_start_weights(model: nn.Module, path: str) -> Loaded:
+    """Load the ``weights`` setting's file (a state dict or NetBuilder checkpoint) by name,
+    as pretrained weights load: a classifier of another shape keeps its initialisation (and
+    is named); a file of another network ends the run with the mismatches listed."""
     try:
         data = load_tensors(path)
     except WeightsFileError as exc:
@@ -226,10 +226,7 @@ def load_start_weights(model: nn.Module, path: str) -> None:
     state = data.get("model", data) if isinstance(data, dict) else None
     if not isinstance(state, dict):
         raise TrainingFailure("weights", f"{path} holds a {type(data).__name__}, not weights")
-    problem = weights_mismatch(model, state)
-    if problem:
-        raise TrainingFailure("weights", f"the weights in {path} do not fit: {problem}")
-    model.load_state_dict(state, strict=True)
+    return load_by_name(model, state, f"the weights in {path}")
 
 
 def _shape(shape: tuple[int, ...] | None) -> str:

@@ -127,18 +127,24 @@ class Loaded:
 def load_pretrained(
     model: nn.Module, name: str, state: Mapping[str, torch.Tensor] | None = None
 ) -> Loaded:
-    """Load weight set ``name`` (or its already fetched ``state``) into ``model`` by name.
-    Every name must match; tensors whose shapes differ stay as initialised."""
-    state = dict(state) if state is not None else fetch_state(name)
+    """Load weight set ``name`` (or its already fetched ``state``) into ``model`` by name
+    (see :func:`load_by_name`)."""
+    return load_by_name(model, state if state is not None else fetch_state(name), name)
+
+
+def load_by_name(model: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> Loaded:
+    """Load ``state`` into ``model`` by name. Every name must match; tensors whose shapes
+    differ (a classifier for another number of classes) stay as initialised and are named.
+    ``source`` names the weights in messages."""
     own = model.state_dict()
     if set(own) != set(state):
-        problem = weights_mismatch(model, {k: v for k, v in state.items()})
-        raise PretrainedError(f"{name} does not fit this network: {problem}")
+        problem = weights_mismatch(model, dict(state))
+        raise PretrainedError(f"{source} does not fit this network: {problem}")
     differ = {k for k, v in state.items() if tuple(v.shape) != tuple(own[k].shape)}
     if len(differ) * 2 > len(own):
         raise PretrainedError(
-            f"{name} does not fit this network: {len(differ)} of its {len(own)} tensors have "
-            "other shapes"
+            f"{source} does not fit this network: {len(differ)} of its {len(own)} tensors "
+            "have other shapes"
         )
     model.load_state_dict({k: v for k, v in state.items() if k not in differ}, strict=False)
     modules: dict[str, str] = {}
@@ -146,7 +152,7 @@ def load_pretrained(
         module = key.rsplit(".", 1)[0]
         if module not in modules:
             modules[module] = f"{_shape(own[key])} here, {_shape(state[key])} in the weights"
-    return Loaded(name, len(state) - len(differ), tuple(modules.items()))
+    return Loaded(source, len(state) - len(differ), tuple(modules.items()))
 
 
 def _shape(t: torch.Tensor) -> str:

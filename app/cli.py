@@ -288,6 +288,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
+    if args.train_last is not None:  # fine-tuning: freeze the parts before the last N
+        from app.core.training.fine_tune import describe_learning, train_last
+
+        for nid, value in train_last(project.graph, args.train_last, args.backbone_lr).items():
+            project.graph.set_learning(nid, value)
+        print(describe_learning(project.graph) or "every layer trains")
     if args.lr_find or args.overfit_batch:
         return _diagnose(project, config, lr_find=args.lr_find)
     return run_training(
@@ -587,6 +593,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_train.add_argument(
         "--lr-find", action="store_true", help="run the LR range test instead of training"
+    )
+    p_train.add_argument(
+        "--train-last",
+        type=int,
+        metavar="N",
+        help="fine-tuning: only the last N parts (stages, the classifier) train; the rest is "
+        "frozen (1: only the classifier)",
+    )
+    p_train.add_argument(
+        "--backbone-lr",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="with --train-last: the learning-rate multiplier of the trained parts before "
+        "the classifier [default: 1]",
     )
     p_train.add_argument(
         "--overfit-batch",

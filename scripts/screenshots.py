@@ -1,4 +1,4 @@
-"""Make the README screenshots offscreen: python scripts/screenshots.py [OUT_DIR]."""
+"""Make the README screenshots offscreen: python scripts/screenshots.py [OUT_DIR [fine_tune]]."""
 
 from __future__ import annotations
 
@@ -96,11 +96,59 @@ def nan_shot(window: MainWindow, out: Path) -> None:
     window.document.undo_stack.setClean()
 
 
+def fine_tune_shots(window: MainWindow, out: Path) -> None:
+    """Train → Fine-tune… on a folder of drawn images, and the network it sets up (frozen
+    blocks locked). The weights file is made here with random values under the name
+    torchvision gives it, in a temporary torch hub cache: nothing is downloaded."""
+    import tempfile
+
+    import torch
+    from PIL import Image, ImageDraw
+    from torchvision import models
+
+    from app.core.weight_sets import cache_folder, weight_set
+    from app.ui.fine_tune_dialog import FineTuneDialog
+
+    tmp = Path(tempfile.mkdtemp(prefix="netbuilder-shots-"))
+    os.environ["TORCH_HOME"] = str(tmp / "torch")
+    ws = weight_set("ResNet18_Weights.IMAGENET1K_V1")
+    cache_folder().mkdir(parents=True)
+    torch.save(models.resnet18().state_dict(), cache_folder() / ws.file)
+    for name, colour in (("daisies", "#e8c020"), ("roses", "#c0203a"), ("tulips", "#d060a0")):
+        (tmp / "flowers" / name).mkdir(parents=True)
+        for i in range(6):
+            img = Image.new("RGB", (160, 120), "#3a7a30")
+            ImageDraw.Draw(img).ellipse((40 + 8 * i, 20, 110 + 8 * i, 90), fill=colour)
+            img.save(tmp / "flowers" / name / f"{i}.jpg")
+    p = presets.get("resnet18")
+    window.set_document(Document(Project(p.build(), p.title)))
+    dialog = FineTuneDialog(window.document.graph, 11_689_512, {}, window)
+    dialog.folder.setText(str(tmp / "flowers"))
+    dialog.train_parts.setValue(2)
+    dialog.refresh()
+    dialog.show()
+    QApplication.processEvents()
+    dialog.grab().save(str(out / "fine_tune_dialog.png"))
+    print(f"wrote {out / 'fine_tune_dialog.png'}")
+    dialog.accept()
+    window.apply_fine_tune(dialog.preset, dialog.result_plan)
+    window.docks["Training"].raise_()
+    shot(window, out / "fine_tune_network.png")
+    window.document.undo_stack.setClean()
+
+
 def main() -> None:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots")
     out.mkdir(parents=True, exist_ok=True)
     app = QApplication.instance() or QApplication([])
     del app
+    if sys.argv[2:] == ["fine_tune"]:  # only these (the others train for minutes)
+        p = presets.get("lenet5")
+        window = MainWindow(Document(Project(p.build(), p.title)))
+        window.resize(1500, 950)
+        fine_tune_shots(window, out)
+        window.close()
+        return
     p = presets.get("resnet18_cifar")
     window = MainWindow(Document(Project(p.build(), p.title)))
     window.resize(1500, 950)
@@ -134,6 +182,7 @@ def main() -> None:
     app.setPalette(light)
     training_shots(window, out)
     nan_shot(window, out)
+    fine_tune_shots(window, out)
     from app.ui.presets_dialog import PresetsDialog
 
     dialog = PresetsDialog(window)

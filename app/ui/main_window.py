@@ -506,7 +506,10 @@ class MainWindow(QMainWindow):
             self._update_title()
         else:
             self.document.adopt(plan.graph, "Fine-tune", plan.settings)
-        self.training.tabs.setCurrentWidget(self.training.settings_page)
+        self.training.show_settings(
+            "Initialisation"
+        )  # where the weights and their preprocessing are
+        self.docks["Training"].raise_()
         self.statusBar().showMessage("set up for fine-tuning: " + "; ".join(plan.changes[:-1]))
 
     def unfreeze_all(self) -> None:

@@ -90,3 +90,14 @@ def test_a_fine_tuning_plan_sets_input_head_freezing_and_settings():
     assert "frozen: 5 of 6 parts (up to layer4); training fc" in text
     assert "11,176,512 of 11,179,077 parameters frozen" in text
     assert "centre crop 224" in text
+
+
+def test_train_last_from_the_command_line_freezes_the_rest(tmp_path, capsys):
+    from app.cli import main
+
+    args = ["train", "presets:lenet5", "--dataset", "shapes_gray", "--train-size", "64"]
+    args += ["--val-size", "16", "--epochs", "1", "--runs", str(tmp_path), "--train-last", "2"]
+    assert main([*args, "--backbone-lr", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "50,692 of 61,706 parameters frozen (3 layers); 11,014 train" in out
+    assert "50,692 parameters frozen in 3 layers" in out  # the run's own start note

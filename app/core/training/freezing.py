@@ -41,8 +41,8 @@ def freeze(model: nn.Module, graph: Graph) -> Freezing:
     done = Freezing()
     frozen = graph.frozen()
     for nid, module in node_modules(model).items():
-        if nid not in frozen:
-            continue
+        if nid not in frozen or not any(True for _ in module.parameters()):
+            continue  # a layer without weights has nothing to freeze
         done.nodes.append(nid)
         for p in module.parameters():
             if p.requires_grad:

@@ -329,6 +329,13 @@ class TrainingPanel(QWidget):
             self.message.emit(f"training settings in the file were ignored: {exc.problems[0]}")
             return TrainConfig()
 
+    def show_settings(self, group: str) -> None:
+        """Bring the Settings tab forward, opened at ``group`` (Data, Optimizer, …)."""
+        self.tabs.setCurrentWidget(self.settings_page)
+        for i in range(self.toolbox.count()):
+            if self.toolbox.itemText(i) == group:
+                self.toolbox.setCurrentIndex(i)
+
     def _load_settings(self) -> None:
         config = self.config()
         values = config.to_dict()

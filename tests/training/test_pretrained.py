@@ -192,14 +192,21 @@ def test_a_download_reports_its_progress_from_torch_hub_s_partial_file(hub, monk
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", slow_download)
     reports: list[str] = []
-    fetch_with_progress(RESNET18, reports.append, every_s=0.1)
+    amounts: list[tuple[float, float]] = []
+
+    def report(text: str, done: float, total: float) -> None:
+        reports.append(text)
+        amounts.append((done, total))
+
+    fetch_with_progress(RESNET18, report, every_s=0.1)
     assert cached_file(ws).exists()
     assert len(reports) >= 3
     assert reports[0].startswith(f"downloading {RESNET18}: ")
     assert f"of 44.7 MB into {hub}" in reports[-1]
     done = [float(r.split(": ")[1].split(" of")[0]) for r in reports]
     assert done == sorted(done) and max(done) >= 1.0
-    fetch_with_progress(RESNET18, reports.append)  # cached: nothing to do or say
+    assert [a for a, _ in amounts] == pytest.approx(done, abs=0.06) and amounts[0][1] == 44.661
+    fetch_with_progress(RESNET18, report)  # cached: nothing to do or say
     assert len(reports) == len(done)
 
 
@@ -241,3 +248,12 @@ def test_a_run_s_weights_start_a_network_with_another_classifier(tmp_path):
     )
     state = model.state_dict()
     assert torch.equal(state["conv2d_2.weight"], source.state_dict()["conv2d_2.weight"])
+
+
+def test_the_cli_says_where_to_put_the_file_when_it_cannot_download(hub, capsys):
+    from app.cli import main
+
+    assert main(["train", "presets:resnet18", "--pretrained", RESNET18, "--epochs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: could not download ResNet18_Weights.IMAGENET1K_V1 (44.7 MB)")
+    assert f"put the file resnet18-f37072fd.pth in {hub}" in err

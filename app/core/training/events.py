@@ -157,6 +157,9 @@ class Status:
     building the model, the first step), for the window to show."""
 
     message: str
+    #: progress of what it is doing, where it is measured (a download's megabytes)
+    done: float = 0.0
+    total: float = 0.0
 
 
 Event = (

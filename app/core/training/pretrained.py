@@ -94,7 +94,8 @@ def fetch_with_progress(name: str, report: Callable[[str], None], *, every_s: fl
         partial = sorted(path.parent.glob(f"{ws.file}.*.partial"), key=_mtime)
         with contextlib.suppress(OSError):  # renamed meanwhile: the last size stands
             done = partial[-1].stat().st_size / 2**20 if partial else done
-        report(f"downloading {ws.name}: {done:.1f} of {total:.1f} MB into {path.parent}")
+        text = f"downloading {ws.name}: {done:.1f} of {total:.1f} MB into {path.parent}"
+        report(text, done, total)
     if failure:
         raise failure[0]
 

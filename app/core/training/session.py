@@ -79,7 +79,9 @@ def _drive(request: RunRequest, out, control: RunControl, evaluate: bool) -> Non
             from app.core.training.pretrained import fetch_with_progress
 
             try:
-                fetch_with_progress(settings.pretrained, lambda text: out.put(Status(text)))
+                fetch_with_progress(
+                    settings.pretrained, lambda *progress: out.put(Status(*progress))
+                )
             except TrainingFailure as exc:
                 out.put(RunFailed(exc.kind, str(exc), 0, ""))
                 return

@@ -41,6 +41,14 @@ def run_training(
     rank = int(os.environ.get("RANK", "0"))
     show = rank == 0
     data = None
+    if config.pretrained and not resume:  # a download shows torch.hub's progress bar
+        from app.core.training.pretrained import fetch_state
+
+        try:
+            fetch_state(config.pretrained, progress=show)
+        except TrainingFailure as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     if adapt:
         report = check(project.graph)
         shape = report.nodes[report.input_id].shape if report.input_id else None

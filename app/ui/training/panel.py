@@ -485,6 +485,8 @@ class TrainingPanel(QWidget):
                     self.message.emit("; ".join(record.notes))
             elif isinstance(record, Status) and self.metrics.last is None:
                 self.status.setText(record.message[:1].upper() + record.message[1:])
+                if record.total:  # a download: the bar shows how much has come
+                    self._show_percent(round(100 * min(record.done / record.total, 1.0)))
             elif isinstance(record, Diverged):
                 self._diverged(record)
             elif isinstance(record, Paused | Resumed):

@@ -59,6 +59,7 @@ class FineTuneDialog(QDialog):
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         folder_row = QHBoxLayout()
+        folder_row.setContentsMargins(0, 0, 0, 0)
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(browse)
         self.folder_info = QLabel()

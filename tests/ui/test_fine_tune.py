@@ -149,7 +149,7 @@ def test_images_dropped_on_the_results_tab_show_the_run_s_top_classes(qtbot, tmp
     win.statusBar().messageChanged.connect(messages.append)
     qtbot.waitUntil(lambda: len(tab._shown) == 2 or "cannot" in str(messages), timeout=60_000)
     assert len(tab._shown) == 2, messages
-    picture, text = tab._shown[0]
+    picture, text = tab._shown[-1]  # the first dropped (the newest is on top)
     assert not picture.pixmap().isNull()
     shown = text.text()
     assert "drawing0.png" in shown and shown.count("%") == 5

@@ -10,11 +10,12 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
-    QGridLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -63,10 +64,28 @@ class ResultsTab(QWidget):
             "The run's top-5 classes for image files (or drop images on this tab)"
         )
         self.classify_button.clicked.connect(self.classify_dialog)
-        row.addWidget(self.classify_button)
         layout.addLayout(row)
-        self.predictions = QGroupBox("Your images: the run's top-5 classes")
-        self.predictions_grid = QGridLayout(self.predictions)
+        hint = QLabel("Drop image files here to see the run's top-5 classes for each.")
+        hint.setWordWrap(True)
+        hint.setStyleSheet("color: palette(mid);")
+        second = QHBoxLayout()  # its own row: a fourth button widened the dock at 1000×700
+        second.addWidget(hint, 1)
+        second.addWidget(self.classify_button)
+        layout.addLayout(second)
+        self.predictions = QGroupBox("Your images: the run's top-5 classes (newest first)")
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        inner = QWidget()
+        self.predictions_list = QVBoxLayout(inner)
+        self.predictions_list.setContentsMargins(0, 0, 0, 0)
+        self.predictions_list.addStretch(1)
+        scroll.setWidget(inner)
+        scroll.setFixedHeight(THUMB + 12)  # the newest image; the others scroll
+        self._inner = inner
+        box = QVBoxLayout(self.predictions)
+        box.setContentsMargins(4, 4, 4, 4)
+        box.addWidget(scroll)
         self.predictions.hide()
         self._shown: list[tuple[QLabel, QLabel]] = []
         layout.addWidget(self.predictions)
@@ -180,13 +199,20 @@ class ResultsTab(QWidget):
         )
         text.setText(f"<small>{Path(image).name}</small><table>{rows}</table>")
         text.setToolTip(image)
-        self._shown.append((picture, text))
+        row = QWidget()
+        row.setFixedHeight(THUMB + 4)
+        line = QHBoxLayout(row)
+        line.setContentsMargins(0, 0, 0, 0)
+        line.addWidget(picture)
+        line.addWidget(text, 1)
+        self.predictions_list.insertWidget(0, row)  # the newest on top
+        self._shown.insert(0, (picture, text))
         if len(self._shown) > MAX_SHOWN:
-            for widget in self._shown.pop(0):
-                widget.deleteLater()
-        for i, (pic, label) in enumerate(self._shown):
-            self.predictions_grid.addWidget(pic, i // 3, 2 * (i % 3))
-            self.predictions_grid.addWidget(label, i // 3, 2 * (i % 3) + 1)
+            self._shown.pop()
+            old = self.predictions_list.takeAt(MAX_SHOWN)
+            old.widget().deleteLater()  # type: ignore[union-attr]
+        spacing = self.predictions_list.spacing()
+        self._inner.setMinimumHeight(len(self._shown) * (THUMB + 4 + spacing))
         self.predictions.show()
 
     def shutdown(self) -> None:

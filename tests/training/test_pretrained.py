@@ -257,3 +257,27 @@ def test_the_cli_says_where_to_put_the_file_when_it_cannot_download(hub, capsys)
     err = capsys.readouterr().err
     assert err.startswith("error: could not download ResNet18_Weights.IMAGENET1K_V1 (44.7 MB)")
     assert f"put the file resnet18-f37072fd.pth in {hub}" in err
+
+
+def test_googlenet_s_weights_see_the_images_torchvision_s_network_sees(hub):
+    """torchvision's GoogLeNet with weights renormalises its input itself (transform_input);
+    the preset gets the same numbers from the weights' preprocessing instead: its logits on
+    an image equal torchvision's on the same image."""
+    from torchvision import models
+
+    ws = weight_set("GoogLeNet_Weights.IMAGENET1K_V1")
+    assert ws.mean == (0.5, 0.5, 0.5) and ws.std == (0.5, 0.5, 0.5)
+    torch.manual_seed(3)
+    reference = models.googlenet(aux_logits=True, init_weights=True)  # as published
+    cached_file(ws).parent.mkdir(parents=True)
+    torch.save(reference.state_dict(), cached_file(ws))
+    theirs = models.googlenet(weights=ws.name).eval()  # from the cache, transform_input on
+    ours = compile_graph(presets.get("googlenet").build()).eval()
+    load_pretrained(ours, ws.name)
+    image = torch.rand(2, 3, 224, 224)
+    imagenet = torch.tensor((0.485, 0.456, 0.406)).view(1, 3, 1, 1)
+    spread = torch.tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected = theirs((image - imagenet) / spread)
+        got = ours((image - 0.5) / 0.5)
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)

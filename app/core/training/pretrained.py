@@ -176,6 +176,7 @@ def live_catalogue() -> dict:
     weights = []
     for model in list_models(module=torchvision.models):
         enum = get_model_weights(model)
+        rescales = _transforms_input(model)
         for w in enum:
             meta = w.meta
             cats = list(meta.get("categories") or [])
@@ -202,13 +203,30 @@ def live_catalogue() -> dict:
                     "default": w is enum.DEFAULT,
                     "resize": preset.resize_size[0],
                     "crop": t.get("crop_size", preset.crop_size[0]),
-                    "mean": list(preset.mean),
-                    "std": list(preset.std),
+                    # GoogLeNet's and Inception-v3's builders, given weights, turn on
+                    # transform_input: the network renormalises ImageNet-normalised images to
+                    # (x - 0.5) / 0.5 itself. Our blocks do not, so the images get that directly.
+                    "mean": [0.5] * 3 if rescales else list(preset.mean),
+                    "std": [0.5] * 3 if rescales else list(preset.std),
                     "interpolation": preset.interpolation.value,
                     "categories": key,
                 }
             )
     return {"torchvision": torchvision.__version__, "categories": categories, "weights": weights}
+
+
+def _transforms_input(model: str) -> bool:
+    """Whether torchvision's builder of ``model`` makes its pretrained network renormalise
+    its input (``transform_input=True``, GoogLeNet and Inception-v3)."""
+    import inspect
+    import typing
+
+    from torchvision.models import get_model_builder
+
+    builder = get_model_builder(model)
+    cls = typing.get_type_hints(builder).get("return")
+    takes = cls is not None and "transform_input" in inspect.signature(cls).parameters
+    return takes and '"transform_input", True' in inspect.getsource(builder)
 
 
 def write_catalogue(path: Path = CATALOGUE) -> None:

@@ -422,6 +422,44 @@ def cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """See inside a network: ``inspect signal`` (spreads at initialisation)."""
+    from pathlib import Path
+
+    from app.core.training.inside.signal import SignalError, compare, summary, to_csv
+    from app.core.training.options import INITS
+
+    try:
+        project = open_source(args.source)
+    except SourceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    inits = [i.strip() for i in args.init.split(",") if i.strip()]
+    unknown = [i for i in inits if i not in INITS]
+    if unknown or not inits:
+        print(
+            f"error: unknown initialiser {', '.join(unknown) or '(none)'}: choose from "
+            f"{', '.join(INITS.names())}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        reports = compare(project.graph, inits, batch=args.batch, draws=args.draws)
+    except SignalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(summary(reports))
+    if args.csv:
+        Path(args.csv).write_text(to_csv(reports), encoding="utf-8")
+        print(f"wrote {args.csv}")
+    if args.output:
+        from app.core.training.inside.charts import signal_chart
+
+        signal_chart(reports, Path(args.output), project.name or args.source)
+        print(f"wrote {args.output}")
+    return 0
+
+
 EXPORT_FORMATS = ("py", "train", "onnx", "torchscript", "program", "weights", "bundle")
 
 
@@ -674,12 +712,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_weights.add_argument("model", nargs="?", help="a torchvision model or presets:NAME")
     p_weights.set_defaults(func=cmd_weights)
+    p_inspect = sub.add_parser("inspect", help="see inside a network (writes PNG and CSV)")
+    inspect_sub = p_inspect.add_subparsers(dest="what", required=True)
+    p_signal = inspect_sub.add_parser(
+        "signal",
+        help="spread of activations and gradients over depth at initialisation, per initialiser",
+    )
+    p_signal.add_argument("source", help="a project file, or presets:NAME")
+    p_signal.add_argument(
+        "--init",
+        default="default,lecun,xavier_normal,he_normal",
+        help="initialisers, comma-separated",
+    )
+    p_signal.add_argument("--batch", type=int, default=16, help="noise images per draw")
+    p_signal.add_argument(
+        "--draws", type=int, default=1, help="average over this many draws of the weights"
+    )
+    p_signal.add_argument("-o", "--output", help="the figure (.png)")
+    p_signal.add_argument("--csv", help="the numbers (.csv)")
+    p_signal.set_defaults(func=cmd_inspect)
     return parser
 
 
 #: exit codes: 0 done, 1 the network or the run failed, 2 bad arguments or files, 3 a bug
 EXIT_INTERNAL = 3
-COMMANDS = ("check", "presets", "train", "evaluate", "export", "import", "predict", "weights")
+COMMANDS = (
+    "check",
+    "presets",
+    "train",
+    "evaluate",
+    "export",
+    "import",
+    "predict",
+    "weights",
+    "inspect",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -422,6 +422,49 @@ def cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_features(args: argparse.Namespace) -> int:
+    """``inspect features``: a node's maps for an image, channel statistics, dead units."""
+    from pathlib import Path
+
+    from app.core.training.inside.features import FeatureError, feature_maps, stats_csv, subject
+
+    try:
+        s = subject(args.source, checkpoint=args.checkpoint or "")
+        by_path = {name: nid for nid, name in s.graph.module_names().items()}
+        node = by_path.get(args.node, args.node)
+        images, index, caption = s.images, args.index, ""
+        if args.image:
+            if s.normalise is None:
+                raise FeatureError("--image needs a run folder (its normalisation)")
+            images = torch_cat(s.normalise(Path(args.image)), s.images)
+            index, caption = 0, Path(args.image).name
+        elif not 0 <= index < len(images):
+            raise FeatureError(f"--index {index}: there are {len(images)} validation images")
+        else:
+            caption = f"validation image {index} ({s.labels[index]})"
+        fm = feature_maps(s.model, s.graph, node, images, index)
+    except FeatureError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{s.source}: {caption}")
+    print(fm.summary)
+    if args.csv:
+        Path(args.csv).write_text(stats_csv(fm), encoding="utf-8")
+        print(f"wrote {args.csv}")
+    if args.output:
+        from app.core.training.inside.charts import feature_chart
+
+        feature_chart(fm, images[index], Path(args.output), f"{fm.summary}\n{caption}")
+        print(f"wrote {args.output}")
+    return 0
+
+
+def torch_cat(first, rest):  # type: ignore[no-untyped-def]
+    import torch
+
+    return torch.cat([first, rest])
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     """See inside a network: ``inspect signal`` (spreads at initialisation)."""
     from pathlib import Path
@@ -731,6 +774,17 @@ def build_parser() -> argparse.ArgumentParser:
     p_signal.add_argument("-o", "--output", help="the figure (.png)")
     p_signal.add_argument("--csv", help="the numbers (.csv)")
     p_signal.set_defaults(func=cmd_inspect)
+    p_features = inspect_sub.add_parser(
+        "features", help="a node's feature maps for an image, channel statistics, dead units"
+    )
+    p_features.add_argument("source", help="a run folder (or a project: its initialisation)")
+    p_features.add_argument("--node", required=True, help="a node id or module path")
+    p_features.add_argument("--index", type=int, default=0, help="a validation image")
+    p_features.add_argument("--image", help="an image file instead (with a run folder)")
+    p_features.add_argument("--checkpoint", choices=("best", "last"), help="of a run folder")
+    p_features.add_argument("-o", "--output", help="the figure (.png)")
+    p_features.add_argument("--csv", help="per-channel statistics (.csv)")
+    p_features.set_defaults(func=cmd_features)
     return parser
 
 

@@ -124,8 +124,8 @@ def _from_run(run: RunDir, checkpoint: Path) -> Predictor:
     started = next((e for e in run.events() if isinstance(e, RunStarted)), None)
     if started is None or not started.mean:
         raise PredictError(
-            f"{run.path} does not record its classes and normalisation (a run made before "
-            "December 2026, or one that never started): train it again"
+            f"{run.path} does not record its classes and normalisation (made by an earlier "
+            "NetBuilder, or a run that never started): train it again"
         )
     model = _model(project.graph)
     try:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
 from app.core.training.inside.signal import SignalReport
 
 
@@ -38,3 +40,49 @@ def signal_chart(reports: Sequence[SignalReport], path: Path, title: str = "") -
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def feature_chart(fm, image: torch.Tensor | None, path: Path, caption: str = "") -> Path:  # type: ignore[no-untyped-def]
+    """The image (when given) and up to 64 channels of a node's maps, each on its own
+    colour scale; a flat output as bars."""
+    import math
+
+    plt = _pyplot()
+    maps = fm.maps
+    if maps.ndim == 3:
+        shown = min(64, maps.shape[0])
+        cols = min(8, shown + (1 if image is not None else 0))
+        rows = math.ceil((shown + (1 if image is not None else 0)) / cols)
+        fig, axes = plt.subplots(
+            rows, cols, figsize=(1.6 * cols, 1.6 * rows + 0.6), constrained_layout=True
+        )
+        axes = list(getattr(axes, "flat", [axes]))
+        k = 0
+        if image is not None:
+            axes[0].imshow(_displayable(image), cmap="gray" if image.shape[0] == 1 else None)
+            axes[0].set_title("image", fontsize=7)
+            k = 1
+        for c in range(shown):
+            axes[k + c].imshow(maps[c].numpy(), cmap="viridis")
+            axes[k + c].set_title(f"{c}", fontsize=7)
+        for ax in axes:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        for ax in axes[k + shown :]:
+            ax.axis("off")
+    else:
+        fig, ax = plt.subplots(figsize=(8, 3), constrained_layout=True)
+        ax.bar(range(maps.shape[0]), maps.numpy())
+        ax.set_xlabel("unit")
+        ax.set_ylabel("activation")
+    fig.suptitle(caption or fm.summary, fontsize=9)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _displayable(image: torch.Tensor):  # type: ignore[no-untyped-def]
+    """A normalised (C, H, W) image stretched to [0, 1] for display (H, W[, 3])."""
+    x = image.float()
+    x = (x - x.min()) / (x.max() - x.min()).clamp_min(1e-8)
+    return x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()

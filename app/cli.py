@@ -459,6 +459,47 @@ def cmd_features(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_augment(args: argparse.Namespace) -> int:
+    """``inspect augment``: what the engine trains on at a step, beside the loaded images."""
+    from pathlib import Path
+
+    from app.core.training.config import ConfigError, TrainConfig, settings
+    from app.core.training.data import DatasetError
+    from app.core.training.errors import TrainingFailure
+    from app.core.training.inside.augmentation import preview
+
+    try:
+        project = open_source(args.source)
+        overrides = {
+            p.name: getattr(args, p.name)
+            for p in settings()
+            if getattr(args, p.name, None) is not None
+        }
+        config = TrainConfig.from_dict({**project.training, **overrides})
+        batch = preview(project.graph, config, args.step, args.count)
+    except SourceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (ConfigError, DatasetError, TrainingFailure, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    on = [
+        name
+        for name in ("crop_padding", "hflip", "vflip", "color_jitter", "cutout", "mixup_alpha")
+        if getattr(config, name)
+    ]
+    print(
+        f"step {batch.step}: {len(batch.originals)} images; augmentation: {', '.join(on) or 'none'}"
+    )
+    if args.output:
+        from app.core.training.inside.charts import augmentation_chart
+
+        title = f"{project.name or args.source}: {', '.join(on) or 'no augmentation'}"
+        augmentation_chart(batch, Path(args.output), title)
+        print(f"wrote {args.output}")
+    return 0
+
+
 def torch_cat(first, rest):  # type: ignore[no-untyped-def]
     import torch
 
@@ -785,6 +826,15 @@ def build_parser() -> argparse.ArgumentParser:
     p_features.add_argument("-o", "--output", help="the figure (.png)")
     p_features.add_argument("--csv", help="per-channel statistics (.csv)")
     p_features.set_defaults(func=cmd_features)
+    p_augment = inspect_sub.add_parser(
+        "augment", help="the images a training step is given, beside the loaded ones"
+    )
+    p_augment.add_argument("source", help="a project file, or presets:NAME")
+    p_augment.add_argument("--step", type=int, default=0, help="the training step (from 0)")
+    p_augment.add_argument("--count", type=int, default=8, help="images to show")
+    p_augment.add_argument("-o", "--output", help="the figure (.png)")
+    _add_config_flags(p_augment)
+    p_augment.set_defaults(func=cmd_augment)
     return parser
 
 

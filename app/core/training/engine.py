@@ -351,7 +351,6 @@ class Trainer:
     def _epoch(self, epoch: int, skip: int) -> Iterator[Event]:
         c, ctl = self.config, self.control
         model = self.p.model
-        order = torch.Generator().manual_seed(c.seed * 1_000_003 + epoch)
         if skip == 0:
             self._epoch_sums = [0.0, 0.0, 0.0]
         interval = Interval(
@@ -359,14 +358,8 @@ class Trainer:
         )
         t_epoch = time.perf_counter()
         self.p.freezing.train_mode(model)
-        batches = self.p.data.train.batches(
-            self.p.batch_size,
-            shuffle=True,
-            generator=order,
-            drop_last=self.p.drop_last,
-            shard=(self.dist.rank, self.dist.world),
-            start=skip,  # resumed mid-epoch: the batches before are not even loaded
-        )
+        # resumed mid-epoch: the batches before ``skip`` are not even loaded
+        batches = self.p.epoch_batches(epoch, skip, (self.dist.rank, self.dist.world))
         for i, (images, labels) in enumerate(batches, start=skip):
             if ctl.paused and not ctl.stop_requested:
                 paused = time.perf_counter()

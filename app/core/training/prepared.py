@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
@@ -173,6 +173,21 @@ class PreparedRun:
             num_params=sum(p.numel() for p in model.parameters()),
             freezing=freezing,
             notes=tuple(notes),
+        )
+
+    def epoch_batches(
+        self, epoch: int, start: int = 0, shard: tuple[int, int] = (0, 1)
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The training batches of ``epoch`` in the run's order (a pure function of the seed
+        and the epoch), from batch ``start`` on."""
+        order = torch.Generator().manual_seed(self.config.seed * 1_000_003 + epoch)
+        return self.data.train.batches(
+            self.batch_size,
+            shuffle=True,
+            generator=order,
+            drop_last=self.drop_last,
+            shard=shard,
+            start=start,
         )
 
     def prep(self, images: torch.Tensor) -> torch.Tensor:

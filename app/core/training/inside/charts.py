@@ -86,3 +86,41 @@ def _displayable(image: torch.Tensor):  # type: ignore[no-untyped-def]
     x = image.float()
     x = (x - x.min()) / (x.max() - x.min()).clamp_min(1e-8)
     return x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()
+
+
+def augmentation_chart(batch, path: Path, title: str = "") -> Path:  # type: ignore[no-untyped-def]
+    """Each image as loaded (top) above what the network is given at that step (below,
+    normalisation undone), with its target: the class, or mixup's two largest shares."""
+    plt = _pyplot()
+    n = len(batch.originals)
+    fig, axes = plt.subplots(2, n, figsize=(1.5 * n, 3.6), squeeze=False, constrained_layout=True)
+    shown = batch.viewable()
+    for i in range(n):
+        original = batch.originals[i].float() / 255
+        for row, img in ((0, original), (1, shown[i])):
+            ax = axes[row][i]
+            if img.shape[0] == 1:
+                ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(img.permute(1, 2, 0).numpy())
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[0][i].set_title(batch.classes[int(batch.labels[i])], fontsize=7)
+        target = batch.targets[i]
+        if target.ndim == 0:
+            text = batch.classes[int(target)]
+        else:  # mixup: soft targets
+            top = target.topk(2)
+            text = " + ".join(
+                f"{v:.0%} {batch.classes[int(k)]}"
+                for v, k in zip(top.values, top.indices, strict=True)
+                if v > 0.005
+            )
+        axes[1][i].set_title(text, fontsize=6)
+    axes[0][0].set_ylabel("loaded", fontsize=8)
+    axes[1][0].set_ylabel(f"step {batch.step}", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -500,6 +500,55 @@ def cmd_augment(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gradcam(args: argparse.Namespace) -> int:
+    """``inspect gradcam``: where the network looks (Grad-CAM, or saliency), over images."""
+    from pathlib import Path
+
+    from app.core.training.inside.features import FeatureError, subject
+    from app.core.training.inside.gradcam import (
+        default_cam_node,
+        gradcam,
+        localisation,
+        saliency,
+    )
+
+    try:
+        s = subject(args.source, checkpoint=args.checkpoint or "", count=max(256, args.count))
+        by_path = {name: nid for nid, name in s.graph.module_names().items()}
+        node = by_path.get(args.node, args.node) if args.node else default_cam_node(s.graph)
+        if args.saliency:
+            what, result = "saliency", saliency(s.model, s.images)
+        else:
+            what, result = f"Grad-CAM at {s.graph.module_names().get(node, node)}", None
+            result = gradcam(s.model, s.graph, node, s.images)
+    except FeatureError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{s.source}: {what}")
+    if s.boxes is not None and s.targets is not None:
+        found = localisation(result.heat, s.boxes, result.predicted == s.targets)
+        print(f"on {len(s.images)} validation images: {found.text}")
+    if args.output:
+        from app.core.training.inside.charts import attribution_chart
+
+        shown = slice(args.index, args.index + args.count)
+        captions = [
+            f"{s.classes[int(p)]} {float(q):.0%}\n(true: {t})"
+            for p, q, t in zip(
+                result.predicted[shown], result.probability[shown], s.labels[shown], strict=True
+            )
+        ]
+        picked = type(result)(
+            result.heat[shown],
+            result.predicted[shown],
+            result.target[shown],
+            result.probability[shown],
+        )
+        attribution_chart(s.images[shown], picked, captions, Path(args.output), what)
+        print(f"wrote {args.output}")
+    return 0
+
+
 def torch_cat(first, rest):  # type: ignore[no-untyped-def]
     import torch
 
@@ -835,6 +884,17 @@ def build_parser() -> argparse.ArgumentParser:
     p_augment.add_argument("-o", "--output", help="the figure (.png)")
     _add_config_flags(p_augment)
     p_augment.set_defaults(func=cmd_augment)
+    p_cam = inspect_sub.add_parser(
+        "gradcam", help="where the network looks: Grad-CAM (or --saliency) over images"
+    )
+    p_cam.add_argument("source", help="a run folder (or a project: its initialisation)")
+    p_cam.add_argument("--node", help="a conv node id or module path (default: the last)")
+    p_cam.add_argument("--saliency", action="store_true", help="input gradients instead")
+    p_cam.add_argument("--index", type=int, default=0, help="the first validation image shown")
+    p_cam.add_argument("--count", type=int, default=8, help="images shown")
+    p_cam.add_argument("--checkpoint", choices=("best", "last"), help="of a run folder")
+    p_cam.add_argument("-o", "--output", help="the figure (.png)")
+    p_cam.set_defaults(func=cmd_gradcam)
     return parser
 
 

@@ -155,7 +155,7 @@ def _copied(c: TrainConfig) -> list[Callable[..., Any]]:
     out: list[Callable[..., Any]] = []
     source = DATASETS[c.dataset].source
     if source == "built_in":
-        out += [shapes._masks, shapes.make_shapes]
+        out += [shapes._masks, shapes.make_shapes, shapes.draw_shapes]
     elif source == "torchvision":
         out.append(datasets.as_nchw)
     if c.crop_padding or c.hflip or c.vflip or c.color_jitter or c.cutout:

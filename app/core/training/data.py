@@ -20,7 +20,7 @@ import torch
 from app.core.training.config import TrainConfig
 from app.core.training.options import DATASETS
 from app.core.training.portable.datasets import as_nchw
-from app.core.training.portable.shapes import CLASSES, make_shapes
+from app.core.training.portable.shapes import CLASSES, draw_shapes, make_shapes
 from app.core.weight_sets import resize_side, weight_set
 
 
@@ -153,6 +153,9 @@ class Data:
     info: DatasetInfo
     train: Split
     val: Split
+    #: each validation image's object box (N, 4: x0, y0, x1, y1, inclusive), where the
+    #: dataset knows it (the built-in shapes)
+    val_boxes: torch.Tensor | None = None
 
 
 def default_root() -> Path:
@@ -192,7 +195,7 @@ def _shapes(config: TrainConfig, device: torch.device, image_size: tuple[int, in
             f"expects {image_size}"
         )
     xtr, ytr = make_shapes(config.train_size, size, channels, seed=config.seed * 2 + 1)
-    xva, yva = make_shapes(config.val_size, size, channels, seed=config.seed * 2 + 2)
+    xva, yva, boxes = draw_shapes(config.val_size, size, channels, seed=config.seed * 2 + 2)
     mean = tuple(xtr.mean((0, 2, 3)).tolist())
     std = tuple(xtr.std((0, 2, 3)).tolist())
     info = DatasetInfo(
@@ -208,6 +211,7 @@ def _shapes(config: TrainConfig, device: torch.device, image_size: tuple[int, in
         info,
         TensorSplit(_to_uint8(xtr), ytr).to(device),
         TensorSplit(_to_uint8(xva), yva).to(device),
+        boxes,
     )
 
 

@@ -124,3 +124,22 @@ def augmentation_chart(batch, path: Path, title: str = "") -> Path:  # type: ign
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def attribution_chart(images: torch.Tensor, attribution, captions, path: Path, title: str) -> Path:  # type: ignore[no-untyped-def]
+    """Each image (normalisation undone for display) with its heat map laid over it."""
+    plt = _pyplot()
+    n = len(images)
+    fig, axes = plt.subplots(1, n, figsize=(2.2 * n, 2.8), squeeze=False, constrained_layout=True)
+    for i in range(n):
+        ax = axes[0][i]
+        img = _displayable(images[i])
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
+        ax.imshow(attribution.heat[i].numpy(), cmap="jet", alpha=0.45)
+        ax.set_title(captions[i], fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=9)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -131,6 +131,9 @@ class Subject:
     labels: tuple[str, ...]  # the class of each image
     source: str  # "run 2026…-lenet5 (best checkpoint)" / "initialised (no run)"
     normalise: object = None  # image file → normalised tensor (1, C, H, W), or None
+    targets: torch.Tensor | None = None  # the images' class indices
+    boxes: torch.Tensor | None = None  # their objects' boxes, where the dataset knows them
+    classes: tuple[str, ...] = ()
 
 
 def subject(source: str, *, checkpoint: str = "", count: int = 64) -> Subject:
@@ -191,4 +194,15 @@ def subject(source: str, *, checkpoint: str = "", count: int = 64) -> Subject:
     std = torch.tensor(predictor.std if predictor else data.info.std).view(1, -1, 1, 1)
     x = (images.float() / 255 - mean) / std
     names = tuple(data.info.classes[i] for i in labels.tolist())
-    return Subject(project.graph, model, x, names, what, predictor.tensor if predictor else None)
+    boxes = data.val_boxes[: len(labels)] if data.val_boxes is not None else None
+    return Subject(
+        project.graph,
+        model,
+        x,
+        names,
+        what,
+        predictor.tensor if predictor else None,
+        labels,
+        boxes,
+        tuple(data.info.classes),
+    )

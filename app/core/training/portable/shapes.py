@@ -51,10 +51,20 @@ def make_shapes(
     n: int, size: int = 32, channels: int = 3, seed: int = 0, noise: float = 0.08
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` images (N, C, size, size) in [0, 1] and balanced labels (N,)."""
+    images, labels, _ = draw_shapes(n, size, channels, seed, noise)
+    return images, labels
+
+
+def draw_shapes(
+    n: int, size: int = 32, channels: int = 3, seed: int = 0, noise: float = 0.08
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`make_shapes`' images and labels, and each shape's box (N, 4): the first
+    and last column and row it covers (x0, y0, x1, y1, inclusive)."""
     gen = torch.Generator().manual_seed(seed)
     labels = torch.arange(n) % len(CLASSES)
     labels = labels[torch.randperm(n, generator=gen)]
     images = torch.empty(n, channels, size, size)
+    boxes = torch.empty(n, 4, dtype=torch.long)
     coords = torch.arange(size, dtype=torch.float32)
     chunk = 2048
     for start in range(0, n, chunk):
@@ -68,10 +78,16 @@ def make_shapes(
         y = coords.view(1, size, 1) - cy
         masks = _masks(x, y, r)
         mask = masks[torch.arange(m), lab].unsqueeze(1).float()
+        cols, rows = mask[:, 0].amax(1) > 0, mask[:, 0].amax(2) > 0  # (m, size) each
+        index = torch.arange(size)
+        boxes[start : start + m, 0] = torch.where(cols, index, size).amin(1)
+        boxes[start : start + m, 1] = torch.where(rows, index, size).amin(1)
+        boxes[start : start + m, 2] = torch.where(cols, index, -1).amax(1)
+        boxes[start : start + m, 3] = torch.where(rows, index, -1).amax(1)
         # a bright shape of random colour on a darker background of random colour
         fg = 0.5 + 0.5 * torch.rand(m, channels, 1, 1, generator=gen)
         bg = 0.45 * torch.rand(m, channels, 1, 1, generator=gen)
         img = bg + (fg - bg) * mask
         img += noise * torch.randn(img.shape, generator=gen)
         images[start : start + m] = img.clamp_(0, 1)
-    return images, labels
+    return images, labels, boxes

@@ -549,6 +549,79 @@ def cmd_gradcam(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_landscape(args: argparse.Namespace) -> int:
+    """``inspect landscape``: the loss around each run's weights (and from its start)."""
+    from pathlib import Path
+
+    from app.core.training.inside.features import FeatureError, subject
+    from app.core.training.inside.landscape import line, surface
+
+    surfaces, names, lines, csv = [], [], [], []
+    for source in [args.source, *(args.compare or [])]:
+        try:
+            s = subject(source, checkpoint=args.checkpoint or "", count=args.images, split="train")
+        except FeatureError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        x, y = s.images, s.targets
+        classes = len(s.classes)
+        shown = Path(source).name
+        tick = _progress(f"{shown}: surface")
+        result = surface(
+            s.model, x, y, steps=args.steps, span=args.span, classes=classes, progress=tick
+        )
+        print(
+            f"\r{shown}: loss {result.centre:.4f} on {len(y)} training images; sharpness "
+            f"{result.sharpness(args.radius):.2f}% (largest rise within {args.radius} of the "
+            "centre, filter-normalised)"
+        )
+        surfaces.append(result)
+        names.append(shown)
+        csv.append("".join(f"{shown},{row}\n" for row in result.to_csv().splitlines()[1:]))
+        if args.line:
+            start = _initial_state(s)
+            end = {k: v.clone() for k, v in s.model.state_dict().items()}
+            tick = _progress(f"{shown}: line")
+            lines.append((line(s.model, start, end, x, y, classes=classes, progress=tick), shown))
+            print(f"\r{shown}: from its initialisation, loss {lines[-1][0].losses[0]:.3f} → "
+                  f"{result.centre:.3f}        ")  # fmt: skip
+    if args.csv:
+        Path(args.csv).write_text("run,alpha,beta,loss\n" + "".join(csv), encoding="utf-8")
+        print(f"wrote {args.csv}")
+    if args.output:
+        from app.core.training.inside.charts import landscape_chart
+
+        landscape_chart(surfaces, names, Path(args.output), lines)
+        print(f"wrote {args.output}")
+    return 0
+
+
+def _progress(what: str):  # type: ignore[no-untyped-def]
+    """A progress line on a terminal (nothing when the output is a file)."""
+    if not sys.stdout.isatty():
+        return None
+
+    def tick(done: int, total: int) -> None:
+        if done == total or done % 10 == 0:
+            print(f"\r{what}: {done}/{total}", end="", flush=True)
+
+    return tick
+
+
+def _initial_state(s):  # type: ignore[no-untyped-def]
+    """The weights the run started from: the network initialised from the run's seed, as
+    the engine does it (pretrained or starting weights are not loaded again)."""
+    import torch
+
+    from app.core.compiler import compile_graph
+    from app.core.training.init import initialise
+
+    torch.manual_seed(s.config.seed)
+    model = compile_graph(s.graph)
+    initialise(model, s.config)
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
 def torch_cat(first, rest):  # type: ignore[no-untyped-def]
     import torch
 
@@ -895,6 +968,21 @@ def build_parser() -> argparse.ArgumentParser:
     p_cam.add_argument("--checkpoint", choices=("best", "last"), help="of a run folder")
     p_cam.add_argument("-o", "--output", help="the figure (.png)")
     p_cam.set_defaults(func=cmd_gradcam)
+    p_land = inspect_sub.add_parser(
+        "landscape",
+        help="the loss around a run's weights on a filter-normalised plane, its sharpness",
+    )
+    p_land.add_argument("source", help="a run folder")
+    p_land.add_argument("--compare", nargs="+", metavar="RUN", help="other runs, side by side")
+    p_land.add_argument("--line", action="store_true", help="also the line from the start")
+    p_land.add_argument("--steps", type=int, default=21, help="grid points per side")
+    p_land.add_argument("--span", type=float, default=1.0, help="the plane's half-width")
+    p_land.add_argument("--radius", type=float, default=0.25, help="of the sharpness")
+    p_land.add_argument("--images", type=int, default=512, help="training images for the loss")
+    p_land.add_argument("--checkpoint", choices=("best", "last"), help="of the run folders")
+    p_land.add_argument("-o", "--output", help="the figure (.png)")
+    p_land.add_argument("--csv", help="every point's loss (.csv)")
+    p_land.set_defaults(func=cmd_landscape)
     return parser
 
 

@@ -143,3 +143,39 @@ def attribution_chart(images: torch.Tensor, attribution, captions, path: Path, t
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def landscape_chart(surfaces, names, path: Path, lines=None) -> Path:  # type: ignore[no-untyped-def]
+    """Each surface as filled contours of the loss (shared levels, so planes compare), its
+    sharpness in the title; the lines, if given, in a last panel."""
+    import numpy as np
+
+    plt = _pyplot()
+    panels = len(surfaces) + (1 if lines else 0)
+    fig, axes = plt.subplots(
+        1, panels, figsize=(4.2 * panels, 3.9), squeeze=False, constrained_layout=True
+    )
+    high = max(max(max(r) for r in s.losses) for s in surfaces) if surfaces else 1.0
+    low = min(min(min(r) for r in s.losses) for s in surfaces) if surfaces else 0.0
+    levels = np.linspace(low, min(high, low + 10.0), 25)
+    for ax, s, name in zip(axes[0], surfaces, names, strict=False):
+        grid = np.array(s.losses).T  # rows: β, columns: α
+        c = ax.contourf(s.coords, s.coords, grid, levels=levels, cmap="viridis", extend="max")
+        ax.contour(s.coords, s.coords, grid, levels=levels[::3], colors="white", linewidths=0.4)
+        ax.plot(0, 0, "r+", ms=10)
+        ax.set_title(f"{name}\nloss {s.centre:.3f}, sharpness {s.sharpness():.1f}%", fontsize=8)
+        ax.set_xlabel("α (direction 1)")
+        ax.set_ylabel("β (direction 2)")
+        fig.colorbar(c, ax=ax, shrink=0.8)
+    if lines:
+        ax = axes[0][-1]
+        for result, name in lines:
+            ax.plot(result.alphas, result.losses, marker="o", ms=2, label=name)
+        ax.set_xlabel("α: 0 = initialisation, 1 = trained")
+        ax.set_ylabel("loss")
+        ax.set_yscale("log")
+        ax.set_title("straight line from the start", fontsize=8)
+        ax.legend(fontsize=7)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

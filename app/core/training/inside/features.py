@@ -130,15 +130,17 @@ class Subject:
     images: torch.Tensor  # normalised validation images (N, C, H, W)
     labels: tuple[str, ...]  # the class of each image
     source: str  # "run 2026…-lenet5 (best checkpoint)" / "initialised (no run)"
+    config: object = None  # the run's (or project's) TrainConfig
     normalise: object = None  # image file → normalised tensor (1, C, H, W), or None
     targets: torch.Tensor | None = None  # the images' class indices
     boxes: torch.Tensor | None = None  # their objects' boxes, where the dataset knows them
     classes: tuple[str, ...] = ()
 
 
-def subject(source: str, *, checkpoint: str = "", count: int = 64) -> Subject:
+def subject(source: str, *, checkpoint: str = "", count: int = 64, split: str = "val") -> Subject:
     """A run folder (its best checkpoint, else its last) or a project / presets:NAME (its
-    initialisation), with ``count`` validation images of its dataset."""
+    initialisation), with ``count`` validation (or ``split="train"``: training) images of its
+    dataset."""
     from app.core.serialization import ProjectFileError, load
     from app.core.training.config import TrainConfig
     from app.core.training.data import DatasetError, load_data
@@ -183,24 +185,31 @@ def subject(source: str, *, checkpoint: str = "", count: int = 64) -> Subject:
         what = "initialised (no run)"
     report = check(project.graph)
     shape = report.nodes[report.input_id].shape  # type: ignore[index]
-    small = config.replace(val_size=max(10, count), train_size=16)
+    if split == "train":
+        small = config.replace(val_size=10, train_size=max(16, min(count, config.train_size)))
+    else:
+        small = config.replace(val_size=max(10, count), train_size=16)
     try:
         data = load_data(small, torch.device("cpu"), tuple(shape[1:]))  # type: ignore[index]
     except DatasetError as exc:
         raise FeatureError(f"the images: {exc}") from None
-    images, labels = next(data.val.batches(count, shuffle=False))
+    images, labels = next(
+        (data.train if split == "train" else data.val).batches(count, shuffle=False)
+    )
     # normalised as the run was (its own statistics), else as its dataset is
     mean = torch.tensor(predictor.mean if predictor else data.info.mean).view(1, -1, 1, 1)
     std = torch.tensor(predictor.std if predictor else data.info.std).view(1, -1, 1, 1)
     x = (images.float() / 255 - mean) / std
     names = tuple(data.info.classes[i] for i in labels.tolist())
-    boxes = data.val_boxes[: len(labels)] if data.val_boxes is not None else None
+    known = data.val_boxes is not None and split == "val"
+    boxes = data.val_boxes[: len(labels)] if known else None  # type: ignore[index]
     return Subject(
         project.graph,
         model,
         x,
         names,
         what,
+        config,
         predictor.tensor if predictor else None,
         labels,
         boxes,

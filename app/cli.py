@@ -566,7 +566,7 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         x, y = s.images, s.targets
         classes = len(s.classes)
         shown = Path(source).name
-        tick = _progress(f"{shown}: surface")
+        tick = _progress(f"{shown}: surface", args.progress)
         result = surface(
             s.model, x, y, steps=args.steps, span=args.span, classes=classes, progress=tick
         )
@@ -581,7 +581,7 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         if args.line:
             start = _initial_state(s)
             end = {k: v.clone() for k, v in s.model.state_dict().items()}
-            tick = _progress(f"{shown}: line")
+            tick = _progress(f"{shown}: line", args.progress)
             lines.append((line(s.model, start, end, x, y, classes=classes, progress=tick), shown))
             print(f"\r{shown}: from its initialisation, loss {lines[-1][0].losses[0]:.3f} → "
                   f"{result.centre:.3f}        ")  # fmt: skip
@@ -596,8 +596,11 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(what: str):  # type: ignore[no-untyped-def]
-    """A progress line on a terminal (nothing when the output is a file)."""
+def _progress(what: str, lines: bool = False):  # type: ignore[no-untyped-def]
+    """A progress line on a terminal (nothing when the output is a file); with ``lines``,
+    'progress DONE/TOTAL' lines for a program reading the output (the window)."""
+    if lines:
+        return lambda done, total: print(f"progress {done}/{total}", flush=True)
     if not sys.stdout.isatty():
         return None
 
@@ -982,6 +985,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_land.add_argument("--checkpoint", choices=("best", "last"), help="of the run folders")
     p_land.add_argument("-o", "--output", help="the figure (.png)")
     p_land.add_argument("--csv", help="every point's loss (.csv)")
+    p_land.add_argument("--progress", action="store_true", help="print progress lines")
     p_land.set_defaults(func=cmd_landscape)
     return parser
 

@@ -94,6 +94,9 @@ class CanvasView(GraphView):
                 menu.addAction("Look Inside…", lambda: self.window_.look_inside(node.node_id))
                 menu.addAction("Expand in Place", lambda: self.window_.expand(node.node_id))
             menu.addAction("Delete", self.window_.delete_selection)
+            menu.addAction(
+                "See Feature Maps…", lambda: self.window_.see_inside("features", node.node_id)
+            )
             menu.addSeparator()
             frozen = not scene.document.graph.node(node.node_id).learning.trainable
             menu.addAction(
@@ -260,6 +263,7 @@ class MainWindow(QMainWindow):
         action(train_menu, "S&top", self.training.stop, QKeySequence("Shift+F5"))
         train_menu.addSeparator()
         action(train_menu, "&Fine-tune a Pretrained Network…", self.fine_tune_dialog)
+        action(train_menu, "See &Inside…", lambda: self.see_inside())
         action(view_menu, "&Fit to Window", lambda: self.view.fit(), QKeySequence("F"))
         action(view_menu, "Auto-&Layout", self.auto_layout, QKeySequence("Ctrl+L"))
         action(view_menu, "&Collapse All Stages", lambda: self.scene.set_all_collapsed(True))
@@ -477,6 +481,29 @@ class MainWindow(QMainWindow):
 
         name = self.document.graph.module_names()[node_id]
         self._set_learning(freeze_up_to(self.document.graph, node_id), f"Freeze up to {name}")
+
+    def see_inside(self, view: str = "signal", node: str = ""):
+        """Train → See Inside…: the inspect figures, drawn in their own processes."""
+        from app.core.serialization import to_json
+        from app.ui.see_inside import SeeInsideDialog
+
+        def project_file() -> Path:
+            path = Path(self._inside_dir.name) / "project.json"
+            path.write_text(to_json(self.document.project), encoding="utf-8")
+            return path
+
+        import tempfile
+
+        self._inside_dir = tempfile.TemporaryDirectory(prefix="netbuilder-inside-")
+        nodes = [
+            n
+            for n in self.document.graph.topological_order()
+            if self.document.graph.node(n).type_id not in ("input", "output")
+        ]
+        dialog = SeeInsideDialog(project_file, lambda: self.training.last_run_dir, nodes, self)
+        dialog.show_view(view, node)
+        dialog.show()
+        return dialog
 
     def fine_tune_dialog(self) -> None:
         """Set a pretrained network up for the user's image folder (one undoable step on the

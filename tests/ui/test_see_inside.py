@@ -1,0 +1,44 @@
+"""Issue 19 in the window: Train → See Inside… draws each figure in its own process (the
+window never imports torch), shows what the command printed, and a long one can be
+cancelled."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from tests.ui.helpers import open_window
+
+
+def show(qtbot, dialog, view: str, node: str = "") -> str:
+    dialog.show_view(view, node)
+    assert dialog.run_button.isEnabled(), dialog.status.text()
+    qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=120_000)
+    return dialog.status.text()
+
+
+def test_see_inside_draws_the_figures_and_cancels(qtbot, tmp_path):
+    from app.cli import main
+
+    win = open_window(qtbot, active=True)
+    dialog = win.see_inside()
+    qtbot.addWidget(dialog)
+    dialog.show_view("features")
+    assert not dialog.run_button.isEnabled()  # no run yet
+    assert "needs a trained run" in dialog.status.text()
+    text = show(qtbot, dialog, "signal")
+    assert "he_normal       activations ×" in text
+    assert not dialog.picture.pixmap().isNull() and dialog.picture.pixmap().width() > 800
+    args = ["train", "presets:lenet5", "--train-size", "256", "--val-size", "64", "--epochs", "1"]
+    assert main([*args, "--runs", str(tmp_path)]) == 0
+    (run,) = tmp_path.iterdir()
+    win.training.last_run_dir = run
+    text = show(qtbot, dialog, "features", "conv2d_2")
+    assert "conv2d_2 (conv2d): 16×10×10" in text
+    dialog.show_view("landscape")
+    dialog.extra.setText("--steps 41 --images 256")  # 1,681 points: long enough to cancel
+    qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.progress.maximum() == 1681, timeout=60_000)
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=30_000)
+    assert "cancelled" in dialog.status.text() and dialog.run_button.isEnabled()

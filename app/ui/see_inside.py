@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QProcess, Qt, Signal
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QFontDatabase, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -28,10 +28,10 @@ from PySide6.QtWidgets import (
 from app.ui.import_dialog import MAIN
 
 #: what the dialog shows: (key, title, needs a trained run)
-VIEWS = (
-    ("features", "Feature maps of a block", True),
-    ("gradcam", "Grad-CAM: where the network looks", True),
-    ("saliency", "Saliency: which pixels matter", True),
+VIEWS = (  # feature maps, Grad-CAM and saliency show the initialisation before any run
+    ("features", "Feature maps of a block", False),
+    ("gradcam", "Grad-CAM: where the network looks", False),
+    ("saliency", "Saliency: which pixels matter", False),
     ("signal", "Signal propagation at initialisation", False),
     ("augment", "Augmentation preview", False),
     ("landscape", "Loss landscape around the run's weights", True),
@@ -114,11 +114,14 @@ class SeeInsideDialog(QDialog):
         self.cancel_button.setEnabled(False)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
+        self.progress.setTextVisible(False)  # idle: an empty bar, not "0%"
         self.status = QLabel()
         self.status.setWordWrap(True)
+        mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        self.status.setFont(mono)  # the command's columns line up
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.picture = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
-        scroll = QScrollArea()
+        self.scroll = scroll = QScrollArea()
         scroll.setWidget(self.picture)
         scroll.setWidgetResizable(True)
         form = QFormLayout()
@@ -137,7 +140,7 @@ class SeeInsideDialog(QDialog):
         layout.addWidget(scroll, 1)
         self.view.currentIndexChanged.connect(self._view_changed)
         self._view_changed()
-        self.resize(900, 700)
+        self.resize(860, 620)  # fits a 1000×700 screen
 
     def show_view(self, key: str, node: str = "") -> None:
         self.view.setCurrentIndex(self.view.findData(key))
@@ -156,7 +159,8 @@ class SeeInsideDialog(QDialog):
     def arguments(self) -> list[str]:
         """The ``inspect`` command line of the chosen view."""
         key = self.view.currentData()
-        run = str(self.run_dir()) if self.run_dir() is not None else ""
+        has_run = self.run_dir() is not None
+        run = str(self.run_dir()) if has_run else str(self.project_file())
         out = ["-o", str(self.output)]
         more = self.extra.text().split()
         index = str(self.index.value())
@@ -192,6 +196,7 @@ class SeeInsideDialog(QDialog):
             self.job.cancel()
 
     def _progress(self, done: int, total: int) -> None:
+        self.progress.setTextVisible(True)
         self.progress.setRange(0, total)
         self.progress.setValue(done)
 
@@ -199,6 +204,7 @@ class SeeInsideDialog(QDialog):
         self.job = None
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        self.progress.setTextVisible(False)
         self.cancel_button.setEnabled(False)
         self._view_changed()
 
@@ -207,6 +213,9 @@ class SeeInsideDialog(QDialog):
         lines = [line for line in text.splitlines() if not line.startswith("wrote ")]
         self.status.setText("\n".join(lines))
         pixmap = QPixmap(str(self.output))
+        room = self.scroll.viewport().width() - 4
+        if pixmap.width() > room > 200:  # the whole figure in view; scrolls only down
+            pixmap = pixmap.scaledToWidth(room, Qt.TransformationMode.SmoothTransformation)
         self.picture.setPixmap(pixmap)
 
     def _failed(self, message: str) -> None:

@@ -23,12 +23,14 @@ def test_see_inside_draws_the_figures_and_cancels(qtbot, tmp_path):
     win = open_window(qtbot, active=True)
     dialog = win.see_inside()
     qtbot.addWidget(dialog)
-    dialog.show_view("features")
+    dialog.show_view("landscape")
     assert not dialog.run_button.isEnabled()  # no run yet
     assert "needs a trained run" in dialog.status.text()
+    text = show(qtbot, dialog, "features", "conv2d_1")  # before training: the initialisation
+    assert "initialised (no run)" in text and "conv2d_1 (conv2d): 6×28×28" in text
     text = show(qtbot, dialog, "signal")
     assert "he_normal       activations ×" in text
-    assert not dialog.picture.pixmap().isNull() and dialog.picture.pixmap().width() > 800
+    assert not dialog.picture.pixmap().isNull() and dialog.picture.pixmap().width() > 600
     args = ["train", "presets:lenet5", "--train-size", "256", "--val-size", "64", "--epochs", "1"]
     assert main([*args, "--runs", str(tmp_path)]) == 0
     (run,) = tmp_path.iterdir()

@@ -185,8 +185,8 @@ def subject(source: str, *, checkpoint: str = "", count: int = 64, split: str = 
         what = "initialised (no run)"
     report = check(project.graph)
     shape = report.nodes[report.input_id].shape  # type: ignore[index]
-    if split == "train":
-        small = config.replace(val_size=10, train_size=max(16, min(count, config.train_size)))
+    if split == "train":  # the run's own training images (the first ``count`` of them)
+        small = config.replace(val_size=10)
     else:
         small = config.replace(val_size=max(10, count), train_size=16)
     try:

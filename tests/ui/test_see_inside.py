@@ -37,6 +37,12 @@ def test_see_inside_draws_the_figures_and_cancels(qtbot, tmp_path):
     win.training.last_run_dir = run
     text = show(qtbot, dialog, "features", "conv2d_2")
     assert "conv2d_2 (conv2d): 16×10×10" in text
+    text = show(qtbot, dialog, "gradcam", "conv2d_2")
+    assert "Grad-CAM at conv2d_2" in text and "peak inside the object's box" in text
+    dialog.extra.setText("--hflip --cutout 6")
+    text = show(qtbot, dialog, "augment")
+    assert text.startswith("step 0: 8 images; augmentation: hflip, cutout")
+    dialog.extra.setText("")
     dialog.show_view("landscape")
     dialog.extra.setText("--steps 41 --images 256")  # 1,681 points: long enough to cancel
     qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)

@@ -199,6 +199,15 @@ def _save_preset(source: str, name: str | None) -> int:
     return 0
 
 
+def _setting_flags(args: argparse.Namespace) -> dict:
+    """The training settings given as flags (those of :func:`_add_config_flags`)."""
+    from app.core.training.config import settings
+
+    return {
+        p.name: getattr(args, p.name) for p in settings() if getattr(args, p.name, None) is not None
+    }
+
+
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per training setting, generated from the config's field specs."""
     from app.core.training.config import option_registry, setting_groups, settings
@@ -244,7 +253,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from app.core.training.config import ConfigError, TrainConfig, settings
+    from app.core.training.config import ConfigError, TrainConfig
     from app.core.training.rundir import RunDir
     from app.core.training.train_cli import run_training
 
@@ -263,9 +272,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     except (SourceError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    overrides = {
-        p.name: getattr(args, p.name) for p in settings() if getattr(args, p.name, None) is not None
-    }
+    overrides = _setting_flags(args)
     try:
         config = TrainConfig.from_dict({**base, **overrides})
     except ConfigError as exc:
@@ -333,19 +340,14 @@ def _diagnose(project: Project, config: TrainConfig, *, lr_find: bool) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from app.core.training.config import ConfigError, TrainConfig, settings
+    from app.core.training.config import ConfigError, TrainConfig
     from app.core.training.data import DatasetError
     from app.core.training.diagnostics import evaluate_checkpoints
     from app.core.training.errors import TrainingFailure
 
     try:
         project = open_source(args.source)
-        overrides = {
-            p.name: getattr(args, p.name)
-            for p in settings()
-            if getattr(args, p.name, None) is not None
-        }
-        config = TrainConfig.from_dict({**project.training, **overrides})
+        config = TrainConfig.from_dict({**project.training, **_setting_flags(args)})
         result = evaluate_checkpoints(project.graph, config, args.checkpoint)
     except (SourceError, ConfigError, DatasetError, TrainingFailure, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -463,19 +465,14 @@ def cmd_augment(args: argparse.Namespace) -> int:
     """``inspect augment``: what the engine trains on at a step, beside the loaded images."""
     from pathlib import Path
 
-    from app.core.training.config import ConfigError, TrainConfig, settings
+    from app.core.training.config import ConfigError, TrainConfig
     from app.core.training.data import DatasetError
     from app.core.training.errors import TrainingFailure
     from app.core.training.inside.augmentation import preview
 
     try:
         project = open_source(args.source)
-        overrides = {
-            p.name: getattr(args, p.name)
-            for p in settings()
-            if getattr(args, p.name, None) is not None
-        }
-        config = TrainConfig.from_dict({**project.training, **overrides})
+        config = TrainConfig.from_dict({**project.training, **_setting_flags(args)})
         batch = preview(project.graph, config, args.step, args.count)
     except SourceError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -152,6 +152,18 @@ def test_same_first_epoch(tmp_path, monkeypatch, options):
         torch.testing.assert_close(script_weights[key], value, msg=key)
 
 
+def same_first_epoch(script, folder, graph, options, tmp_path, monkeypatch) -> dict:
+    """Run the script's first epoch and the engine's on ``graph``: the same training loss
+    and the same weights after it (returned, the script's)."""
+    script_loss, script_weights = run_script_epoch(script, folder, monkeypatch)
+    trainer = Trainer(graph, TrainConfig.from_dict(options), runs_root=tmp_path / "runs")
+    report = run_engine_epoch(trainer)
+    assert script_loss == pytest.approx(report.train_loss, abs=6e-5)
+    for key, value in trainer.model.state_dict().items():  # type: ignore[union-attr]
+        torch.testing.assert_close(script_weights[key], value, msg=key)
+    return script_weights
+
+
 def test_frozen_layers_and_multipliers_give_the_engine_s_first_epoch(tmp_path, monkeypatch):
     """A frozen conv and BatchNorm (weights and statistics kept) and a conv at ×0.1: the
     script trains what the engine trains, with the same rates."""
@@ -181,14 +193,9 @@ def test_frozen_layers_and_multipliers_give_the_engine_s_first_epoch(tmp_path, m
     assert 'FROZEN = ("conv2d_1", "batchnorm2d_1")' in text and "LR_MULT = {" in text
     script = load_script(folder, "tuned")
     start = script.build_model(torch.device("cpu")).state_dict()
-    script_loss, script_weights = run_script_epoch(script, folder, monkeypatch)
-    trainer = Trainer(graph(), TrainConfig.from_dict(options), runs_root=tmp_path / "runs")
-    report = run_engine_epoch(trainer)
-    assert script_loss == pytest.approx(report.train_loss, abs=6e-5)
-    for key, value in trainer.model.state_dict().items():  # type: ignore[union-attr]
-        torch.testing.assert_close(script_weights[key], value, msg=key)
-        if key.startswith(("conv2d_1.", "batchnorm2d_1.")):
-            assert torch.equal(script_weights[key], start[key]), key
+    weights = same_first_epoch(script, folder, graph(), options, tmp_path, monkeypatch)
+    for key in [k for k in weights if k.startswith(("conv2d_1.", "batchnorm2d_1."))]:
+        assert torch.equal(weights[key], start[key]), key
 
 
 def test_pretrained_weights_give_the_engine_s_first_epoch(tmp_path, monkeypatch):
@@ -222,9 +229,4 @@ def test_pretrained_weights_give_the_engine_s_first_epoch(tmp_path, monkeypatch)
         proc = subprocess.run([ruff(), *check], cwd=folder, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
     script = load_script(folder, "pretrained")
-    script_loss, script_weights = run_script_epoch(script, folder, monkeypatch)
-    trainer = Trainer(graph(), TrainConfig.from_dict(options), runs_root=tmp_path / "runs")
-    report = run_engine_epoch(trainer)
-    assert script_loss == pytest.approx(report.train_loss, abs=6e-5)
-    for key, value in trainer.model.state_dict().items():  # type: ignore[union-attr]
-        torch.testing.assert_close(script_weights[key], value, msg=key)
+    same_first_epoch(script, folder, graph(), options, tmp_path, monkeypatch)

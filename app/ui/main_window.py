@@ -161,6 +161,7 @@ class MainWindow(QMainWindow):
         self.palette_panel.add_requested.connect(lambda t: self.add_from_palette(t))
         self.problems.node_activated.connect(self.focus_node)
         self.inspector.message.connect(self.statusBar().showMessage)
+        self.training.results_tab.look_requested.connect(lambda view: self.see_inside(view))
         self.training.message.connect(self.statusBar().showMessage)
         self.training.running_changed.connect(self._training_running)
         self._pending_document: Document | None = None  # to show once the run has stopped

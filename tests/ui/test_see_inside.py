@@ -50,3 +50,15 @@ def test_see_inside_draws_the_figures_and_cancels(qtbot, tmp_path):
     qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dialog.job is None, timeout=30_000)
     assert "cancelled" in dialog.status.text() and dialog.run_button.isEnabled()
+
+
+def test_the_results_tab_asks_where_the_run_s_network_looks(qtbot):
+    from app.ui.see_inside import SeeInsideDialog
+
+    win = open_window(qtbot, active=True)
+    tab = win.training.results_tab
+    assert not tab.look_button.isEnabled()  # no results yet
+    tab.look_button.setEnabled(True)  # as when a run's results arrive
+    qtbot.mouseClick(tab.look_button, Qt.MouseButton.LeftButton)
+    (dialog,) = win.findChildren(SeeInsideDialog)
+    assert dialog.view.currentData() == "gradcam" and dialog.isVisible()

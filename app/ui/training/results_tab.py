@@ -36,6 +36,7 @@ class ResultsTab(QWidget):
     message = Signal(str)
     _exported = Signal(str, object)  # (kind, Future): from the export pool's thread
     _predicted = Signal(object)  # Future of a list of Prediction: from the pool's thread
+    look_requested = Signal(str)  # "gradcam" / "saliency": where the run's network looks
 
     def __init__(self, source: Callable[[], tuple[str, Path | None]]) -> None:
         super().__init__()
@@ -68,8 +69,15 @@ class ResultsTab(QWidget):
         hint = QLabel("Drop image files here to see the run's top-5 classes for each.")
         hint.setWordWrap(True)
         hint.setStyleSheet("color: palette(mid);")
+        self.look_button = QPushButton("Where It Looks…")
+        self.look_button.setToolTip(
+            "Grad-CAM over the validation images: where the trained network looks (See Inside)"
+        )
+        self.look_button.clicked.connect(lambda: self.look_requested.emit("gradcam"))
+        self.look_button.setEnabled(False)
         second = QHBoxLayout()  # its own row: a fourth button widened the dock at 1000×700
         second.addWidget(hint, 1)
+        second.addWidget(self.look_button)
         second.addWidget(self.classify_button)
         layout.addLayout(second)
         self.predictions = QGroupBox("Your images: the run's top-5 classes (newest first)")
@@ -97,7 +105,7 @@ class ResultsTab(QWidget):
             self.view.show_results(results)
         else:
             self.view.clear()
-        for button in self.buttons.values():
+        for button in (*self.buttons.values(), self.look_button):
             button.setEnabled(results is not None)
 
     def export_dialog(self, kind: str) -> None:

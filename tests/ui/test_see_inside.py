@@ -62,3 +62,18 @@ def test_the_results_tab_asks_where_the_run_s_network_looks(qtbot):
     qtbot.mouseClick(tab.look_button, Qt.MouseButton.LeftButton)
     (dialog,) = win.findChildren(SeeInsideDialog)
     assert dialog.view.currentData() == "gradcam" and dialog.isVisible()
+
+
+def test_the_layers_tab_draws_each_layer_s_activation_histogram(qtbot):
+    from app.core.training.events import HISTOGRAM_BINS, LayerStat
+    from app.ui.training.layer_table import sparkline
+
+    win = open_window(qtbot)
+    table = win.training.layers
+    relu_like = (0.0,) * 6 + (0.5, 0.0, 0.05, 0.2, 0.25, 0.0, 0.0)
+    assert len(relu_like) == len(HISTOGRAM_BINS)
+    table.show_stats([LayerStat("conv2d_1", 1.0, 2.0, 1e-3, relu_like)])
+    assert table.item(0, 4).text() == sparkline(relu_like) == "      █ ▁▃▄  "
+    assert "|x| < 0.001" in table.horizontalHeaderItem(4).toolTip()
+    table.show_stats([LayerStat("conv2d_1", 1.0, 2.0, 1e-3)])  # the setting off
+    assert table.item(0, 4).text() == ""

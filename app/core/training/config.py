@@ -182,6 +182,11 @@ class TrainConfig:
     compile: bool = _runtime(False, "torch.compile the model (slow start, faster steps).")
     seed: int = _runtime(0, "Seed for data order, augmentation and initialisation.", 0, 2147483647)
     report_every: int = _runtime(20, "Report train metrics every this many steps.", 1, 100000)
+    activation_histograms: bool = _runtime(
+        False,
+        "At each report, one extra forward pass of the last batch (evaluation mode, no "
+        "gradients) records a histogram of every layer's outputs on a log scale (Layers tab).",
+    )
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TrainConfig:

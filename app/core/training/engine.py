@@ -47,7 +47,7 @@ from app.core.training.events import (
 )
 from app.core.training.optim import scheduled_lr, set_lr
 from app.core.training.prepared import PreparedRun
-from app.core.training.reporting import Interval
+from app.core.training.reporting import Interval, activation_histograms
 from app.core.training.rundir import RunDir, SilentRunDir, default_runs_root, new_run_dir
 
 #: a report at least this often (seconds), besides every ``report_every`` steps
@@ -393,12 +393,22 @@ class Trainer:
             self._step += 1
             if step.norms is not None:
                 self._last_x = step.x
-                yield self._report(interval, epoch, step.norms)
+                hists = None
+                if c.activation_histograms:  # one extra forward pass, evaluation mode
+                    hists = activation_histograms(self.p.model, list(self.p.groups), step.x)
+                    self.p.freezing.train_mode(model)
+                yield self._report(interval, epoch, step.norms, hists)
                 interval.clear()
         self._epoch_sums = interval.sums.tolist()
         return (yield from self._end_epoch(epoch, time.perf_counter() - t_epoch))
 
-    def _report(self, interval: Interval, epoch: int, norms: torch.Tensor | None) -> StepReport:
+    def _report(
+        self,
+        interval: Interval,
+        epoch: int,
+        norms: torch.Tensor | None,
+        histograms: torch.Tensor | None = None,
+    ) -> StepReport:
         report = interval.report(
             self._step,
             epoch,
@@ -406,6 +416,7 @@ class Trainer:
             self.p.groups,
             norms,
             lambda: first_nonfinite_layer(self.p.model, self._last_x),
+            histograms,
         )
         self.run_dir.log_event(report)  # type: ignore[union-attr]  (history: curves to overlay)
         return report

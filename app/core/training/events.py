@@ -7,6 +7,18 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
+#: the bin edges of the activation histograms: ±10⁻³ … ±10², a decade a bin, and one bin
+#: for |x| < 10⁻³ (where a ReLU's zeros fall): 13 bins with the two open ends
+HISTOGRAM_EDGES = tuple([-(10.0**e) for e in range(2, -4, -1)] + [10.0**e for e in range(-3, 3)])
+#: a readable name per bin
+HISTOGRAM_BINS = (
+    "< -100",
+    *(f"-{10.0**e:g}…-{10.0 ** (e - 1):g}" for e in range(2, -3, -1)),
+    "|x| < 0.001",
+    *(f"{10.0 ** (e - 1):g}…{10.0**e:g}" for e in range(-2, 3)),
+    "> 100",
+)
+
 
 @dataclass(frozen=True)
 class LayerStat:
@@ -17,6 +29,9 @@ class LayerStat:
     grad_norm: float
     weight_norm: float
     update_ratio: float
+    #: share of the layer's outputs in each bin of HISTOGRAM_EDGES (the
+    #: ``activation_histograms`` setting; empty when off)
+    histogram: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,36 @@ from torch import nn
 
 from app.core.compiler import node_modules
 from app.core.training.errors import NonFiniteLoss
-from app.core.training.events import LayerStat, StepReport
+from app.core.training.events import HISTOGRAM_EDGES, LayerStat, StepReport
 
 Groups = dict[str, list[nn.Parameter]]
+
+
+def activation_histograms(model: nn.Module, names: list[str], x: torch.Tensor) -> torch.Tensor:
+    """(layers, bins) shares of each named node's outputs in the HISTOGRAM_EDGES bins, for a
+    forward pass of ``x`` in evaluation mode without gradients: on the device, no host sync
+    (the report reads them with its other numbers). The caller restores the training mode."""
+    modules = node_modules(model)
+    edges = torch.tensor(HISTOGRAM_EDGES, device=x.device)
+    rows: dict[str, torch.Tensor] = {}
+
+    def hook(name: str):
+        def record(_module, _inputs, output):
+            values = output.detach().float().flatten()
+            counts = torch.bincount(torch.bucketize(values, edges), minlength=len(edges) + 1)
+            rows[name] = counts.float() / max(values.numel(), 1)
+
+        return record
+
+    handles = [modules[n].register_forward_hook(hook(n)) for n in names if n in modules]
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return torch.stack([rows[n] for n in names])
 
 
 def param_groups(model: nn.Module) -> Groups:
@@ -117,13 +144,17 @@ class Interval:
         groups: Groups,
         norms: torch.Tensor | None,
         locate: Callable[[], str | None],
+        histograms: torch.Tensor | None = None,
     ) -> StepReport:
         """Close the interval and read it back: the one host sync of the interval. A NaN/Inf
-        loss raises :class:`NonFiniteLoss`, naming the layer ``locate`` finds."""
+        loss raises :class:`NonFiniteLoss`, naming the layer ``locate`` finds.
+        ``histograms``: (layers, bins) activation shares, one row per group, read back too."""
         hits = self.close()
         flat = [torch.stack(self.losses).float(), hits.float().view(1)]
         if norms is not None:
             flat.append(norms.flatten())
+        if norms is not None and histograms is not None:
+            flat.append(histograms.flatten().float())
         values = torch.cat(flat).tolist()
         n = len(self.losses)
         losses, correct = values[:n], values[n]
@@ -135,9 +166,17 @@ class Interval:
         if norms is not None:
             rows = [values[n + 1 + 3 * k : n + 4 + 3 * k] for k in range(len(groups) + 1)]
             gnorm = rows[-1][0]
+            bins = len(HISTOGRAM_EDGES) + 1
+            start = n + 1 + 3 * (len(groups) + 1)
+            hists = [
+                tuple(values[start + bins * k : start + bins * (k + 1)])
+                if histograms is not None
+                else ()
+                for k in range(len(groups))
+            ]
             layers = tuple(
-                LayerStat(name, g, w, u / w if w else 0.0)
-                for name, (g, w, u) in zip(groups, rows, strict=False)
+                LayerStat(name, g, w, u / w if w else 0.0, h)
+                for name, (g, w, u), h in zip(groups, rows, hists, strict=False)
             )
         elapsed = max(time.perf_counter() - self.started, 1e-9)
         report = StepReport(

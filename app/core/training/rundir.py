@@ -133,7 +133,10 @@ class RunDir:
                 if kind is None:
                     continue
                 if kind is StepReport:
-                    row["layers"] = tuple(LayerStat(**s) for s in row.get("layers", ()))
+                    row["layers"] = tuple(
+                        LayerStat(**{**s, "histogram": tuple(s.get("histogram", ()))})
+                        for s in row.get("layers", ())
+                    )
                 for key, value in row.items():
                     if isinstance(value, list):
                         row[key] = tuple(value)

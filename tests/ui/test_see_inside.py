@@ -39,6 +39,8 @@ def test_see_inside_draws_the_figures_and_cancels(qtbot, tmp_path):
     assert "conv2d_2 (conv2d): 16×10×10" in text
     text = show(qtbot, dialog, "gradcam", "conv2d_2")
     assert "Grad-CAM at conv2d_2" in text and "peak inside the object's box" in text
+    text = show(qtbot, dialog, "saliency")
+    assert ": saliency" in text.splitlines()[0]
     dialog.extra.setText("--hflip --cutout 6")
     text = show(qtbot, dialog, "augment")
     assert text.startswith("step 0: 8 images; augmentation: hflip, cutout")

@@ -63,8 +63,9 @@ def feature_chart(fm, image: torch.Tensor | None, path: Path, caption: str = "")
             axes[0].set_title("image", fontsize=7)
             k = 1
         for c in range(shown):
+            stat = fm.stats[c]  # each channel's mean and the share of it above zero
             axes[k + c].imshow(maps[c].numpy(), cmap="viridis")
-            axes[k + c].set_title(f"{c}", fontsize=7)
+            axes[k + c].set_title(f"{c}: μ {stat.mean:.2g}, {stat.active:.0%} > 0", fontsize=6)
         for ax in axes:
             ax.set_xticks([])
             ax.set_yticks([])

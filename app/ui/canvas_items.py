@@ -210,9 +210,11 @@ class NodeItem(QGraphicsItem):
         if info is not None and info.params:  # a layer without weights has nothing to freeze
             self._paint_learning(painter, node.learning, theme)
         if self.stat is not None:  # training diagnostics: update/weight ratio as a heat strip
+            locked = bool(info and info.params) and not node.learning.trainable
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(heat_colour(self.stat.update_ratio))
-            painter.drawRoundedRect(QRectF(NODE_W - 58, NODE_H - 15, 50, 10), 3, 3)
+            left = NODE_W - 58 - (16 if locked else 0)  # left of a padlock, not under it
+            painter.drawRoundedRect(QRectF(left, NODE_H - 15, 50, 10), 3, 3)
         if self.nonfinite:
             painter.setPen(QPen(QColor(NONFINITE), 3, Qt.PenStyle.DashLine))
             painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -227,7 +229,7 @@ class NodeItem(QGraphicsItem):
 
     def _paint_learning(self, painter: QPainter, learning: Learning, theme: CanvasTheme) -> None:
         """A padlock at the bottom right of a frozen block; its learning-rate multiplier
-        (×0.1) beside it when it has one."""
+        (lr×0.1) at the right of the shape's line when it trains with one."""
         x = NODE_W - 20
         if not learning.trainable:
             painter.save()
@@ -238,11 +240,10 @@ class NodeItem(QGraphicsItem):
             painter.setBrush(QColor(theme.text))
             painter.drawRoundedRect(QRectF(x + 1, NODE_H - 16, 12, 9), 2, 2)
             painter.restore()
-            x -= 6
-        if learning.lr_mult != 1:
+        if learning.trainable and learning.lr_mult != 1:  # frozen, it has nothing to scale
             painter.setPen(QColor(theme.detail))
             painter.drawText(
-                QRectF(x - 60, NODE_H - 21, 58, 16),
+                QRectF(NODE_W - 68, 40, 60, 16),
                 Qt.AlignmentFlag.AlignRight,
                 f"lr×{learning.lr_mult:g}",
             )

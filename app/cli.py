@@ -679,6 +679,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli_inspect import add_inspect_parser  # its commands, in their own module
 
     add_inspect_parser(sub)
+    from app.cli_experiments import add_experiment_parsers
+
+    add_experiment_parsers(sub)
     return parser
 
 
@@ -694,6 +697,8 @@ COMMANDS = (
     "predict",
     "weights",
     "inspect",
+    "sweep",
+    "compare",
 )
 
 

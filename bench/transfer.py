@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import statistics
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
+from app.core.experiments.stats import mean_interval
 from app.core.graph import Graph, Learning
 from app.core.training.config import TrainConfig
 from app.core.training.data import Data, DatasetInfo, TensorSplit, load_data
@@ -39,7 +39,6 @@ from app.core.training.portable.shapes import CLASSES
 PRETRAIN_CLASSES = (0, 1, 2, 3, 4, 5)  # disk, square, diamond, ring, h-bar, v-bar
 TARGET_CLASSES = (6, 7, 8, 9)  # plus, x, triangle, frame
 #: t quantiles (two-sided 95%) for n - 1 degrees of freedom
-T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
 
 
 def network(classes: int) -> Graph:
@@ -106,11 +105,7 @@ def train(graph: Graph, config: TrainConfig, data: Data, root: Path) -> tuple[fl
 
 
 def interval(values: list[float]) -> str:
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return f"{mean:.3f}"
-    half = T95.get(len(values) - 1, 1.96) * statistics.stdev(values) / math.sqrt(len(values))
-    return f"{mean:.3f} ± {half:.3f}"
+    return mean_interval(values).text()
 
 
 def main() -> None:

@@ -65,8 +65,9 @@ class RunDir:
     """A run folder: ``RunDir(path)`` to write one (the engine), ``RunDir(path, create=False)``
     to read one (missing or damaged files read as nothing, never raise)."""
 
-    PROJECT, CONFIG, METRICS, EPOCHS, LOG = (
+    PROJECT, CONFIG, METRICS, EPOCHS, LOG, EXPERIMENT = (
         "project.json", "config.json", "metrics.jsonl", "epochs.csv", "run.log",
+        "experiment.json",
     )  # fmt: skip
     #: the files a bundle carries as the run's metrics
     METRIC_FILES = (METRICS, EPOCHS, LOG)
@@ -118,6 +119,15 @@ class RunDir:
         except (OSError, ValueError):
             return None
         return config if isinstance(config, dict) else None
+
+    def experiment(self) -> dict:
+        """What a sweep or a repeat wrote about this run (its sweep, trial, point and seed);
+        empty for a run started by hand or when the file is damaged."""
+        try:
+            tags = json.loads((self.path / self.EXPERIMENT).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return tags if isinstance(tags, dict) else {}
 
     def events(self) -> Iterator[Event]:
         """The events of metrics.jsonl, in order; lines that cannot be read are skipped (a
@@ -195,6 +205,11 @@ class RunDir:
         _atomic_text(
             self.config_file,
             json.dumps(config.to_dict(), indent=2, ensure_ascii=False) + "\n",
+        )
+
+    def write_experiment(self, tags: dict) -> None:
+        _atomic_text(
+            self.path / self.EXPERIMENT, json.dumps(tags, indent=2, ensure_ascii=False) + "\n"
         )
 
     def log_event(self, event: Event) -> None:

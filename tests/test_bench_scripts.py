@@ -1,4 +1,4 @@
-"""The measurement scripts of issues 18 and 19 still run (tiny sizes, in this process; their
+"""The measurement scripts of issues 18, 19 and 20 still run (tiny sizes, in this process; their
 numbers are not checked: no timing assertion in a test)."""
 
 from __future__ import annotations
@@ -32,3 +32,8 @@ def test_the_frozen_step_bench_runs(monkeypatch, capsys):
 def test_the_gradcam_bench_runs(monkeypatch, capsys):
     out = run(monkeypatch, capsys, "bench/gradcam.py", "--quick")
     assert "Grad-CAM at conv2d_2: peak inside the object's box for " in out
+
+
+def test_the_course_experiment_bench_runs(monkeypatch, capsys):
+    out = run(monkeypatch, capsys, "bench/course_experiment.py", "--quick")
+    assert "variant=no_bn" in out and "variant=bn" in out and "vs first:" in out

@@ -25,7 +25,7 @@ import torch
 
 from app.core.experiments.compare import compare
 from app.core.experiments.runs import read_run
-from app.core.experiments.stats import mean_interval
+from app.core.experiments.stats import mean_interval, welch
 from app.core.experiments.sweep import TrialFinished, run_sweep
 from app.core.experiments.templates import template
 from app.core.graph import Graph
@@ -85,6 +85,7 @@ def main() -> None:
             f" {settings['epochs']} epochs, SGD lr {settings['lr']}, {len(runs)} runs, "
             f"mean ± 95% interval over {spec.seeds} seeds:"
         )
+        first = c.groups[0]
         for group, diff in zip(c.groups, c.differences(), strict=True):
             best = group.interval("best_val_acc")
             reached = [e for e in group.epochs_to if e is not None]
@@ -92,13 +93,24 @@ def main() -> None:
                 epochs = mean_interval(reached).text(digits=1)
             else:
                 epochs = f"{len(reached)} of {len(group.epochs_to)} runs reached it"
+            early = mean_interval([r.epochs[0].val_acc for r in group.runs])
             seeds = ", ".join(f"{r.metric('best_val_acc'):.3f}" for r in group.runs)
-            versus = f"  vs first: {diff.text(percent=True)}" if diff else ""
             print(
                 f"  {group.label:<16} best val acc {best.text(percent=True):<16} "
-                f"epochs to {args.threshold:.0%}: {epochs:<12}"
-                f" per seed {seeds}{versus}"
+                f"epochs to {args.threshold:.0%}: {epochs:<12} val acc after epoch 1: "
+                f"{early.text(percent=True)}   (best per seed {seeds})"
             )
+            if group is first:
+                continue
+            print(f"    vs {first.label}: best val acc {diff.text(percent=True)}")
+            if all(e is not None for e in (*first.epochs_to, *group.epochs_to)):
+                steps = welch(list(first.epochs_to), list(group.epochs_to))
+                print(f"    vs {first.label}: epochs to {args.threshold:.0%} {steps.text()}")
+            after_one = welch(
+                [r.epochs[0].val_acc for r in first.runs],
+                [r.epochs[0].val_acc for r in group.runs],
+            )
+            print(f"    vs {first.label}: val acc after epoch 1 {after_one.text(percent=True)}")
         seconds = [e.epoch_time for r in runs for e in r.epochs]
         print(
             f"{time.perf_counter() - start:.0f} s in all; "

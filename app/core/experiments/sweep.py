@@ -238,15 +238,14 @@ def run_sweep(
     """Run the sweep's trials one after another (this worker's share when others run the same
     sweep), yielding sweep records and every run's own events. Raises :class:`SweepError`
     before the first run when the sweep cannot be defined."""
-    from optuna.trial import TrialState
-
-    from app.core.training.engine import Trainer
-
     control = control or RunControl()
     root = Path(runs_root) if runs_root else default_runs_root()
     dims = spec.dimensions(project)
     for point in design(spec, dims) if spec.sampler != "tpe" else ():
         apply_point(project, config, point, dims)  # every value applies, before any run
+    from optuna.trial import TrialState  # seconds to import: after the checks
+
+    from app.core.training.engine import Trainer
     url = spec.storage or default_storage(root)
     name = spec.name or f"{project.name or 'sweep'}-{time.strftime('%Y%m%d-%H%M%S')}"
     study = _open_study(spec, dims, url, name)

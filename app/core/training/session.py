@@ -22,6 +22,7 @@ import os
 import queue
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,10 @@ class RunRequest:
     name: str = "run"
     runs_root: str | None = None  # a new run folder under it (None: the default root)
     run_dir: str | None = None  # or this one, to continue a run
+    #: another job than one run (a sweep): ``job(request, put, control)`` runs in the child
+    #: in place of the engine; a module-level function (pickled by name, imported there)
+    job: Callable[[RunRequest, Callable[[Any], None], RunControl], None] | None = None
+    options: dict[str, Any] | None = None  # the job's own plain values
 
     @classmethod
     def of(
@@ -55,6 +60,8 @@ class RunRequest:
         name: str,
         runs_root: Path | None = None,
         run_dir: Path | None = None,
+        job: Callable | None = None,
+        options: dict[str, Any] | None = None,
     ) -> RunRequest:
         return cls(
             project_json,
@@ -62,12 +69,17 @@ class RunRequest:
             name,
             str(runs_root) if runs_root else None,
             str(run_dir) if run_dir else None,
+            job,
+            options,
         )
 
 
 def _drive(request: RunRequest, out, control: RunControl, evaluate: bool) -> None:
     """Run the engine and put every event on ``out``; then the results; then END."""
     try:
+        if request.job is not None:
+            request.job(request, out.put, control)
+            return
         from app.core.serialization import loads
         from app.core.training.engine import Trainer
         from app.core.training.events import RunFinished
@@ -205,12 +217,14 @@ class ProcessRun(_Handle):
         name: str = "run",
         runs_root: Path | None = None,
         run_dir: Path | None = None,
+        job: Callable | None = None,
+        options: dict[str, Any] | None = None,
     ) -> None:
         ctx = mp.get_context("spawn")
         stop, go, scale = ctx.Event(), ctx.Event(), ctx.Value("d", 1.0)
         go.set()
         super().__init__(ctx.Queue(), RunControl(stop, go, scale))
-        request = RunRequest.of(project_json, config, name, runs_root, run_dir)
+        request = RunRequest.of(project_json, config, name, runs_root, run_dir, job, options)
         self.process = ctx.Process(
             target=_child_main,
             args=(request, self.queue, stop, go, scale, os.getpid()),
@@ -265,9 +279,11 @@ class ThreadRun(_Handle):
         name: str = "run",
         runs_root: Path | None = None,
         run_dir: Path | None = None,
+        job: Callable | None = None,
+        options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(queue.Queue(), RunControl())
-        request = RunRequest.of(project_json, config, name, runs_root, run_dir)
+        request = RunRequest.of(project_json, config, name, runs_root, run_dir, job, options)
         self.thread = threading.Thread(
             target=_drive, args=(request, self.queue, self.control, True), daemon=True
         )

@@ -63,9 +63,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     end: SweepFinished | None = None
     try:
         events = run_sweep(
-            project, config, spec, runs_root=Path(args.runs) if args.runs else None,
+            project,
+            config,
+            spec,
+            runs_root=Path(args.runs) if args.runs else None,
             control=control,
-        )  # fmt: skip
+        )
         for event in events:
             if isinstance(event, SweepStarted):
                 print(
@@ -77,19 +80,30 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 if event.done:
                     print(f"  {event.done} trial(s) already finished (another worker or go)")
             elif isinstance(event, TrialStarted):
-                print(f"trial {event.trial}  {_point(event.point)}  seed {event.seed}"
-                      f" ({event.repeat + 1}/{event.seeds})", flush=True)  # fmt: skip
+                print(
+                    f"trial {event.trial}  {_point(event.point)}  seed {event.seed}"
+                    f" ({event.repeat + 1}/{event.seeds})",
+                    flush=True,
+                )
             elif isinstance(event, EpochReport) and args.verbose:
-                print(f"    epoch {event.epoch}/{config.epochs}  val acc {event.val_acc:.4f}"
-                      f"  val loss {event.val_loss:.4f}")  # fmt: skip
+                print(
+                    f"    epoch {event.epoch}/{config.epochs}  val acc {event.val_acc:.4f}"
+                    f"  val loss {event.val_loss:.4f}"
+                )
             elif isinstance(event, RunFailed):
                 print(f"    run failed ({event.kind}): {event.message}", file=sys.stderr)
             elif isinstance(event, TrialFinished):
                 finished.append(event)
-                print(f"  → trial {event.trial}: {event.state}"
-                      + (f", {spec.metric} {_value(event.value, event.half, percent)}"
-                         if event.value is not None else "")
-                      + (f" ({event.message})" if event.message else ""), flush=True)  # fmt: skip
+                print(
+                    f"  → trial {event.trial}: {event.state}"
+                    + (
+                        f", {spec.metric} {_value(event.value, event.half, percent)}"
+                        if event.value is not None
+                        else ""
+                    )
+                    + (f" ({event.message})" if event.message else ""),
+                    flush=True,
+                )
             elif isinstance(event, SweepFinished):
                 end = event
     except SweepError as exc:
@@ -108,9 +122,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             print(f"{f.trial:>5}  {_value(f.value, f.half, percent):<24}  {_point(f.point)}")
     if end is not None:
         if end.best_trial is not None:
-            print(f"best: trial {end.best_trial}, {_point(end.best_point)}: "
-                  f"{spec.metric} {end.best_value:.4f} ({end.completed} trial(s) completed "
-                  "in the study)")  # fmt: skip
+            print(
+                f"best: trial {end.best_trial}, {_point(end.best_point)}: "
+                f"{spec.metric} {end.best_value:.4f} ({end.completed} trial(s) completed "
+                "in the study)"
+            )
         if end.stopped:
             print(f"stopped: run the same command with --name {end.name} to finish the sweep")
     if end is not None and any(f.run_dirs for f in finished):
@@ -148,11 +164,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         import json
 
-        print(json.dumps({
-            "runs": comparison.rows(),
-            "groups": comparison.group_rows(),
-            "graph_diffs": [d.to_dict() if d else None for d in comparison.diffs],
-        }, indent=2, default=str))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "runs": comparison.rows(),
+                    "groups": comparison.group_rows(),
+                    "graph_diffs": [d.to_dict() if d else None for d in comparison.diffs],
+                },
+                indent=2,
+                default=str,
+            )
+        )
         return 0
     print(_compare_text(comparison))
     if args.csv:
@@ -173,11 +195,15 @@ def _compare_text(c) -> str:
         value = row[c.metric]
         reached = row[f"epochs_to_{c.threshold:g}"]
         rows.append(
-            [row["run"]] + [_cell(row[n]) for n in shown]
-            + [row["graph"], str(row["epochs"]),
-               "—" if value is None else (f"{value:.1%}" if metric.percent else f"{value:.4f}"),
-               "never" if reached is None else str(reached)]
-        )  # fmt: skip
+            [row["run"]]
+            + [_cell(row[n]) for n in shown]
+            + [
+                row["graph"],
+                str(row["epochs"]),
+                "—" if value is None else (f"{value:.1%}" if metric.percent else f"{value:.4f}"),
+                "never" if reached is None else str(reached),
+            ]
+        )
     out.append(_table(header, rows))
     seen: set[tuple[str, ...]] = set()
     for run, diff in zip(c.runs, c.diffs, strict=True):
@@ -226,11 +252,15 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _cell(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    from app.core.experiments.space import value_text
+
+    return value_text(value)
 
 
 def _point(point: dict) -> str:
-    return ", ".join(f"{k}={_cell(v)}" for k, v in point.items())
+    from app.core.experiments.space import point_text
+
+    return point_text(point)
 
 
 def _value(value: float | None, half: float | None, percent: bool) -> str:

@@ -5,12 +5,14 @@ not change the network. The comparison view lists a diff and the canvas draws it
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core.errors import GraphError
 from app.core.graph import Edge, Graph
 
-__all__ = ["Change", "GraphDiff", "diff_graphs"]
+__all__ = ["Change", "GraphDiff", "diff_graphs", "overlay"]
 
 
 @dataclass(frozen=True)
@@ -125,3 +127,33 @@ def _value(v: Any) -> str:
 
 def _port(e: Edge) -> str:
     return f" (input {e.port + 1})" if e.port else ""
+
+
+def overlay(
+    a: Graph, b: Graph, diff: GraphDiff | None = None
+) -> tuple[Graph, dict[str, tuple[str, str]]]:
+    """One graph to draw a diff on: ``b`` with ``a``'s removed blocks put back (and their
+    connections where the port is free), and a mark per block that differs:
+    ``{node_id: (added|changed|removed, what changed)}``."""
+    diff = diff or diff_graphs(a, b)
+    merged = b.copy()
+    for nid in diff.removed:
+        node = a.node(nid)
+        merged.add_node(
+            node.type_id, node.params, node_id=nid, position=node.position, label=node.label,
+            path=node.path, learning=node.learning,
+        )  # fmt: skip
+    for edge in diff.edges_removed:
+        if edge.src not in merged or edge.dst not in merged:
+            continue
+        if edge.src not in diff.removed and edge.dst not in diff.removed:
+            continue  # a connection between kept blocks that b rewired: b's is drawn
+        ports = merged.inputs_of(edge.dst)
+        if edge.port < len(ports) and ports[edge.port] is None:
+            with contextlib.suppress(GraphError):  # one that would close a cycle is left out
+                merged.connect(edge.src, edge.dst, edge.port)
+    marks = {nid: ("added", "added in this run's graph") for nid in diff.added}
+    marks |= {nid: ("removed", "removed in this run's graph") for nid in diff.removed}
+    for nid, changes in diff.changed.items():
+        marks[nid] = ("changed", "; ".join(c.text() for c in changes))
+    return merged, marks

@@ -125,6 +125,14 @@ class GraphScene(QGraphicsScene):
                 item.stat = stat
                 item.update()
 
+    def set_diff(self, marks: dict[str, tuple[str, str]]) -> None:
+        """Mark the blocks a graph diff names (added, changed, removed); others unmarked."""
+        for node_id, item in self.node_items.items():
+            mark = marks.get(node_id)
+            if mark != item.diff:
+                item.diff = mark
+                item.update()
+
     def clear_nonfinite(self) -> None:
         for item in self.node_items.values():
             if item.nonfinite:

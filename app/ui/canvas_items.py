@@ -91,6 +91,8 @@ DARK = CanvasTheme(
     port_rim="#c8ccd4",
 )
 ERROR, SELECTED, HOVER, NONFINITE = "#d0312d", "#f5c518", "#f5a700", "#c2185b"
+#: a graph diff's marks (the comparison view)
+DIFF_COLOURS = {"added": "#2e7d32", "changed": "#ef6c00", "removed": "#c62828"}
 
 
 def heat_colour(update_ratio: float) -> QColor:
@@ -124,6 +126,7 @@ class NodeItem(QGraphicsItem):
         self.ports = -1  # number of input ports last drawn
         self.stat = None  # LayerStat of the running training, drawn as a heat strip
         self.nonfinite = False  # the first layer that produced NaN/Inf in a run
+        self.diff: tuple[str, str] | None = None  # (added|changed|removed, what) in a diff view
 
     # geometry
     def boundingRect(self) -> QRectF:
@@ -215,6 +218,15 @@ class NodeItem(QGraphicsItem):
             painter.setBrush(heat_colour(self.stat.update_ratio))
             left = NODE_W - 58 - (16 if locked else 0)  # left of a padlock, not under it
             painter.drawRoundedRect(QRectF(left, NODE_H - 15, 50, 10), 3, 3)
+        if self.diff is not None:  # a comparison's graph diff: a coloured frame and a sign
+            kind = self.diff[0]
+            style = Qt.PenStyle.DashLine if kind == "removed" else Qt.PenStyle.SolidLine
+            painter.setPen(QPen(QColor(DIFF_COLOURS[kind]), 4, style))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(QRectF(-4, -4, NODE_W + 8, NODE_H + 8), 10, 10)
+            painter.setPen(QColor(DIFF_COLOURS[kind]))
+            sign = {"added": "+", "changed": "~", "removed": "−"}[kind]
+            painter.drawText(QRectF(NODE_W - 24, 40, 18, 16), Qt.AlignmentFlag.AlignRight, sign)
         if self.nonfinite:
             painter.setPen(QPen(QColor(NONFINITE), 3, Qt.PenStyle.DashLine))
             painter.setBrush(Qt.BrushStyle.NoBrush)
@@ -253,6 +265,9 @@ class NodeItem(QGraphicsItem):
         if self.error:
             return self.error
         lines = []
+        if self.diff is not None:
+            lines.append(f"{self.diff[0]}: {self.diff[1]}" if self.diff[0] == "changed"
+                         else self.diff[1])  # fmt: skip
         if self.nonfinite:
             lines.append("the first layer that produced NaN/Inf in the last run")
         if self.stat is not None:

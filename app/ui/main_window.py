@@ -265,6 +265,9 @@ class MainWindow(FineTuningActions, QMainWindow):
         train_menu.addSeparator()
         action(train_menu, "&Fine-tune a Pretrained Network…", self.fine_tune_dialog)
         action(train_menu, "See &Inside…", lambda: self.see_inside())
+        train_menu.addSeparator()
+        action(train_menu, "New &Experiment…", self._new_experiment)
+        action(train_menu, "&Compare Ticked Runs…", self.training.compare_ticked)
         action(view_menu, "&Fit to Window", lambda: self.view.fit(), QKeySequence("F"))
         action(view_menu, "Auto-&Layout", self.auto_layout, QKeySequence("Ctrl+L"))
         action(view_menu, "&Collapse All Stages", lambda: self.scene.set_all_collapsed(True))
@@ -540,6 +543,10 @@ class MainWindow(FineTuningActions, QMainWindow):
             self.statusBar().showMessage(f"cannot delete: {exc}")
 
     # --------------------------------------------------------------- training
+    def _new_experiment(self) -> None:
+        self.docks["Training"].raise_()
+        self.training.new_experiment()
+
     def _start_training(self) -> None:
         self.docks["Training"].raise_()
         self.training.start()

@@ -68,3 +68,22 @@ def test_the_diff_lists_exactly_the_edits_made():
     # and back: the reverse diff swaps added and removed
     back = diff_graphs(b, a)
     assert back.added == {"dropout_1": "dropout"} and back.removed == {node_id: "batchnorm2d"}
+
+
+def test_the_overlay_puts_removed_blocks_back_and_marks_every_difference():
+    from app.core.graph_diff import overlay
+
+    a = _net()
+    b = a.copy()
+    b.set_params("conv2d_1", {"out_channels": 16})
+    b.remove_node("dropout_1")
+    b.connect("flatten_1", "linear_1")
+    merged, marks = overlay(a, b)
+    assert set(merged.nodes) == set(a.nodes)
+    assert marks == {
+        "dropout_1": ("removed", "removed in this run's graph"),
+        "conv2d_1": ("changed", "out_channels 8 → 16"),
+    }
+    # the removed block hangs off its old input; its old output port is taken by b's edge
+    assert Edge("flatten_1", "dropout_1") in set(merged.edges())
+    assert Edge("flatten_1", "linear_1") in set(merged.edges())

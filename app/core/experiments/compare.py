@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core.experiments.runs import METRICS, RunRecord, epochs_to
+from app.core.experiments.space import point_text, value_text
 from app.core.experiments.stats import Difference, Interval, mean_interval, welch
 from app.core.graph_diff import GraphDiff, diff_graphs
 from app.core.serialization import to_json
@@ -170,17 +171,15 @@ def _group_label(
     members: list[RunRecord], differing: frozenset[str], first: RunRecord, diff: GraphDiff | None
 ) -> str:
     point = members[0].experiment.get("point")
-    if isinstance(point, dict) and point:
-        return ", ".join(f"{k}={_show(v)}" for k, v in point.items())
-    parts = [
-        f"{k}={_show(members[0].config.get(k))}" for k in sorted(differing) if k not in _REPEAT_KEYS
-    ]
+    if isinstance(point, dict):  # a sweep's point names the configuration (not its seed)
+        point = {k: v for k, v in point.items() if k not in _REPEAT_KEYS}
+        if point:
+            return point_text(point)
+    config = members[0].config
+    keys = [k for k in sorted(differing) if k not in _REPEAT_KEYS]
+    parts = [f"{k}={value_text(config.get(k))}" for k in keys]
     if diff is not None and not diff.empty:
         parts.append(diff.summary())
     if not parts:
         return "reference" if members[0] is first else "same as the reference"
     return ", ".join(parts)
-
-
-def _show(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.core.experiments.space import point_text
 from app.core.serialization import Project, ProjectFileError, load
 from app.core.training.events import EpochReport, RunFailed, RunFinished
 from app.core.training.rundir import RunDir
@@ -86,7 +87,7 @@ class RunRecord:
         """Short: the sweep's point and seed when a sweep ran it, else the folder's name."""
         point = self.experiment.get("point")
         if isinstance(point, dict) and point:
-            text = ", ".join(f"{k}={_show(v)}" for k, v in point.items())
+            text = point_text(point)
             return f"{text} · seed {self.config.get('seed', '?')}"
         return self.name
 
@@ -113,7 +114,3 @@ def read_run(path: str | Path) -> RunRecord:
         elif isinstance(event, RunFailed):
             outcome = "failed"
     return RunRecord(Path(path), config, project, tuple(epochs), outcome, run.experiment())
-
-
-def _show(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -31,6 +31,8 @@ __all__ = [
     "bind",
     "grid_points",
     "parse_dimension",
+    "point_text",
+    "value_text",
 ]
 
 #: a transform of a template's variant: (project, config) → (project, config)
@@ -90,7 +92,7 @@ class Dimension:
 
     def text(self) -> str:
         if not self.is_range:
-            return f"{self.name} ∈ {{{', '.join(_show(v) for v in self.values)}}}"
+            return f"{self.name} ∈ {{{', '.join(value_text(v) for v in self.values)}}}"
         scale = "log " if self.log else ""
         grid = f", {self.count} points" if self.count else ""
         kind = "int" if self.integer else "float"
@@ -233,8 +235,14 @@ def _spaced(low: float, high: float, count: int, log: bool, integer: bool) -> tu
     return tuple(dict.fromkeys(round(p) for p in points))
 
 
-def _show(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """A value as on the command line: floats in their shortest form."""
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def point_text(point: Mapping[str, Any]) -> str:
+    """``lr=0.01, conv2d_1.out_channels=8``: a point as people write it."""
+    return ", ".join(f"{k}={value_text(v)}" for k, v in point.items())
 
 
 def bind(
@@ -283,7 +291,7 @@ def apply_point(
             try:
                 graph.set_params(node_id, {key: value})
             except (InvalidParamError, KeyError) as exc:
-                raise SweepError(f"{name}={_show(value)}: {exc}") from None
+                raise SweepError(f"{name}={value_text(value)}: {exc}") from None
     if changes:
         try:
             config = config.replace(**changes)

@@ -246,6 +246,7 @@ def run_sweep(
     from optuna.trial import TrialState  # seconds to import: after the checks
 
     from app.core.training.engine import Trainer
+
     url = spec.storage or default_storage(root)
     name = spec.name or f"{project.name or 'sweep'}-{time.strftime('%Y%m%d-%H%M%S')}"
     study = _open_study(spec, dims, url, name)

@@ -83,12 +83,23 @@ class TrainingController(QObject):
         name: str,
         runs_root: Path,
         run_dir: Path | None = None,
+        job=None,
+        options: dict | None = None,
     ) -> None:
-        """Start a run (or resume the one in ``run_dir``); one at a time."""
+        """Start a run (or resume the one in ``run_dir``, or run ``job``: a sweep); one at
+        a time."""
         if self.running:
             raise RuntimeError("a run is already in progress")
         kind = ProcessRun if self.mechanism == "process" else ThreadRun
-        self.handle = kind(project_json, config, name=name, runs_root=runs_root, run_dir=run_dir)
+        self.handle = kind(
+            project_json,
+            config,
+            name=name,
+            runs_root=runs_root,
+            run_dir=run_dir,
+            job=job,
+            options=options,
+        )
         self.thread = QThread()
         self.thread.setObjectName("netbuilder-training-worker")
         self.worker = TrainingWorker(self.handle)

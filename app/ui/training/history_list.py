@@ -32,6 +32,15 @@ class RunHistoryList(QListWidget):
             self.addItem(item)
         self.blockSignals(False)
 
+    def ticked(self) -> list[str]:
+        """The ticked runs' folders, oldest first (the first is a comparison's reference)."""
+        out = [
+            self.item(i).data(Qt.ItemDataRole.UserRole)
+            for i in range(self.count())
+            if self.item(i).checkState() == Qt.CheckState.Checked
+        ]
+        return out[::-1]
+
     def _toggled(self, _item: QListWidgetItem) -> None:
         from app.core.training.metrics import RunMetrics
         from app.core.training.rundir import RunDir

@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.experiments.space import point_text
+from app.core.experiments.sweep import SweepFinished, TrialStarted
 from app.core.serialization import Project, to_json
 from app.core.training.config import (
     ConfigError,
@@ -51,6 +53,7 @@ from app.core.training.schedules import preview
 from app.ui.document import Document
 from app.ui.param_form import make_editor, set_editor_value
 from app.ui.training.controller import TrainingController
+from app.ui.training.experiments_tab import ExperimentsTab, QueueItem
 from app.ui.training.fit_bar import DatasetFitBar
 from app.ui.training.history_list import RunHistoryList
 from app.ui.training.layer_table import LayerTable
@@ -101,6 +104,18 @@ def finish_text(record: RunFinished) -> str:
     return text
 
 
+def sweep_text(record: SweepFinished) -> str:
+    if record.best_trial is None:
+        head = "no trial completed"
+    else:
+        head = (
+            f"best: trial {record.best_trial} ({point_text(record.best_point)}), "
+            f"{record.best_value:.4f}"
+        )
+    verb = "Sweep stopped" if record.stopped else "Sweep finished"
+    return f"<b>{verb}</b> ({record.completed} trial(s) completed): {head}."
+
+
 CURVES_DELAY_MS = 20  # after Start, the Curves tab comes forward this much later
 HIDDEN_SYNC_MS = 50  # hidden plots follow a change this much later, in a turn of their own
 
@@ -128,6 +143,7 @@ class TrainingPanel(QWidget):
         self._plots_stale = False  # the plots show an older document or settings
         self._layers_shown = 0.0
         self._diverged_at: int | None = None  # the step of a NaN pause, until resumed
+        self._trial_text = ""  # which trial of a sweep is training (its status line's start)
         self._build()
         self.timer = QTimer(self, interval=REDRAW_MS, singleShot=True)  # armed by records
         self.timer.timeout.connect(self.redraw)
@@ -199,8 +215,23 @@ class TrainingPanel(QWidget):
         self.tabs.addTab(self.plots_host, "Curves")
         self.tabs.addTab(self.layers, "Layers")
         self.tabs.currentChanged.connect(self._tab_changed)
-        self.tabs.addTab(self.history, "History")
+        self.history_page = QWidget()
+        history_layout = QVBoxLayout(self.history_page)
+        history_layout.setContentsMargins(0, 0, 0, 0)
+        history_layout.addWidget(self.history)
+        self.compare_button = QPushButton("Compare Ticked Runs…")
+        self.compare_button.setToolTip(
+            "Settings that differ, graph diff, curves, and metrics with 95% intervals"
+        )
+        self.compare_button.clicked.connect(self.compare_ticked)
+        history_layout.addWidget(self.compare_button)
+        self.tabs.addTab(self.history_page, "History")
         self.tabs.addTab(self.results_tab, "Results")
+        self.experiments = ExperimentsTab(self._start_item, lambda: self.controller.running)
+        self.experiments.message.connect(self.message)
+        self.experiments.new_requested.connect(self.new_experiment)
+        self.experiments.compare_requested.connect(self.open_comparison)
+        self.tabs.addTab(self.experiments, "Experiments")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(buttons)
@@ -381,17 +412,44 @@ class TrainingPanel(QWidget):
             self.status.setText(f"<b>Cannot start:</b> {problem}: use one of the fixes below.")
             self.message.emit(f"cannot start: {problem}")
             return False
+        config, project = self.run_setup()
+        self._launch(to_json(project), config, project.name, run_dir=run_dir)
+        return True
+
+    def run_setup(self) -> tuple[TrainConfig, Project]:
+        """The settings and a copy of the project a run of the document now would use."""
         config = self.config()
         path = self.document.path
         config = config.with_paths_from(path.parent if path else None)
         project = Project(
             self.document.graph.copy(), self.document.project.name or "Untitled", config.changed()
         )
+        return config, project
+
+    def start_job(self, project_json: str, config: TrainConfig, name: str, job, options) -> bool:
+        """Run a job (a queued sweep) in the training process, with the live curves of each
+        of its runs in turn."""
+        if self.controller.running:
+            return False
+        self._launch(project_json, config, name, job=job, options=options)
+        return True
+
+    def _launch(
+        self,
+        project_json: str,
+        config: TrainConfig,
+        name: str,
+        *,
+        run_dir: Path | None = None,
+        job=None,
+        options: dict | None = None,
+    ) -> None:
         from app.core.training.metrics import RunMetrics
 
         self.metrics = RunMetrics("this run")
         self.results = None
         self.run_config = config
+        self._trial_text = ""
         self._dirty = True
         self._plots_stale = True  # the empty curves, on the Curves tab's next showing
         self.results_tab.set_results(None)
@@ -404,13 +462,14 @@ class TrainingPanel(QWidget):
         )
         self.status.setText("Starting the training process…")
         self.controller.start(
-            to_json(project),
+            project_json,
             config,
-            name=project.name,
+            name=name,
             runs_root=default_runs_root(),
             run_dir=run_dir,
+            job=job,
+            options=options,
         )
-        return True
 
     def continue_last(self) -> bool:
         if self.last_run_dir is None or not RunDir(self.last_run_dir, create=False).has_checkpoint(
@@ -458,6 +517,8 @@ class TrainingPanel(QWidget):
             if self._plots is not None:
                 self._load_history()
         self.running_changed.emit(running)
+        if not running:
+            self.experiments.run_ended()
 
     def _update_buttons(self) -> None:
         running = self.controller.running
@@ -475,6 +536,17 @@ class TrainingPanel(QWidget):
 
             self.metrics = RunMetrics("this run")
         for record in batch:
+            if isinstance(record, TrialStarted):  # a sweep's next run: its own curves
+                from app.core.training.metrics import RunMetrics
+
+                self.metrics = RunMetrics(f"trial {record.trial}, seed {record.seed}")
+                self._trial_text = (
+                    f"trial {record.trial} ({point_text(record.point)}) · "
+                    f"seed {record.repeat + 1}/{record.seeds} · "
+                )
+                self.layer_stats.emit(None)
+                self._plots_stale = True
+                self._sync_plots()
             self.metrics.add(record)
             if isinstance(record, RunStarted):
                 self.last_run_dir = Path(record.run_dir)
@@ -498,9 +570,12 @@ class TrainingPanel(QWidget):
                 self._failed(record)
             elif isinstance(record, RunFinished):
                 self.status.setText(finish_text(record))
+            elif isinstance(record, SweepFinished):
+                self.status.setText(sweep_text(record))
             elif isinstance(record, RunResults):
                 self.results = record
                 self.results_tab.set_results(record)
+        self.experiments.on_records(batch)
         self._dirty = True
         if not self.timer.isActive():  # redraw at most every REDRAW_MS, only when data came
             self.timer.start()
@@ -541,7 +616,7 @@ class TrainingPanel(QWidget):
             epoch_text = f"epoch {last.epoch + 1}/{started.epochs}"
             if m.end is None:
                 self.status.setText(
-                    f"{epoch_text} · step {last.step}/{started.total_steps} · "
+                    self._trial_text + f"{epoch_text} · step {last.step}/{started.total_steps} · "
                     f"ETA {_eta(last.eta_s)} · {last.images_per_sec:,.0f} images/s · "
                     + (f"loss {m.smoothed.values[-1]:.4f}" if len(m.smoothed) else "")
                     + (" · paused" if self.controller.paused else "")
@@ -572,6 +647,59 @@ class TrainingPanel(QWidget):
     def _show_layers(self) -> None:
         if self.metrics is not None:
             self.layers.show_stats(self.metrics.layers.values())
+
+    # ------------------------------------------------------------ experiments
+    def new_experiment(self) -> QueueItem | None:
+        """Define a sweep or a course experiment of the document as it is now, and queue it
+        (it starts at once when nothing trains)."""
+        report = self.document.report
+        if not report.ok:
+            self.message.emit(f"fix the graph first: {report.errors[0].message}")
+            return None
+        from app.ui.experiment_dialog import ExperimentDialog
+
+        config, project = self.run_setup()
+        dialog = ExperimentDialog(project, self.window())
+        self._dialog = dialog  # reachable while it is open (tests drive it)
+        if dialog.exec() != ExperimentDialog.DialogCode.Accepted or dialog.result_spec is None:
+            return None
+        item = QueueItem(dialog.result_title, to_json(project), config, dialog.result_spec)
+        self.tabs.setCurrentWidget(self.experiments)
+        self.experiments.add(item, run=True)
+        return item
+
+    def _start_item(self, item: QueueItem) -> bool:
+        from app.core.experiments.session import drive_sweep
+
+        return self.start_job(
+            item.project_json,
+            item.config,
+            item.spec.name,
+            drive_sweep,
+            {"sweep": item.spec.to_dict()},
+        )
+
+    def compare_ticked(self) -> None:
+        folders = self.history.ticked()
+        if len(folders) < 2:
+            self.message.emit("tick two runs or more in History to compare them")
+            return
+        self.open_comparison(folders)
+
+    def open_comparison(self, folders: list[str]):
+        from app.ui.compare_dialog import CompareDialog, load_runs
+
+        runs, problems = load_runs(folders)
+        for problem in problems:
+            self.message.emit(problem)
+        if len(runs) < 2:
+            self.message.emit("two readable runs are needed for a comparison")
+            return None
+        dialog = CompareDialog(runs, self.window())
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        self.comparison = dialog
+        return dialog
 
     # ---------------------------------------------------------------- history
     def _load_history(self) -> None:

@@ -1,0 +1,135 @@
+"""The experiments story in the window: define a sweep in the dialog, watch the queue run it
+in the training process and fill the trial table, queue a course experiment behind it, and
+open the comparison with its graph diff drawn on a canvas."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QDialogButtonBox
+
+from tests.ui.test_training import make_window, wait_for
+
+TINY = {
+    "dataset": "shapes_gray",
+    "train_size": 64,
+    "val_size": 32,
+    "batch_size": 32,
+    "epochs": 2,
+    "report_every": 1,
+}
+
+
+def _define(qtbot, win, fill) -> None:
+    """Open Train → New Experiment…, let ``fill(dialog)`` type into it, press Add to Queue."""
+    panel = win.training
+
+    def drive() -> None:
+        dialog = panel._dialog
+        fill(dialog)
+        dialog.update_preview()
+        ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        assert ok.isEnabled(), dialog.preview.text()
+        QTest.mouseClick(ok, Qt.MouseButton.LeftButton)
+
+    QTimer.singleShot(0, drive)
+    win._new_experiment()
+
+
+def test_queue_a_sweep_watch_its_table_and_compare(qtbot):
+    win = make_window(qtbot, TINY)
+    panel, tab = win.training, win.training.experiments
+    previews: list[str] = []
+
+    def sweep(dialog) -> None:
+        QTest.keyClicks(dialog.params, "lr=0.01,0.05")
+        dialog.seeds.selectAll()
+        QTest.keyClicks(dialog.seeds, "2")
+        dialog.update_preview()
+        previews.append(dialog.preview.text())
+
+    _define(qtbot, win, sweep)
+    assert "2 point(s) × 2 seed(s) = 4 run(s)" in previews[0]
+    assert panel.controller.running and tab.current is tab.items[0]
+    assert panel.tabs.currentWidget() in (tab, panel.plots_host)
+
+    # a course experiment waits behind it
+    def course(dialog) -> None:
+        index = dialog.template.findData("batch_norm")
+        dialog.template.setCurrentIndex(index)
+        dialog.seeds.setValue(1)
+
+    _define(qtbot, win, course)
+    assert [i.state for i in tab.items] == ["running", "queued"]
+    assert tab.items[1].title == "Batch normalisation vs none"
+    # a third, moved up and removed again
+    _define(qtbot, win, lambda d: QTest.keyClicks(d.params, "batch_size=16,32"))
+    tab.queue.setCurrentRow(2)
+    QTest.mouseClick(tab.up_button, Qt.MouseButton.LeftButton)
+    assert [i.title for i in tab.items][1] == "batch_size"
+    QTest.mouseClick(tab.remove_button, Qt.MouseButton.LeftButton)
+    assert len(tab.items) == 2
+    # the first sweep's trials fill the table as they finish; the curves follow each run
+    tab.queue.setCurrentRow(0)
+    wait_for(qtbot, lambda: tab.table.rowCount() >= 1 and tab.table.item(0, 4).text() == "complete")
+    assert "%" in tab.table.item(0, 3).text() and "±" in tab.table.item(0, 3).text()
+    wait_for(qtbot, lambda: tab.items[0].state == "done", 120_000)
+    assert [tab.table.item(r, 1).text() for r in range(2)] == ["lr=0.01", "lr=0.05"]
+    assert len(tab.items[0].runs) == 4
+    # the queue went on to the course experiment by itself
+    wait_for(qtbot, lambda: tab.items[1].state == "done", 120_000)
+    wait_for(qtbot, lambda: not panel.controller.running)
+    assert "Sweep finished" in panel.status.text()
+    assert len(panel.metrics.epochs) == 2  # the last run's own curves, not all runs'
+    # compare the sweep: two configurations of two seeds each
+    tab.queue.setCurrentRow(0)
+    assert tab.compare_button.isEnabled()
+    QTest.mouseClick(tab.compare_button, Qt.MouseButton.LeftButton)
+    dialog = panel.comparison
+    assert dialog.groups.rowCount() == 2
+    assert [dialog.groups.item(r, 0).text() for r in range(2)] == ["lr=0.01", "lr=0.05"]
+    assert dialog.groups.item(0, 1).text() == "2"
+    headers = [
+        dialog.settings.horizontalHeaderItem(c).text() for c in range(dialog.settings.columnCount())
+    ]
+    assert "lr" in headers and "seed" in headers
+    assert dialog.diff_lines.item(0).text() == "the same graph: only settings differ"
+    assert dialog.axis.currentText() == "lr"
+    dialog.close()
+    # the course experiment's graph diff: two BatchNorms added, drawn on the canvas
+    tab.queue.setCurrentRow(1)
+    QTest.mouseClick(tab.compare_button, Qt.MouseButton.LeftButton)
+    dialog = panel.comparison
+    lines = [dialog.diff_lines.item(i).text() for i in range(dialog.diff_lines.count())]
+    assert sum("(batchnorm2d)" in line for line in lines) == 2
+    marks = {nid: item.diff for nid, item in dialog.diff_scene.node_items.items() if item.diff}
+    assert sorted(kind for kind, _ in marks.values()) == ["added", "added"]
+    assert dialog.diff_scene.document.locked
+    dialog.close()
+
+
+def test_compare_ticked_runs_from_history_and_export_csv(qtbot, tmp_path):
+    win = make_window(qtbot, TINY)
+    panel = win.training
+    for lr in ("0.01", "0.05"):
+        panel.apply("lr", float(lr))
+        win._start_training()
+        wait_for(qtbot, lambda: not panel.controller.running)
+    panel._load_history()
+    history = panel.history
+    assert history.count() == 2
+    messages: list[str] = []
+    panel.message.connect(messages.append)
+    history.item(0).setCheckState(Qt.CheckState.Checked)
+    QTest.mouseClick(panel.compare_button, Qt.MouseButton.LeftButton)
+    assert "tick two runs" in messages[-1]
+    history.item(1).setCheckState(Qt.CheckState.Checked)
+    QTest.mouseClick(panel.compare_button, Qt.MouseButton.LeftButton)
+    dialog = panel.comparison
+    # the older run is the reference
+    assert [dialog.groups.item(r, 0).text() for r in range(2)] == ["lr=0.01", "lr=0.05"]
+    assert dialog.groups.item(0, 4).text() == "reference"
+    path = dialog.export_csv(str(tmp_path / "c.csv"))
+    assert path.read_text().startswith("run,group,outcome,lr")
+    assert (tmp_path / "c_configurations.csv").exists()
+    dialog.close()

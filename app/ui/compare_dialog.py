@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -77,9 +77,9 @@ class CompareDialog(QDialog):
         self.setWindowTitle(f"Compare {len(runs)} runs")
         self.runs = runs
         self.comparison: Comparison = compare(runs)
-        self.metric = QComboBox()
+        self.metric_choice = QComboBox()
         for m in METRICS.values():
-            self.metric.addItem(m.title, m.name)
+            self.metric_choice.addItem(m.title, m.name)
         self.threshold = QDoubleSpinBox(minimum=0.01, maximum=1.0, singleStep=0.05, value=0.8)
         self.threshold.setPrefix("epochs to ")
         self.threshold.setToolTip("Validation accuracy a run must reach (epochs-to column)")
@@ -87,7 +87,7 @@ class CompareDialog(QDialog):
         self.export_button.clicked.connect(self.export_csv)
         head = QHBoxLayout()
         head.addWidget(QLabel("Metric"))
-        head.addWidget(self.metric)
+        head.addWidget(self.metric_choice)
         head.addWidget(self.threshold)
         head.addStretch(1)
         head.addWidget(self.export_button)
@@ -113,6 +113,7 @@ class CompareDialog(QDialog):
         self.curves = pg.PlotWidget(background="w")
         self.curves.addLegend(offset=(-10, 10))
         self.curves.setLabel("bottom", "epoch")
+        self.curves.getAxis("left").enableAutoSIPrefix(False)
         curves_page = QWidget()
         curves_layout = QVBoxLayout(curves_page)
         curves_layout.addWidget(self.curve)
@@ -120,6 +121,7 @@ class CompareDialog(QDialog):
         self.axis = QComboBox()
         self.axis.currentIndexChanged.connect(self._fill_scatter)
         self.scatter = pg.PlotWidget(background="w")
+        self.scatter.getAxis("left").enableAutoSIPrefix(False)  # accuracy, not ×0.001
         scatter_page = QWidget()
         scatter_layout = QVBoxLayout(scatter_page)
         scatter_layout.addWidget(self.axis)
@@ -146,22 +148,22 @@ class CompareDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(head)
         layout.addWidget(self.tabs)
-        self.metric.currentIndexChanged.connect(self.refresh)
+        self.metric_choice.currentIndexChanged.connect(self.refresh)
         self.threshold.valueChanged.connect(self.refresh)
-        first = runs[0].label()
-        for i, run in enumerate(runs[1:], 1):
-            self.diff_run.addItem(f"{run.label()} against {first}", i)
         self.resize(1000, 640)
         self.refresh()
+        self._fill_diff_choices()
+        self.tabs.currentChanged.connect(lambda: QTimer.singleShot(0, self, self._fit_diff))
 
     # ------------------------------------------------------------------ data
     def refresh(self) -> None:
-        self.comparison = compare(self.runs, self.metric.currentData(), self.threshold.value())
+        self.comparison = compare(
+            self.runs, self.metric_choice.currentData(), self.threshold.value()
+        )
         self._fill_groups()
         self._fill_settings()
         self._fill_curves()
         self._fill_axes()
-        self._fill_diff()
 
     def _group_of(self, run: RunRecord) -> int:
         return next(i for i, g in enumerate(self.comparison.groups) if run in g.runs)
@@ -214,11 +216,17 @@ class CompareDialog(QDialog):
         self.groups.resizeColumnsToContents()
         if len(c.groups) < 2:
             text = "One configuration: the interval is the seed spread of its runs."
+        elif all(len(g.runs) < 2 for g in c.groups):
+            text = (
+                "One run per configuration: no interval. Repeat each over two seeds or "
+                "more to tell a difference from seed noise."
+            )
         elif clear_ones:
+            others = len(c.groups) - 1 - len(clear_ones)
             text = (
                 f"Beyond the seed spread against {c.groups[0].label}: "
                 + "; ".join(clear_ones)
-                + ". The others are within it."
+                + (". The others are within it." if others else ".")
             )
         else:
             text = (
@@ -349,6 +357,35 @@ class CompareDialog(QDialog):
                 )
             )
 
+    def _fill_diff_choices(self) -> None:
+        """One entry per configuration other than the reference's (its first run), those
+        whose graph differs first; with one configuration, each other run."""
+        c = self.comparison
+        first = self.runs[0]
+        picks = [g.runs[0] for g in c.groups[1:]] or list(self.runs[1:])
+
+        def same_graph(run: RunRecord) -> bool:
+            diff = c.diffs[self.runs.index(run)]
+            return diff is None or diff.empty
+
+        picks.sort(key=same_graph)
+        self.diff_run.blockSignals(True)
+        self.diff_run.clear()
+        for run in picks:
+            self.diff_run.addItem(f"{run.label()} against {first.label()}", self.runs.index(run))
+        self.diff_run.blockSignals(False)
+        self._fill_diff()
+
+    def _fit_diff(self) -> None:
+        """Fit the diff's canvas (a tall graph then shows its top at a readable scale), and
+        scroll to its first marked block."""
+        for view in self.diff_view.findChildren(GraphView):
+            view.fit()
+            marked = [i for i in self.diff_scene.node_items.values() if i.diff is not None]
+            if marked:
+                first = min(marked, key=lambda i: (i.pos().y(), i.pos().x()))
+                view.ensureVisible(first, 40, 60)
+
     def _fill_diff(self) -> None:
         index = self.diff_run.currentData()
         self.diff_lines.clear()
@@ -375,7 +412,7 @@ class CompareDialog(QDialog):
         self.diff_scene.set_diff(marks)
         view = GraphView(self.diff_scene)
         self.diff_view.layout().addWidget(view)
-        view.fit()
+        QTimer.singleShot(0, self, self._fit_diff)  # once laid out at its size
 
     def export_csv(self, path: str | None = None) -> Path | None:
         if path is None:

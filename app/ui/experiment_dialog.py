@@ -95,12 +95,15 @@ class ExperimentDialog(QDialog):
         self.trials = QSpinBox(minimum=1, maximum=10000, value=8)
         self.seeds = QSpinBox(minimum=1, maximum=100, value=1)
         self.seeds.setToolTip("Runs per point (seed, seed+1, …): tables show mean ± 95% interval")
-        self.metric = QComboBox()
+        self.metric_choice = QComboBox()
         for m in METRICS.values():
-            self.metric.addItem(m.title, m.name)
+            self.metric_choice.addItem(m.title, m.name)
         self.preview = QLabel()
         self.preview.setWordWrap(True)
         self.preview.setTextFormat(Qt.TextFormat.RichText)
+        # room for four lines from the start: a preview that grows moved the fields above
+        self.preview.setMinimumHeight(4 * self.preview.fontMetrics().lineSpacing())
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         form = QFormLayout()
         form.addRow("Course experiment", self.template)
         form.addRow("", self.claim)
@@ -109,7 +112,7 @@ class ExperimentDialog(QDialog):
         form.addRow("Search", self.sampler)
         form.addRow("Trials (random, TPE)", self.trials)
         form.addRow("Seeds per point", self.seeds)
-        form.addRow("Metric", self.metric)
+        form.addRow("Metric", self.metric_choice)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -123,7 +126,7 @@ class ExperimentDialog(QDialog):
         self._timer = QTimer(self, singleShot=True, interval=PREVIEW_DELAY_MS)
         self._timer.timeout.connect(self.update_preview)
         self.params.textChanged.connect(self._timer.start)
-        for combo in (self.template, self.sampler, self.metric):
+        for combo in (self.template, self.sampler, self.metric_choice):
             combo.currentIndexChanged.connect(self.update_preview)
         for spin in (self.trials, self.seeds):
             spin.valueChanged.connect(self.update_preview)
@@ -158,13 +161,23 @@ class ExperimentDialog(QDialog):
             if problem:
                 raise SweepError(problem)
             lines.insert(0, TEMPLATES[name].spec().params[0])
+        seeds = self.seeds.value()
+        if not lines:
+            if seeds < 2:
+                raise SweepError(
+                    "write what to vary, one per line (NAME=VALUES), or pick a course "
+                    "experiment; or raise Seeds per point to repeat the current settings"
+                )
+            base = TrainConfig.from_dict(self.project.training).seed
+            lines = [f"seed={','.join(str(base + i) for i in range(seeds))}"]
+            seeds = 1  # a repeat: the seeds are the points, one configuration
         stamp = time.strftime("%Y%m%d-%H%M%S")
         spec = SweepSpec(
             tuple(lines),
             self.sampler.currentData(),
             trials=self.trials.value() if self.sampler.currentData() != "grid" else 0,
-            seeds=self.seeds.value(),
-            metric=self.metric.currentData(),
+            seeds=seeds,
+            metric=self.metric_choice.currentData(),
             name=f"{self.project.name or 'sweep'}-{name or 'sweep'}-{stamp}",
             template=name,
         )
@@ -203,11 +216,13 @@ class ExperimentDialog(QDialog):
             self.preview.setText(f"<span style='color:#b00020'>{_escape(str(exc))}</span>")
             return
         name = self.template.currentData()
-        self.result_title = (
-            TEMPLATES[name].title
-            if name
-            else "; ".join(p.split("=")[0] for p in self.result_spec.params)
-        )
+        names = [p.split("=")[0] for p in self.result_spec.params]
+        if name:
+            self.result_title = TEMPLATES[name].title
+        elif names == ["seed"]:
+            self.result_title = f"Repeat the current settings ×{self.seeds.value()}"
+        else:
+            self.result_title = "; ".join(names)
         self.accept()
 
 

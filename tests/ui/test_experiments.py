@@ -133,3 +133,33 @@ def test_compare_ticked_runs_from_history_and_export_csv(qtbot, tmp_path):
     assert path.read_text().startswith("run,group,outcome,lr")
     assert (tmp_path / "c_configurations.csv").exists()
     dialog.close()
+
+
+def test_the_dialog_says_what_is_missing_and_repeats_the_settings_over_seeds(qtbot):
+    import presets
+    from app.ui.experiment_dialog import ExperimentDialog
+
+    project = presets.get("lenet5").project()
+    project.training = {**TINY, "seed": 5}
+    dialog = ExperimentDialog(project)
+    qtbot.addWidget(dialog)
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    assert not ok.isEnabled() and "write what to vary" in dialog.preview.text()
+    dialog.seeds.setValue(3)
+    assert ok.isEnabled()
+    assert "3 point(s) × 1 seed(s) = 3 run(s)" in dialog.preview.text()
+    QTest.mouseClick(ok, Qt.MouseButton.LeftButton)
+    assert dialog.result_spec.params == ("seed=5,6,7",)
+    assert dialog.result_title == "Repeat the current settings ×3"
+    # a typo says which name is wrong, and the Insert list writes a valid line
+    dialog = ExperimentDialog(project)
+    qtbot.addWidget(dialog)
+    QTest.keyClicks(dialog.params, "conv9.out_channels=4")
+    dialog.update_preview()
+    assert "no block 'conv9'" in dialog.preview.text()
+    dialog.params.clear()
+    dialog.insert.setCurrentIndex(dialog.insert.findText("conv2d_1.out_channels"))
+    dialog.insert.activated.emit(dialog.insert.currentIndex())
+    dialog.update_preview()
+    assert dialog.params.toPlainText() == "conv2d_1.out_channels=3,6,12"
+    assert "3 point(s)" in dialog.preview.text()

@@ -255,7 +255,7 @@ def bind(
     if twice:
         raise SweepError(f"{', '.join(sorted(twice))}: given more than once")
     if not dims:
-        raise SweepError("a sweep needs at least one --param NAME=VALUES")
+        raise SweepError("a sweep needs at least one quantity to vary (NAME=VALUES)")
     return dims
 
 

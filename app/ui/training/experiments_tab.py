@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -64,6 +64,14 @@ class QueueItem:
         return f"{_MARK[self.state]}  {self.title}{seeds} · {count}{tail}"
 
 
+class _QueueList(QListWidget):
+    """Four rows tall by default: the trial table below gets the rest (at 1000×700 the
+    default list height left the table one row)."""
+
+    def sizeHint(self) -> QSize:
+        return QSize(200, 4 * self.fontMetrics().lineSpacing() + 12)
+
+
 class ExperimentsTab(QWidget):
     message = Signal(str)
     new_requested = Signal()
@@ -77,7 +85,7 @@ class ExperimentsTab(QWidget):
         self.items: list[QueueItem] = []
         self.current: QueueItem | None = None
         self.active = False  # the queue goes on to the next item when one finishes
-        self.queue = QListWidget()
+        self.queue = _QueueList()
         self.queue.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.queue.currentRowChanged.connect(self._show_item)
         self.new_button = QPushButton("New Experiment…")
@@ -90,8 +98,8 @@ class ExperimentsTab(QWidget):
         self.compare_button.setToolTip("Compare the runs of the selected experiment")
         self.new_button.clicked.connect(self.new_requested)
         self.run_button.clicked.connect(self.run_queue)
-        self.up_button.clicked.connect(lambda: self.move(-1))
-        self.down_button.clicked.connect(lambda: self.move(1))
+        self.up_button.clicked.connect(lambda: self.move_item(-1))
+        self.down_button.clicked.connect(lambda: self.move_item(1))
         self.remove_button.clicked.connect(self.remove)
         self.compare_button.clicked.connect(self.compare)
         self.table = QTableWidget(0, len(COLUMNS))
@@ -129,7 +137,8 @@ class ExperimentsTab(QWidget):
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(top)
         splitter.addWidget(bottom)
-        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(splitter)
@@ -162,7 +171,7 @@ class ExperimentsTab(QWidget):
         self.current = item
         self._refresh(select=item)
 
-    def move(self, step: int) -> None:
+    def move_item(self, step: int) -> None:
         row = self.queue.currentRow()
         other = row + step
         if not (0 <= row < len(self.items) and 0 <= other < len(self.items)):

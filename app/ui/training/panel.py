@@ -316,7 +316,9 @@ class TrainingPanel(QWidget):
             self._plots.set_metrics(RunMetrics("this run"))
         config = self.config()
         spe = planned_steps_per_epoch(config)
-        self._plots.set_preview(preview(config, spe) if spe else [])
+        # a sweep's run may have other settings than the document's: no planned curve
+        planned = spe and not self._trial_text
+        self._plots.set_preview(preview(config, spe) if planned else [])
         if spe and not self.controller.running:  # the step axis spans the planned run
             self._plots.set_total_steps(config.epochs * spe)
 

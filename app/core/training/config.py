@@ -182,6 +182,12 @@ class TrainConfig:
     compile: bool = _runtime(False, "torch.compile the model (slow start, faster steps).")
     seed: int = _runtime(0, "Seed for data order, augmentation and initialisation.", 0, 2147483647)
     report_every: int = _runtime(20, "Report train metrics every this many steps.", 1, 100000)
+    tensorboard: bool = _runtime(
+        False,
+        "Also write TensorBoard event files into the run folder (tensorboard --logdir "
+        "RUNS_FOLDER shows every run); needs the tensorboard package.",
+        check=lambda on: _tensorboard_problem(on),
+    )
     activation_histograms: bool = _runtime(
         False,
         "At each report, one extra forward pass of the last batch (evaluation mode, no "
@@ -236,6 +242,14 @@ class TrainConfig:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def _tensorboard_problem(on: bool) -> str | None:
+    if not on:
+        return None
+    from app.core.training.tensorboard_log import missing
+
+    return missing()
 
 
 def _weight_set_problem(name: str) -> str | None:

@@ -100,6 +100,7 @@ class Trainer:
         self.dist = distributed.DistInfo()
         self.run_dir: RunDir | None = None
         self.history: list[EpochReport] = []
+        self._tensorboard = None  # the tensorboard setting's log, made with the first event
 
     # ------------------------------------------------------------------ public
     def run(self) -> Iterator[Event]:
@@ -140,7 +141,7 @@ class Trainer:
         )
         if self.run_dir:
             self.run_dir.log(f"FAILED ({kind}): {message}")
-            self.run_dir.log_event(event)
+            self._record(event)  # closes the TensorBoard log
         return event
 
     # ------------------------------------------------------------------- setup
@@ -262,7 +263,7 @@ class Trainer:
             info.std,
             self.p.notes,
         )
-        self.run_dir.log_event(started)
+        self._record(started)
         self.run_dir.log(
             f"started on {self.p.device}: {info.name}, {self.p.num_params:,} parameters, "
             f"{c.epochs} epochs of {self.p.spe} steps"
@@ -339,8 +340,18 @@ class Trainer:
         torch.save(state, buffer)
         return buffer.getvalue()
 
-    def _log(self, event: Event) -> Event:
+    def _record(self, event: Event) -> None:
+        """Write an event to the run folder (and to the TensorBoard log when it is on)."""
         self.run_dir.log_event(event)  # type: ignore[union-attr]
+        if self.config.tensorboard and not isinstance(self.run_dir, SilentRunDir):
+            if self._tensorboard is None:
+                from app.core.training.tensorboard_log import TensorBoardLog
+
+                self._tensorboard = TensorBoardLog(self.run_dir.path)  # type: ignore[union-attr]
+            self._tensorboard.add(event)
+
+    def _log(self, event: Event) -> Event:
+        self._record(event)
         if isinstance(event, RunFinished):
             self.run_dir.log(  # type: ignore[union-attr]
                 f"{event.reason} at step {event.step}: best validation accuracy "
@@ -418,7 +429,7 @@ class Trainer:
             lambda: first_nonfinite_layer(self.p.model, self._last_x),
             histograms,
         )
-        self.run_dir.log_event(report)  # type: ignore[union-attr]  (history: curves to overlay)
+        self._record(report)  # (history: curves to overlay)
         return report
 
     def _end_epoch(self, epoch: int, epoch_time: float) -> Iterator[Event]:
@@ -473,7 +484,7 @@ class Trainer:
                 self._snapshots.append(str(path))
         self._epoch_sums = [0.0, 0.0, 0.0]
         self._checkpoint("last", self._state(epoch + 1, 0))
-        rd.log_event(report)
+        self._record(report)
         yield report
         if c.early_stopping and self._bad_epochs >= c.early_stopping:
             if c.restore_best:

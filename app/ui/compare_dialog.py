@@ -111,7 +111,7 @@ class CompareDialog(QDialog):
             self.curve.addItem(title, key)
         self.curve.currentIndexChanged.connect(self._fill_curves)
         self.curves = pg.PlotWidget(background="w")
-        self.curves.addLegend(offset=(-10, 10))
+        self.curves.addLegend(offset=(-10, 10), labelTextColor="#333", brush=(255, 255, 255, 210))
         self.curves.setLabel("bottom", "epoch")
         self.curves.getAxis("left").enableAutoSIPrefix(False)
         curves_page = QWidget()
@@ -274,6 +274,12 @@ class CompareDialog(QDialog):
         legend = self.curves.plotItem.legend
         if legend is not None:
             legend.clear()
+            # where the curves are not: rising accuracies leave the top left free, falling
+            # losses the top right
+            if key.endswith("acc"):
+                legend.anchor((0, 0), (0, 0), offset=(10, 10))
+            else:
+                legend.anchor((1, 0), (1, 0), offset=(-10, 10))
         self.curves.setLabel("left", CURVES[key])
         named: set[int] = set()
         for run in self.comparison.runs:

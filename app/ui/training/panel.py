@@ -452,6 +452,7 @@ class TrainingPanel(QWidget):
         self.results = None
         self.run_config = config
         self._trial_text = ""
+        self._show_percent(0)  # not the last run's 100% while the next one starts
         self._dirty = True
         self._plots_stale = True  # the empty curves, on the Curves tab's next showing
         self.results_tab.set_results(None)

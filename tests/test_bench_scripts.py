@@ -36,4 +36,4 @@ def test_the_gradcam_bench_runs(monkeypatch, capsys):
 
 def test_the_course_experiment_bench_runs(monkeypatch, capsys):
     out = run(monkeypatch, capsys, "bench/course_experiment.py", "--quick")
-    assert "variant=no_bn" in out and "variant=bn" in out and "vs first:" in out
+    assert "variant=no_bn" in out and "variant=bn" in out and "vs variant=no_bn:" in out

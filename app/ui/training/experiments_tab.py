@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -91,9 +92,11 @@ class ExperimentsTab(QWidget):
         self.new_button = QPushButton("New Experiment…")
         self.new_button.setToolTip("Sweep settings or block parameters, or run a course experiment")
         self.run_button = QPushButton("Run Queue")
-        self.up_button = QPushButton("Up")
-        self.down_button = QPushButton("Down")
-        self.remove_button = QPushButton("Remove")
+        # small arrow buttons: five text buttons in a row widened the Training dock past
+        # what a 1000×700 window can give it (the canvas was left 275 px)
+        self.up_button = QToolButton(text="▲", toolTip="Move the selected experiment up")
+        self.down_button = QToolButton(text="▼", toolTip="Move the selected experiment down")
+        self.remove_button = QToolButton(text="✕", toolTip="Remove the selected experiment")
         self.compare_button = QPushButton("Compare…")
         self.compare_button.setToolTip("Compare the runs of the selected experiment")
         self.new_button.clicked.connect(self.new_requested)

@@ -1,0 +1,118 @@
+"""Pre-flight memory (issue 21): the predicted bytes saved for backward equal what autograd
+really saves, for every preset at batch 8; weights, gradients and optimizer state equal the
+real tensors after one step, for every optimizer."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import presets
+from app.core.compiler import compile_graph
+from app.core.cost import training_cost
+from app.core.graph import Learning
+from app.core.shapes import check
+from app.core.training.config import TrainConfig
+from app.core.training.memory import saved_for_backward, step_state
+from app.core.training.optim import build_optimizer
+
+BATCH = 8
+#: measured on the CPU too (seconds each); every preset is measured on the meta device, which
+#: runs autograd's real saving with no memory and no compute
+ON_CPU = (
+    "lenet5", "mlp", "alexnet_cifar", "vgg_cifar", "nin_cifar", "squeezenet_cifar",
+    "resnet18_cifar", "preact_resnet18_cifar", "se_resnet18_cifar", "googlenet_cifar",
+)  # fmt: skip
+
+
+def _measured(name: str, device: str) -> tuple[int, int]:
+    project = presets.get(name).project()
+    report = check(project.graph)
+    predicted = training_cost(project.graph, report, BATCH)
+    model = compile_graph(project.graph, report).to(device).train()
+    shape = report.nodes[report.input_id].shape
+    x = torch.randn(BATCH, *shape, device=device)
+    y = torch.randint(0, 2, (BATCH,), device=device)
+    return predicted.saved, saved_for_backward(model, x, y)
+
+
+@pytest.mark.parametrize("name", presets.names())
+def test_saved_for_backward_matches_autograd_on_the_meta_device(name):
+    predicted, real = _measured(name, "meta")
+    assert abs(predicted - real) <= 0.10 * real, (predicted, real)
+    assert predicted == real  # today's rules are exact for every preset
+
+
+@pytest.mark.parametrize("name", ON_CPU)
+def test_saved_for_backward_matches_autograd_on_the_cpu(name):
+    predicted, real = _measured(name, "cpu")
+    assert abs(predicted - real) <= 0.10 * real, (predicted, real)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"optimizer": "sgd", "momentum": 0.9},
+        {"optimizer": "sgd", "momentum": 0.0},
+        {"optimizer": "adam"},
+        {"optimizer": "adamw", "amsgrad": True},
+        {"optimizer": "rmsprop", "momentum": 0.9},
+        {"optimizer": "rmsprop", "momentum": 0.0},
+        {"optimizer": "adagrad"},
+    ],
+    ids=lambda s: "-".join(f"{k}={v}" for k, v in s.items()),
+)
+@pytest.mark.parametrize("name", ["lenet5", "resnet18_cifar", "squeezenet_cifar"])
+def test_weights_gradients_and_optimizer_state_after_one_step_are_exact(name, settings):
+    project = presets.get(name).project()
+    report = check(project.graph)
+    config = TrainConfig.from_dict(settings)
+    cost = training_cost(
+        project.graph, report, 4, optimizer=config.optimizer, momentum=config.momentum,
+        amsgrad=config.amsgrad,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = compile_graph(project.graph, report).train()
+    optimizer = build_optimizer(model, config)
+    x = torch.randn(4, *report.nodes[report.input_id].shape)
+    F.cross_entropy(model(x), torch.randint(0, 2, (4,))).backward()
+    optimizer.step()
+    real = step_state(model, optimizer)
+    assert (cost.weights, cost.gradients, cost.optimizer_state) == (
+        real["weights"], real["gradients"], real["optimizer"],
+    )  # fmt: skip
+
+
+def test_frozen_layers_keep_no_gradients_no_state_and_save_nothing_before_them():
+    project = presets.get("lenet5").project()
+    graph = project.graph
+    for nid in ("conv2d_1", "conv2d_2"):
+        graph.set_learning(nid, Learning(False))
+    report = check(graph)
+    cost = training_cost(graph, report, BATCH, optimizer="adam")
+    full = training_cost(presets.get("lenet5").build(), report, BATCH, optimizer="adam")
+    frozen = sum(report.nodes[n].params for n in ("conv2d_1", "conv2d_2"))
+    assert cost.weights == full.weights
+    assert full.gradients - cost.gradients == 4 * frozen
+    assert cost.nodes["conv2d_1"].saved == cost.nodes["tanh_1"].saved == 0
+    assert cost.saved < full.saved
+    model = compile_graph(graph, report).to("meta").train()
+    for name, module in model.named_modules():
+        if name in ("conv2d_1", "conv2d_2"):
+            module.requires_grad_(False)
+    x = torch.randn(BATCH, 1, 28, 28, device="meta")
+    assert cost.saved == saved_for_backward(
+        model, x, torch.zeros(BATCH, dtype=torch.long, device="meta")
+    )
+
+
+def test_costs_grow_with_the_batch_and_fixed_parts_do_not():
+    graph = presets.get("resnet18_cifar").build()
+    report = check(graph)
+    small, large = training_cost(graph, report, 8), training_cost(graph, report, 32)
+    assert small.fixed == large.fixed
+    assert large.saved == pytest.approx(4 * small.saved, rel=0.01)
+    assert large.peak > small.peak
+    graph.connect("input_1", graph.add_node("conv2d", {"kernel_h": 99}).id)
+    assert training_cost(graph, check(graph), 8) is None  # no figures while shapes are wrong

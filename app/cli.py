@@ -93,10 +93,15 @@ def _problem(p: object) -> dict:
     return {"node": p.node_id, "code": p.code, "message": p.message}  # type: ignore[attr-defined]
 
 
-def print_report(project: Project, report: ShapeReport, source: str, out: TextIO) -> None:
+def print_report(
+    project: Project, report: ShapeReport, source: str, out: TextIO, preflight=None
+) -> None:
+    from app.core.cost import bytes_text
+
     g = project.graph
     blocks = g.registry
-    rows = [("name", "block", "output", "params", "MACs", "RF")]
+    costs = preflight.cost.nodes if preflight is not None else {}
+    rows = [("name", "block", "output", "params", "MACs", "RF", "train mem" if costs else "")]
     for nid in report.order:
         info = report.nodes[nid]
         rf = info.receptive_field
@@ -108,9 +113,11 @@ def print_report(project: Project, report: ShapeReport, source: str, out: TextIO
                 f"{info.params:,}",
                 f"{info.macs:,}",
                 str(rf) if rf else "",
+                bytes_text(costs[nid].total) if nid in costs else "",
             )
         )
-    rows.append(("total", "", "", f"{report.total_params:,}", f"{report.total_macs:,}", ""))
+    total = bytes_text(preflight.cost.peak) if costs else ""
+    rows.append(("total", "", "", f"{report.total_params:,}", f"{report.total_macs:,}", "", total))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     title = f"{project.name or source}"
     print(f"{title}: {len(report.order)} nodes", file=out)
@@ -129,6 +136,9 @@ def print_report(project: Project, report: ShapeReport, source: str, out: TextIO
         f"sample (float32)   {work}",
         file=out,
     )
+    if preflight is not None:
+        for line in preflight.lines():
+            print(line, file=out)
     for p in report.problems:
         print(f"{p.severity}: {p.message}", file=out)
     verdict = "OK" if report.ok else "FAILED"
@@ -144,12 +154,97 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     report = check(project.graph)
+    try:
+        preflight = _preflight(project, report, args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.json:
-        json.dump(report_dict(project, report, args.source), sys.stdout, indent=2)
+        facts = report_dict(project, report, args.source)
+        if preflight is not None:
+            facts["training"] = preflight.facts()
+            for row in facts["nodes"]:
+                row["training_bytes"] = preflight.cost.nodes[row["id"]].total
+        json.dump(facts, sys.stdout, indent=2)
         print()
     else:
-        print_report(project, report, args.source, sys.stdout)
+        print_report(project, report, args.source, sys.stdout, preflight)
     return 0 if report.ok else 1
+
+
+class Preflight:
+    """What ``check`` adds about a training run: the step's memory at the batch size, and the
+    largest batch the device's free memory holds."""
+
+    def __init__(self, cost, device: str, available: int | None, largest: int | None) -> None:
+        self.cost, self.device, self.available, self.largest = cost, device, available, largest
+
+    def lines(self) -> list[str]:
+        from app.core.cost import bytes_text, cost_text
+
+        out = [cost_text(self.cost)]
+        if self.available is not None and self.largest is not None:
+            verdict = (
+                "fits" if self.largest >= self.cost.batch
+                else f"does NOT fit: use batch {self.largest} or less"
+            )  # fmt: skip
+            out.append(
+                f"largest batch on {self.device} ({bytes_text(self.available)} free): "
+                f"{self.largest:,}; batch {self.cost.batch} {verdict}"
+            )
+        return out
+
+    def facts(self) -> dict:
+        c = self.cost
+        return {
+            "batch_size": c.batch, "optimizer": c.optimizer, "amp": c.amp,
+            "device": self.device, "weights_bytes": c.weights, "gradients_bytes": c.gradients,
+            "optimizer_bytes": c.optimizer_state, "saved_for_backward_bytes": c.saved,
+            "data_bytes": c.data, "peak_bytes": c.peak, "available_bytes": self.available,
+            "largest_batch": self.largest,
+        }  # fmt: skip
+
+
+def _preflight(project: Project, report: ShapeReport, args: argparse.Namespace):
+    """The pre-flight figures for the project's settings and the flags (None with errors)."""
+    from app.core.cost import available_memory, profile
+    from app.core.training.config import ConfigError, TrainConfig
+
+    if not report.ok:
+        return None
+    try:
+        config = TrainConfig.from_dict(project.training)
+    except ConfigError:
+        config = TrainConfig()
+    changes = {
+        k: v
+        for k, v in (
+            ("batch_size", args.batch_size), ("optimizer", args.optimizer), ("amp", args.amp),
+        )
+        if v is not None
+    }  # fmt: skip
+    try:
+        config = config.replace(**changes)
+    except ConfigError as exc:
+        raise ValueError("; ".join(exc.problems)) from None
+    device, available = "cpu", available_memory()
+    if args.device and args.device != "cpu":  # asks torch which device, and its free memory
+        import torch
+
+        from app.core.training.engine import resolve_device
+
+        resolved = resolve_device(args.device)
+        device = str(resolved)
+        if resolved.type == "cuda":
+            available = torch.cuda.mem_get_info(resolved)[0]
+    found = profile(
+        project.graph, report, optimizer=config.optimizer, momentum=config.momentum,
+        amsgrad=config.amsgrad, amp=config.amp, device=device,
+    )  # fmt: skip
+    if found is None:
+        return None
+    largest = found.largest_batch(available) if available is not None else None
+    return Preflight(found.at(config.batch_size), device, available, largest)
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -577,6 +672,16 @@ def build_parser() -> argparse.ArgumentParser:
     p_check = sub.add_parser("check", help="check shapes and print the per-layer summary")
     p_check.add_argument("source", help="a project file, or presets:NAME")
     p_check.add_argument("--json", action="store_true", help="print the facts as JSON")
+    p_check.add_argument(
+        "--batch-size", type=int, help="training memory at this batch [default: the project's]"
+    )
+    p_check.add_argument("--optimizer", help="sgd, adam, adamw, rmsprop, adagrad")
+    p_check.add_argument("--amp", choices=("none", "bf16", "fp16"), help="mixed precision")
+    p_check.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda", "mps"),
+        help="whose free memory bounds the batch (auto/cuda load torch) [default: cpu RAM]",
+    )
     p_check.set_defaults(func=cmd_check)
     p_presets = sub.add_parser(
         "presets", help="list the preset architectures (built-in and yours), or save one"

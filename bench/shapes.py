@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch
 
 from app.core.compiler import compile_graph
+from app.core.cost import profile
 from app.core.shapes import check, clear_cache, topological_sort
 from presets.drawn import drawn_resnet
 
@@ -71,13 +72,26 @@ def main() -> None:
         graph.set_params(node.id, {"bias": flip[0]})
         check(graph)
 
-    cold_t, warm_t, walk_t = [], [], []
+    def edit_check_cost() -> None:  # and the pre-flight memory figures (issue 21)
+        flip[0] = not flip[0]
+        graph.set_params(node.id, {"bias": flip[0]})
+        report = check(graph)
+        p = profile(graph, report, optimizer="adam")
+        p.at(128)
+        p.largest_batch(8 * 2**30)
+
+    cold_t, warm_t, cost_t, walk_t = [], [], [], []
     for _ in range(30):  # interleave so all see the same machine state
         cold_t += timed(cold, 5)
         warm_t += timed(edit_then_check, 5)
+        cost_t += timed(edit_check_cost, 5)
         walk_t += timed(lambda: bare_walk(graph), 5)
     mw = statistics.median(walk_t)
-    for name, ts in (("full pass, cold cache ", cold_t), ("edit + full re-check", warm_t)):
+    for name, ts in (
+        ("full pass, cold cache ", cold_t),
+        ("edit + full re-check", warm_t),
+        ("edit + re-check + cost", cost_t),
+    ):
         m = statistics.median(ts)
         p95 = sorted(ts)[int(0.95 * len(ts))]
         print(

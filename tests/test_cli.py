@@ -41,6 +41,8 @@ def test_check_json(capsys):
         "memory_bytes": 18_816,
         "receptive_field": 5,
         "depth": 1,
+        # weights, gradients, momentum, and the batch of 128 images it keeps for backward
+        "training_bytes": 3 * 4 * 156 + 128 * 4 * 28 * 28,
     }
     assert [w["code"] for w in data["warnings"]] == ["linear_heavy"]
 

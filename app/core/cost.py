@@ -27,14 +27,24 @@ storages) for every preset in the tests.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from app.core.graph import Graph
 from app.core.shapes import ShapeReport
 from blocks.base import Shape
 from blocks.expansion import INPUT, can_expand, expand
 
-__all__ = ["NodeCost", "TrainingCost", "optimizer_slots", "training_cost"]
+__all__ = [
+    "NodeCost",
+    "Profile",
+    "TrainingCost",
+    "available_memory",
+    "bytes_text",
+    "cost_text",
+    "optimizer_slots",
+    "profile",
+    "training_cost",
+]
 
 #: bytes of an element by precision: parameters stay float32 under autocast
 DTYPE_BYTES = {"none": 4, "bf16": 2, "fp16": 2}
@@ -63,31 +73,18 @@ class NodeCost:
 
 @dataclass(frozen=True)
 class TrainingCost:
+    """A training step's memory at one batch size: per node and in total (bytes)."""
+
     batch: int
     optimizer: str
     amp: str
-    nodes: dict[str, NodeCost] = field(default_factory=dict)
+    nodes: dict[str, NodeCost]
+    weights: int
+    gradients: int
+    optimizer_state: int
+    saved: int
     data: int = 0  # the batch's inputs and targets
     largest_activation: int = 0  # bytes of the largest single output (a backward transient)
-
-    def _sum(self, name: str) -> int:
-        return sum(getattr(c, name) for c in self.nodes.values())
-
-    @property
-    def weights(self) -> int:
-        return self._sum("weights")
-
-    @property
-    def gradients(self) -> int:
-        return self._sum("gradients")
-
-    @property
-    def optimizer_state(self) -> int:
-        return self._sum("optimizer")
-
-    @property
-    def saved(self) -> int:
-        return self._sum("saved")
 
     @property
     def fixed(self) -> int:
@@ -120,13 +117,15 @@ class _Tape:
     """Entities are tensors (storages); ``save`` marks one as kept for backward, once."""
 
     def __init__(self) -> None:
-        self.sizes: list[int] = []
+        self.sizes: list[int] = []  # bytes per sample (or in all, for a constant)
+        self.const: list[bool] = []  # the size does not grow with the batch
         self.grad: list[bool] = []
         self.saved: set[int] = set()
         self.owner: dict[int, str] = {}
 
-    def new(self, nbytes: int, grad: bool) -> int:
+    def new(self, nbytes: int, grad: bool, const: bool = False) -> int:
         self.sizes.append(nbytes)
+        self.const.append(const)
         self.grad.append(grad)
         return len(self.sizes) - 1
 
@@ -144,18 +143,62 @@ class _Params:
     buffers: int = 0  # buffer bytes
 
 
-def training_cost(
+@dataclass(frozen=True)
+class Profile:
+    """A graph's costs as affine functions of the batch: each node's fixed bytes (weights,
+    gradients, optimizer state) and its saved bytes per sample plus a constant. One pass
+    over the graph gives the cost at any batch (:meth:`at`) and the largest batch."""
+
+    optimizer: str
+    amp: str
+    fixed: dict[str, tuple[int, int, int]]  # node → (weights, gradients, optimizer state)
+    saved: dict[str, tuple[int, int]]  # node → (bytes per sample, constant bytes)
+    data_per_sample: int
+    largest_per_sample: int
+
+    def __post_init__(self) -> None:
+        totals = [sum(v[i] for v in self.fixed.values()) for i in range(3)]
+        object.__setattr__(self, "_fixed", totals)
+        per_sample = sum(v[0] for v in self.saved.values())
+        constant = sum(v[1] for v in self.saved.values())
+        object.__setattr__(self, "_saved", (per_sample, constant))
+
+    def at(self, batch: int) -> TrainingCost:
+        nodes = {
+            nid: NodeCost(w, g, o, self.saved[nid][0] * batch + self.saved[nid][1])
+            for nid, (w, g, o) in self.fixed.items()
+        }
+        return TrainingCost(
+            batch, self.optimizer, self.amp, nodes, *self._fixed,
+            self._saved[0] * batch + self._saved[1], self.data_per_sample * batch,
+            self.largest_per_sample * batch,
+        )  # fmt: skip
+
+    def peak(self, batch: int) -> int:
+        """The step's peak at ``batch`` (as :attr:`TrainingCost.peak`), without the nodes."""
+        per_sample = self._saved[0] + self.data_per_sample + 2 * self.largest_per_sample
+        return sum(self._fixed) + self._saved[1] + per_sample * batch
+
+    def largest_batch(self, available: int) -> int:
+        """The largest batch whose step's peak fits in ``available`` bytes (0: none)."""
+        fixed = self.peak(0)
+        per_sample = self.peak(1) - fixed
+        if available < fixed + per_sample:
+            return 0
+        return int((available - fixed) // max(per_sample, 1))
+
+
+def profile(
     graph: Graph,
     report: ShapeReport,
-    batch: int,
     *,
     optimizer: str = "sgd",
     momentum: float = 0.9,
     amsgrad: bool = False,
     amp: str = "none",
     device: str = "cpu",
-) -> TrainingCost | None:
-    """The cost of one training step, or None while the graph has shape errors."""
+) -> Profile | None:
+    """The graph's cost :class:`Profile`, or None while it has shape errors."""
     if not report.ok or report.input_id is None:
         return None
     act = DTYPE_BYTES.get(amp, 4)
@@ -164,7 +207,7 @@ def training_cost(
     params: dict[str, _Params] = {}
     largest = 0
     slots, scalar = optimizer_slots(optimizer, momentum, amsgrad)
-    for nid in report.order:
+    for nid in report.order:  # sizes per sample (batch 1); constants are flagged
         node = graph.node(nid)
         info = report.nodes[nid]
         trains = node.learning.trainable
@@ -173,34 +216,40 @@ def training_cost(
         assert shape is not None
         p = params.setdefault(nid, _Params())
         if node.type_id == "input":
-            out[nid] = tape.new(batch * math.prod(shape) * 4, False)
+            out[nid] = tape.new(math.prod(shape) * 4, False)
             continue
         if can_expand(node.type_id):
             out[nid] = _composite(tape, nid, node.type_id, node.params, info.inputs[0],
-                                  sources[0], batch, act, trains, p, device)  # fmt: skip
+                                  sources[0], 1, act, trains, p, device)  # fmt: skip
         else:
             out[nid] = _primitive(tape, nid, node.type_id, node.params, list(info.inputs), shape,
-                                  sources, batch, act, trains, p, info.params, device)  # fmt: skip
-        largest = max(largest, batch * math.prod(shape) * act)
-    classes = report.nodes[report.order[-1]].shape or (1,)
-    # cross-entropy keeps its log-softmax (batch × classes) and the int64 targets
-    loss = batch * math.prod(classes) * 4 + batch * 8 + 4
-    costs: dict[str, NodeCost] = {}
-    saved_by: dict[str, int] = {}
+                                  sources, 1, act, trains, p, info.params, device)  # fmt: skip
+        largest = max(largest, math.prod(shape) * act)
+    saved: dict[str, list[int]] = {nid: [0, 0] for nid in params}
     for entity, nid in tape.owner.items():
-        saved_by[nid] = saved_by.get(nid, 0) + tape.sizes[entity]
-    for nid, p in params.items():
-        costs[nid] = NodeCost(
-            weights=4 * (p.elements + p.frozen) + p.buffers,
-            gradients=4 * p.elements,
-            optimizer=4 * p.elements * slots + scalar * p.tensors,
-            saved=saved_by.get(nid, 0),
-        )
-    input_bytes = tape.sizes[out[report.input_id]]
-    data = batch * 8 + (0 if out[report.input_id] in tape.saved else input_bytes)
+        saved[nid][1 if tape.const[entity] else 0] += tape.sizes[entity]
+    # cross-entropy keeps its log-softmax (batch × classes), the int64 targets and a scalar
     last = report.order[-1]
-    costs[last] = NodeCost(**{**costs[last].__dict__, "saved": costs[last].saved + loss})
-    return TrainingCost(batch, optimizer, amp, costs, data, largest)
+    classes = report.nodes[last].shape or (1,)
+    saved[last][0] += math.prod(classes) * 4 + 8
+    saved[last][1] += 4
+    fixed = {
+        nid: (4 * (p.elements + p.frozen) + p.buffers, 4 * p.elements,
+              4 * p.elements * slots + scalar * p.tensors)
+        for nid, p in params.items()
+    }  # fmt: skip
+    image = out[report.input_id]
+    data = 8 + (0 if image in tape.saved else tape.sizes[image])
+    return Profile(
+        optimizer, amp, fixed, {k: (v[0], v[1]) for k, v in saved.items()}, data, largest
+    )
+
+
+def training_cost(graph: Graph, report: ShapeReport, batch: int, **options) -> TrainingCost | None:
+    """The cost of one training step at ``batch``, or None while the graph has shape errors
+    (options: those of :func:`profile`)."""
+    found = profile(graph, report, **options)
+    return found.at(batch) if found is not None else None
 
 
 def _count(p: _Params, trains: bool, elements: int, tensors: int, buffers: int = 0) -> None:
@@ -232,7 +281,7 @@ def _primitive(
         _count(p, trains, 2 * c, 2, buffers=2 * 4 * c + 8)
         if (trains or grad_in) and x is not None:
             tape.save(x, nid)
-            tape.save(tape.new(2 * 4 * c, False), nid)
+            tape.save(tape.new(2 * 4 * c, False, const=True), nid)
         return tape.new(n_out * 4, trains or grad_in)
     if type_id in ACTIVATIONS:
         y = tape.new(n_out * act, grad_in)
@@ -315,3 +364,42 @@ def _composite(
             [entities[i] for i in part.inputs], batch, act, trains, p, inference.params, device,
         )  # fmt: skip
     return entities[parts[-1].name]
+
+
+def available_memory() -> int | None:
+    """Bytes of RAM available to a new process now (Linux: MemAvailable; elsewhere free
+    pages), or None when the system does not say."""
+    import os
+
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def bytes_text(n: float) -> str:
+    """1536 → '1.5 KiB'."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= scale:
+            value = n / scale
+            return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
+    return f"{int(n)} B"
+
+
+def cost_text(cost: TrainingCost) -> str:
+    """One line: the step's memory by kind, and its peak."""
+    precision = {"none": "float32", "bf16": "bf16 autocast", "fp16": "fp16 autocast"}
+    return (
+        f"training step at batch {cost.batch} ({cost.optimizer}, "
+        f"{precision.get(cost.amp, cost.amp)}): weights {bytes_text(cost.weights)}, gradients "
+        f"{bytes_text(cost.gradients)}, optimizer {bytes_text(cost.optimizer_state)}, saved "
+        f"for backward {bytes_text(cost.saved)}, data {bytes_text(cost.data)}; peak ≈ "
+        f"{bytes_text(cost.peak)}"
+    )

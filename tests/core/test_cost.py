@@ -116,3 +116,40 @@ def test_costs_grow_with_the_batch_and_fixed_parts_do_not():
     assert large.peak > small.peak
     graph.connect("input_1", graph.add_node("conv2d", {"kernel_h": 99}).id)
     assert training_cost(graph, check(graph), 8) is None  # no figures while shapes are wrong
+
+
+def test_the_largest_batch_is_the_one_whose_peak_fits():
+    from app.core.cost import profile
+
+    graph = presets.get("resnet18_cifar").build()
+    p = profile(graph, check(graph), optimizer="adam")
+    for batch in (1, 7, 128, 1000):
+        peak = p.at(batch).peak
+        assert p.largest_batch(peak) == batch
+        assert p.largest_batch(peak - 1) == batch - 1
+    assert p.largest_batch(p.at(1).fixed) == 0  # the weights alone fill it
+    assert p.at(64).peak == training_cost(graph, check(graph), 64, optimizer="adam").peak
+
+
+def test_check_prints_the_training_memory_and_the_largest_batch(capsys):
+    import json
+
+    from app.cli import main
+
+    assert main(["check", "presets:resnet18_cifar", "--batch-size", "64", "--optimizer",
+                 "adam"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "train mem" in out.splitlines()[1]
+    assert "training step at batch 64 (adam, float32): weights 42.7 MiB" in out
+    assert "largest batch on cpu" in out
+    assert main(["check", "presets:lenet5", "--json", "--amp", "bf16", "--batch-size", "8"]) == 0
+    facts = json.loads(capsys.readouterr().out)
+    graph = presets.get("lenet5").build()
+    cost = training_cost(graph, check(graph), 8, amp="bf16")
+    assert facts["training"]["peak_bytes"] == cost.peak
+    assert facts["training"]["amp"] == "bf16" and facts["training"]["largest_batch"] > 8
+    assert sum(n["training_bytes"] for n in facts["nodes"]) == sum(
+        c.total for c in cost.nodes.values()
+    )
+    assert main(["check", "presets:lenet5", "--optimizer", "lion"]) == 2
+    assert "optimizer" in capsys.readouterr().err

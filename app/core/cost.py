@@ -41,6 +41,7 @@ __all__ = [
     "available_memory",
     "bytes_text",
     "cost_text",
+    "memory_of",
     "optimizer_slots",
     "profile",
     "training_cost",
@@ -382,6 +383,17 @@ def available_memory() -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def memory_of(device: str) -> tuple[str, int | None]:
+    """(the device a run of this setting uses, as far as the window can tell without torch;
+    its free memory, or None when unknown). ``auto`` on a machine with an NVIDIA driver is a
+    GPU, whose free memory only the training process can ask."""
+    import os
+
+    if device in ("cuda", "mps") or (device == "auto" and os.path.exists("/dev/nvidia0")):
+        return ("cuda" if device != "mps" else "mps"), None
+    return "cpu", available_memory()
 
 
 def bytes_text(n: float) -> str:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -29,7 +30,7 @@ from app.core.shapes import ShapeReport, counted
 from app.ui.document import Document
 from blocks import shape_text
 
-COLUMNS = ("#", "name", "block", "output", "params", "MACs", "RF")
+COLUMNS = ("#", "name", "block", "output", "params", "MACs", "RF", "train mem")
 
 
 class NumberItem(QTableWidgetItem):
@@ -60,6 +61,7 @@ class LivePanel(QWidget):
         code of ResNet-152 took 30-60 ms, paid in the same turn as opening it)."""
         self.document = document
         document.changed.connect(self.schedule)
+        document.training_changed.connect(self.schedule)  # the batch, optimizer, precision
         self.schedule()
 
     def on_screen(self) -> bool:
@@ -92,6 +94,81 @@ class LivePanel(QWidget):
         raise NotImplementedError
 
 
+def document_cost(document: Document):
+    """(the training step's cost at the project's batch, the largest batch that fits the
+    device, the device, its free memory), or None while the graph has errors."""
+    from app.core.cost import memory_of, profile
+    from app.core.training.config import ConfigError, TrainConfig
+
+    try:
+        config = TrainConfig.from_dict(document.project.training)
+    except ConfigError:
+        config = TrainConfig()
+    found = profile(
+        document.graph, document.report, optimizer=config.optimizer, momentum=config.momentum,
+        amsgrad=config.amsgrad, amp=config.amp,
+    )  # fmt: skip
+    if found is None:
+        return None
+    device, free = memory_of(config.device)
+    largest = found.largest_batch(free) if free is not None else None
+    return found.at(config.batch_size), largest, device, free
+
+
+class BytesItem(NumberItem):
+    """Sorts by bytes, shows them as KiB/MiB/GiB."""
+
+    def __init__(self, value: int | None) -> None:
+        from app.core.cost import bytes_text
+
+        super().__init__(value)
+        self.setText("" if value is None else bytes_text(value))
+
+
+class CostLabel(QLabel):
+    """The status bar's pre-flight figure: the training step's peak memory at the project's
+    batch, and whether it fits the device; follows edits and settings (debounced)."""
+
+    def __init__(self, document: Document) -> None:
+        super().__init__()
+        self.timer = QTimer(self, singleShot=True, interval=LivePanel.DELAY_MS)
+        self.timer.timeout.connect(self.refresh)
+        self.set_document(document)
+
+    def set_document(self, document: Document) -> None:
+        self.document = document
+        document.changed.connect(self.timer.start)
+        document.training_changed.connect(self.timer.start)
+        self.timer.start()
+
+    def refresh(self) -> None:
+        from app.core.cost import bytes_text
+
+        found = document_cost(self.document)
+        if found is None:
+            self.setText("")
+            return
+        cost, largest, device, free = found
+        text = f"step ≈ {bytes_text(cost.peak)} at batch {cost.batch}"
+        if largest is not None:
+            text += (f" · {device} fits ≤ {largest:,}" if largest >= cost.batch
+                     else f" · does NOT fit {device}: batch ≤ {largest:,}")  # fmt: skip
+        self.setText(text)
+        self.setStyleSheet("" if largest is None or largest >= cost.batch else "color: #b00020;")
+        self.setToolTip(
+            cost_lines(cost, largest, device, free) + "\n(the Summary shows each block's share)"
+        )
+
+
+def cost_lines(cost, largest: int | None, device: str, free: int | None) -> str:
+    from app.core.cost import bytes_text, cost_text
+
+    text = cost_text(cost)
+    if free is None:
+        return text + f"\nfree memory of {device}: known once a run starts there"
+    return text + f"\nlargest batch on {device} ({bytes_text(free)} free): {largest:,}"
+
+
 class SummaryTable(LivePanel):
     """Name, block, output shape, parameters, MACs and receptive field per node, with totals;
     sortable by any column, updated shortly after every edit."""
@@ -108,6 +185,9 @@ class SummaryTable(LivePanel):
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.totals = QLabel()
+        # one line, cut at the dock's edge (the whole text is its tooltip): a wrapped second
+        # line took a table row from the Summary at 1600×1000
+        self.totals.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.table)
@@ -119,6 +199,8 @@ class SummaryTable(LivePanel):
 
     def show_report(self, report: ShapeReport) -> None:
         graph = self.document.graph
+        found = document_cost(self.document)
+        costs = found[0].nodes if found else {}
         self.table.setSortingEnabled(False)
         new_rows = self.table.rowCount() != len(report.order)
         self.table.setRowCount(len(report.order))
@@ -134,17 +216,29 @@ class SummaryTable(LivePanel):
                 NumberItem(info.params),
                 NumberItem(info.macs),
                 NumberItem(info.receptive_field),
+                BytesItem(costs[node_id].total if node_id in costs else None),
             ]
             for col, cell in enumerate(cells):
                 self.table.setItem(row, col, cell)
         self.table.setSortingEnabled(True)
         if new_rows:  # measuring every cell is the slow part: only when rows come or go
             self.table.resizeColumnsToContents()
-        self.totals.setText(
+        text = (
             f"Total: {report.total_params:,} parameters · {report.total_macs:,} MACs · "
             f"{counted(report.depth, 'layer')} · "
             f"{report.total_memory / 2**20:.2f} MiB activations/sample"
         )
+        tip = ""
+        if found is not None:
+            from app.core.cost import bytes_text
+
+            cost, largest, device, _ = found
+            text += f" · training step at batch {cost.batch} ≈ {bytes_text(cost.peak)}"
+            if largest is not None:
+                text += f", {device} fits ≤ {largest:,}"
+            tip = cost_lines(*found)
+        self.totals.setText(text)
+        self.totals.setToolTip(tip)
 
 
 class PythonHighlighter(QSyntaxHighlighter):

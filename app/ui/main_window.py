@@ -25,7 +25,7 @@ from app.ui.canvas_items import NODE_H, NODE_W
 from app.ui.canvas_tools import IMAGE_FILTER, InsideDialog, export_image
 from app.ui.document import Document, fragment
 from app.ui.fine_tune_actions import FineTuningActions
-from app.ui.info_panels import CodePanel, SummaryTable
+from app.ui.info_panels import CodePanel, CostLabel, SummaryTable
 from app.ui.panels import BLOCK_MIME, Inspector, Palette, ProblemsPanel
 from app.ui.training.panel import TrainingPanel
 from blocks.expansion import can_expand
@@ -154,6 +154,8 @@ class MainWindow(FineTuningActions, QMainWindow):
         self.code = CodePanel(self.document)
         self.training = TrainingPanel(self.document)
         self.device_label = QLabel("device: not started")
+        self.cost_label = CostLabel(self.document)  # the step's memory, before Start
+        self.statusBar().addPermanentWidget(self.cost_label)
         self.statusBar().addPermanentWidget(self.device_label)
         self._docks()
         self._actions()
@@ -312,8 +314,8 @@ class MainWindow(FineTuningActions, QMainWindow):
         if self.training.document is not document:
             self.training.set_document(document)
         if hasattr(self, "summary"):
-            self.summary.set_document(document)
-            self.code.set_document(document)
+            for view in (self.summary, self.cost_label, self.code):
+                view.set_document(document)
         self.problems.show_report(document.report)
         self._update_title()
         self._update_undo_text()
@@ -543,13 +545,13 @@ class MainWindow(FineTuningActions, QMainWindow):
             self.statusBar().showMessage(f"cannot delete: {exc}")
 
     # --------------------------------------------------------------- training
-    def _new_experiment(self) -> None:
-        self.docks["Training"].raise_()
-        self.training.new_experiment()
-
     def _start_training(self) -> None:
         self.docks["Training"].raise_()
         self.training.start()
+
+    def _new_experiment(self) -> None:
+        self.docks["Training"].raise_()
+        self.training.new_experiment()
 
     def _training_running(self, running: bool) -> None:
         """Lock structural editing while a run uses the graph (moves stay allowed)."""

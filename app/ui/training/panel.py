@@ -144,6 +144,7 @@ class TrainingPanel(QWidget):
         self._layers_shown = 0.0
         self._diverged_at: int | None = None  # the step of a NaN pause, until resumed
         self._trial_text = ""  # which trial of a sweep is training (its status line's start)
+        self._warned = ""  # the will-not-fit warning last shown (Start again goes ahead)
         self._build()
         self.timer = QTimer(self, interval=REDRAW_MS, singleShot=True)  # armed by records
         self.timer.timeout.connect(self.redraw)
@@ -414,9 +415,33 @@ class TrainingPanel(QWidget):
             self.status.setText(f"<b>Cannot start:</b> {problem}: use one of the fixes below.")
             self.message.emit(f"cannot start: {problem}")
             return False
+        too_big = self._will_not_fit() if run_dir is None else ""
+        if too_big and self._warned != too_big:  # once: Start again tries anyway
+            self._warned = too_big
+            self.status.setText(f"<b>Will not fit:</b> {too_big}. Start again to try anyway.")
+            self.message.emit(f"will not fit: {too_big}")
+            return False
+        self._warned = ""
         config, project = self.run_setup()
         self._launch(to_json(project), config, project.name, run_dir=run_dir)
         return True
+
+    def _will_not_fit(self) -> str:
+        """Why the step's predicted peak exceeds the device's free memory (with the batch
+        that fits), or "" when it fits or the free memory is unknown."""
+        from app.core.cost import bytes_text
+        from app.ui.info_panels import document_cost
+
+        found = document_cost(self.document)
+        if found is None:
+            return ""
+        cost, largest, device, free = found
+        if largest is None or largest >= cost.batch:
+            return ""
+        return (
+            f"batch {cost.batch} needs ≈ {bytes_text(cost.peak)} and {device} has "
+            f"{bytes_text(free)} free: batch {largest:,} fits (Settings → Data → batch size)"
+        )
 
     def run_setup(self) -> tuple[TrainConfig, Project]:
         """The settings and a copy of the project a run of the document now would use."""

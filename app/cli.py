@@ -178,6 +178,9 @@ class Preflight:
 
     def __init__(self, cost, device: str, available: int | None, largest: int | None) -> None:
         self.cost, self.device, self.available, self.largest = cost, device, available, largest
+        self.step_s: float | None = None  # predicted seconds a step (with a calibration)
+        self.steps: int | None = None  # steps an epoch
+        self.calibrated = ""
 
     def lines(self) -> list[str]:
         from app.core.cost import bytes_text, cost_text
@@ -192,6 +195,15 @@ class Preflight:
                 f"largest batch on {self.device} ({bytes_text(self.available)} free): "
                 f"{self.largest:,}; batch {self.cost.batch} {verdict}"
             )
+        if self.step_s is not None:
+            line = f"time per step on {self.device}: ≈ {_duration(self.step_s)}"
+            if self.steps:
+                line += (
+                    f", per epoch of {self.steps:,} steps ≈ {_duration(self.step_s * self.steps)}"
+                )
+            out.append(f"{line} (device speed measured {self.calibrated})")
+        else:
+            out.append(f"time per step: add --calibrate to measure {self.device}'s speed once")
         return out
 
     def facts(self) -> dict:
@@ -201,7 +213,8 @@ class Preflight:
             "device": self.device, "weights_bytes": c.weights, "gradients_bytes": c.gradients,
             "optimizer_bytes": c.optimizer_state, "saved_for_backward_bytes": c.saved,
             "data_bytes": c.data, "peak_bytes": c.peak, "available_bytes": self.available,
-            "largest_batch": self.largest,
+            "largest_batch": self.largest, "step_seconds": self.step_s,
+            "steps_per_epoch": self.steps,
         }  # fmt: skip
 
 
@@ -244,7 +257,34 @@ def _preflight(project: Project, report: ShapeReport, args: argparse.Namespace):
     if found is None:
         return None
     largest = found.largest_batch(available) if available is not None else None
-    return Preflight(found.at(config.batch_size), device, available, largest)
+    flight = Preflight(found.at(config.batch_size), device, available, largest)
+    from app.core.cost import cached_calibration, step_seconds
+    from app.core.training.config import planned_steps_per_epoch
+
+    kind = device.split(":")[0]
+    speed = cached_calibration(kind)
+    if args.calibrate:
+        import torch
+
+        from app.core.training.calibrate import calibration
+
+        speed = calibration(torch.device(device), refresh=True)
+    if speed is not None:
+        flight.step_s = step_seconds(
+            project.graph, report, config.batch_size, speed, config.optimizer
+        )
+        flight.steps = planned_steps_per_epoch(config)
+        flight.calibrated = speed.get("measured", "")
+    return flight
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1e3:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    minutes = seconds / 60
+    return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
@@ -681,6 +721,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--device",
         choices=("auto", "cpu", "cuda", "mps"),
         help="whose free memory bounds the batch (auto/cuda load torch) [default: cpu RAM]",
+    )
+    p_check.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="measure the device's speed now (seconds; cached) for the time per step",
     )
     p_check.set_defaults(func=cmd_check)
     p_presets = sub.add_parser(

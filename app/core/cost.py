@@ -26,8 +26,10 @@ storages) for every preset in the tests.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from app.core.graph import Graph
 from app.core.shapes import ShapeReport
@@ -40,10 +42,13 @@ __all__ = [
     "TrainingCost",
     "available_memory",
     "bytes_text",
+    "cached_calibration",
+    "calibration_file",
     "cost_text",
     "memory_of",
     "optimizer_slots",
     "profile",
+    "step_seconds",
     "training_cost",
 ]
 
@@ -415,3 +420,117 @@ def cost_text(cost: TrainingCost) -> str:
         f"for backward {bytes_text(cost.saved)}, data {bytes_text(cost.data)}; peak ≈ "
         f"{bytes_text(cost.peak)}"
     )
+
+
+# ----------------------------------------------------------------------- step time
+def calibration_file() -> Path:
+    """Where :mod:`app.core.training.calibrate` keeps each device's measured speed."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("NetBuilder", appauthor=False)) / "calibration.json"
+
+
+def cached_calibration(device: str, path: Path | None = None) -> dict | None:
+    """The latest cached calibration of a device kind (``cpu``, ``cuda``…), without torch."""
+    import json
+
+    try:
+        cache = json.loads((path or calibration_file()).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    found = [v for v in cache.values() if str(v.get("device", "")).split(":")[0] == device]
+    return max(found, key=lambda v: v.get("measured", "")) if found else None
+
+
+#: how much slower than a ReLU of the same output each elementwise kind is, forward and
+#: backward (a ReLU is what the calibration times)
+_ELEMENTWISE = {
+    "batchnorm1d": 2.0, "batchnorm2d": 2.0, "maxpool2d": 1.5, "avgpool2d": 1.2,
+    "adaptive_avgpool2d": 1.0, "global_avgpool": 1.0, "dropout": 1.5, "dropout2d": 1.5,
+    "add": 1.2, "multiply": 1.5, "concat": 1.0, "local_response_norm": 6.0, "softmax": 1.5,
+}  # fmt: skip
+
+
+def _throughput(points: list[list[float]], depth: float) -> float:
+    """Log-log interpolation of (depth, FLOP/s), flat beyond the measured ends."""
+    points = sorted(points)
+    if depth <= points[0][0]:
+        return points[0][1] * depth / points[0][0]  # shallow reductions: memory bound
+    if depth >= points[-1][0]:
+        return points[-1][1]
+    for (d0, f0), (d1, f1) in itertools.pairwise(points):
+        if d0 <= depth <= d1:
+            t = (math.log(depth) - math.log(d0)) / (math.log(d1) - math.log(d0))
+            return math.exp(math.log(f0) + t * (math.log(f1) - math.log(f0)))
+    return points[-1][1]
+
+
+def _narrow(points, channels: int) -> float:
+    """The share of the throughput a convolution with this few output channels reaches."""
+    points = sorted(points)
+    if not points or channels >= points[-1][0]:
+        return 1.0
+    if channels <= points[0][0]:
+        return points[0][1]
+    for (c0, r0), (c1, r1) in itertools.pairwise(points):
+        if c0 <= channels <= c1:
+            return r0 + (r1 - r0) * (channels - c0) / (c1 - c0)
+    return 1.0
+
+
+def _primitive_parts(graph: Graph, report: ShapeReport):
+    """(type_id, params, input shapes, output shape, parameters, MACs) of every primitive
+    layer, composites through their parts."""
+    from blocks import REGISTRY
+
+    for nid in report.order:
+        node = graph.nodes[nid]
+        info = report.nodes[nid]
+        if not can_expand(node.type_id):
+            yield node.type_id, node.params, info.inputs, info.shape, info.params, info.macs
+            continue
+        shapes = {INPUT: info.inputs[0]}
+        for part in expand(node.type_id, node.params, info.inputs[0]):
+            block = REGISTRY.get(part.type_id)
+            values = block.validate(part.params)
+            ins = tuple(shapes[i] for i in part.inputs)
+            inference = block.infer(values, list(ins))
+            shapes[part.name] = inference.shape
+            yield part.type_id, values, ins, inference.shape, inference.params, inference.macs
+
+
+def step_seconds(
+    graph: Graph, report: ShapeReport, batch: int, calibration: dict, optimizer: str = "sgd"
+) -> float | None:
+    """Seconds of one training step (forward, backward, update) predicted from per-layer
+    MACs and memory traffic with the device's calibration; None while the graph has errors.
+    A convolution runs at the throughput measured for its reduction depth C_in/groups·k²
+    (but no faster than its memory traffic allows), a linear layer at the matrix-multiply
+    throughput, the rest at the bandwidth measured for a ReLU, scaled by kind; each layer
+    also pays the measured cost of a call."""
+    if not report.ok:
+        return None
+    bandwidth, overhead = calibration["bandwidth"], calibration["overhead_s"]
+    seconds, params = 0.0, 0
+    for type_id, values, ins, shape, n_params, macs in _primitive_parts(graph, report):
+        params += n_params
+        if type_id in ("input", "output", "flatten"):
+            continue
+        out = batch * math.prod(shape) * 4
+        traffic = 5 * (out + sum(batch * math.prod(s) * 4 for s in ins)) / 2 / bandwidth
+        if type_id in ("conv1d", "conv2d", "conv3d"):
+            depth = macs / max(1, math.prod(shape))  # C_in/groups·k² per output value
+            flops = _throughput(calibration["conv"], max(1, depth))
+            flops *= _narrow(calibration.get("narrow", ()), shape[0])
+            seconds += max(6 * macs * batch / flops, traffic) + 2 * overhead
+        elif type_id == "linear":
+            seconds += 6 * macs * batch / calibration["linear_flops"] + 2 * overhead
+        else:
+            reads = 1.0
+            if type_id in ("maxpool2d", "avgpool2d"):  # each output reads its window
+                reads = max(1.0, values.get("kernel_size", 2) ** 2 / 4)
+            seconds += _ELEMENTWISE.get(type_id, 1.0) * reads * 5 * out / bandwidth + overhead
+    slots = {"sgd": 1, "adam": 2, "adamw": 2, "rmsprop": 1, "adagrad": 1}.get(optimizer, 2)
+    # the update reads the weights, gradients and state and writes the weights and state
+    seconds += (3 + 2 * slots) * 4 * params / bandwidth
+    return seconds

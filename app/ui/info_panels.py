@@ -94,6 +94,23 @@ class LivePanel(QWidget):
         raise NotImplementedError
 
 
+def predicted_step(document: Document, device: str = "") -> float | None:
+    """Seconds a training step of the document should take on ``device`` (default: the one
+    its settings pick), from that device's cached calibration; None without one."""
+    from app.core.cost import cached_calibration, memory_of, step_seconds
+    from app.core.training.config import ConfigError, TrainConfig
+
+    try:
+        config = TrainConfig.from_dict(document.project.training)
+    except ConfigError:
+        config = TrainConfig()
+    speed = cached_calibration(device.split(":")[0] or memory_of(config.device)[0])
+    if speed is None:
+        return None
+    return step_seconds(document.graph, document.report, config.batch_size, speed,
+                        config.optimizer)  # fmt: skip
+
+
 def document_cost(document: Document):
     """(the training step's cost at the project's batch, the largest batch that fits the
     device, the device, its free memory), or None while the graph has errors."""
@@ -150,13 +167,24 @@ class CostLabel(QLabel):
             return
         cost, largest, device, free = found
         text = f"step ≈ {bytes_text(cost.peak)} at batch {cost.batch}"
+        seconds = predicted_step(self.document)
+        if seconds is not None:
+            text += f", ≈ {seconds:.2g} s" if seconds >= 0.01 else ", < 10 ms"
         if largest is not None:
             text += (f" · {device} fits ≤ {largest:,}" if largest >= cost.batch
                      else f" · does NOT fit {device}: batch ≤ {largest:,}")  # fmt: skip
         self.setText(text)
         self.setStyleSheet("" if largest is None or largest >= cost.batch else "color: #b00020;")
+        timing = (
+            f"\ntime per step ≈ {seconds:.3g} s (from this device's measured speed)"
+            if seconds is not None
+            else "\ntime per step: measure this device once with "
+            "'python main.py check FILE --calibrate'"
+        )
         self.setToolTip(
-            cost_lines(cost, largest, device, free) + "\n(the Summary shows each block's share)"
+            cost_lines(cost, largest, device, free)
+            + timing
+            + "\n(the Summary shows each block's share)"
         )
 
 

@@ -153,3 +153,45 @@ def test_check_prints_the_training_memory_and_the_largest_batch(capsys):
     )
     assert main(["check", "presets:lenet5", "--optimizer", "lion"]) == 2
     assert "optimizer" in capsys.readouterr().err
+
+
+def test_step_time_by_hand_with_a_flat_calibration():
+    from app.core.cost import step_seconds
+    from tests.helpers import chain, image
+
+    graph = chain(
+        image(3, 8, 8),
+        ("conv2d", {"out_channels": 4, "padding": 1, "bias": False}),
+        ("relu", {}),
+        ("flatten", {}),
+        ("linear", {"out_features": 10}),
+    )
+    report = check(graph)
+    flat = {"conv": [[1, 1e9], [10_000, 1e9]], "narrow": [], "linear_flops": 2e9,
+            "bandwidth": 1e12, "overhead_s": 0.0}  # fmt: skip
+    conv_macs, linear_macs = report.nodes["conv2d_1"].macs, report.nodes["linear_1"].macs
+    relu_bytes = 16 * 4 * 8 * 8 * 4
+    params = report.total_params
+    expected = (
+        6 * conv_macs * 16 / 1e9  # forward, and backward for the input and the weights
+        + 6 * linear_macs * 16 / 2e9
+        + 5 * relu_bytes / 1e12  # a ReLU passes over its output five times
+        + 5 * 4 * params / 1e12  # SGD with momentum: weights, gradients, one buffer
+    )
+    assert step_seconds(graph, report, 16, flat) == pytest.approx(expected)
+    slow = {**flat, "overhead_s": 1e-3}
+    assert step_seconds(graph, report, 16, slow) == pytest.approx(expected + 5e-3)  # 2+1+2 calls
+
+
+def test_check_calibrates_once_and_then_gives_the_time_per_step(tmp_path, monkeypatch, capsys):
+    from app.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert main(["check", "presets:lenet5"]) == 0
+    assert "add --calibrate" in capsys.readouterr().out
+    assert main(["check", "presets:lenet5", "--calibrate"]) == 0
+    assert "time per step on cpu: ≈" in capsys.readouterr().out
+    assert (tmp_path / "NetBuilder" / "calibration.json").exists()
+    assert main(["check", "presets:lenet5"]) == 0  # from the cache now
+    out = capsys.readouterr().out
+    assert "time per step on cpu: ≈" in out and "per epoch of" in out

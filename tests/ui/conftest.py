@@ -7,6 +7,7 @@ from PySide6.QtCore import QSettings
 @pytest.fixture(autouse=True)
 def isolated_user_state(tmp_path, monkeypatch):
     monkeypatch.setenv("NETBUILDER_AUTOSAVE_DIR", str(tmp_path / "autosave"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no device calibration
     QSettings.setPath(
         QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "settings")
     )

@@ -64,3 +64,23 @@ def test_start_warns_when_the_batch_will_not_fit_and_names_the_batch_that_does(q
     assert panel.controller.running
     panel.stop()
     wait_for(qtbot, lambda: not panel.controller.running)
+
+
+def test_a_calibrated_device_gives_the_time_before_start_and_beside_the_real_speed(qtbot, tmp_path):
+    import json
+
+    from app.core.cost import calibration_file
+
+    calibration_file().parent.mkdir(parents=True, exist_ok=True)
+    speed = {"device": "cpu", "conv": [[1, 1e9], [5000, 1e9]], "narrow": [],
+             "linear_flops": 1e9, "bandwidth": 1e10, "overhead_s": 1e-5,
+             "measured": "2026-12-07 08:00"}  # fmt: skip
+    calibration_file().write_text(json.dumps({"cpu|2|test": speed}))
+    win = make_window(qtbot, FAST)
+    wait_for(qtbot, lambda: ", ≈ " in win.cost_label.text(), 5000)
+    assert "time per step ≈" in win.cost_label.toolTip()
+    win._start_training()
+    panel = win.training
+    wait_for(qtbot, lambda: "(predicted " in panel.status.text())
+    panel.stop()
+    wait_for(qtbot, lambda: not panel.controller.running)

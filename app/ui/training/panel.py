@@ -145,6 +145,7 @@ class TrainingPanel(QWidget):
         self._diverged_at: int | None = None  # the step of a NaN pause, until resumed
         self._trial_text = ""  # which trial of a sweep is training (its status line's start)
         self._warned = ""  # the will-not-fit warning last shown (Start again goes ahead)
+        self._predicted_rate = None  # images/s the pre-flight estimate expects of this run
         self._build()
         self.timer = QTimer(self, interval=REDRAW_MS, singleShot=True)  # armed by records
         self.timer.timeout.connect(self.redraw)
@@ -578,6 +579,10 @@ class TrainingPanel(QWidget):
             self.metrics.add(record)
             if isinstance(record, RunStarted):
                 self.last_run_dir = Path(record.run_dir)
+                from app.ui.info_panels import predicted_step
+
+                step = None if self._trial_text else predicted_step(self.document, record.device)
+                self._predicted_rate = self.config().batch_size / step if step else None
                 if self._plots is not None:
                     self._plots.set_total_steps(record.total_steps)
                 self.device_changed.emit(record.device)
@@ -645,7 +650,9 @@ class TrainingPanel(QWidget):
             if m.end is None:
                 self.status.setText(
                     self._trial_text + f"{epoch_text} · step {last.step}/{started.total_steps} · "
-                    f"ETA {_eta(last.eta_s)} · {last.images_per_sec:,.0f} images/s · "
+                    f"ETA {_eta(last.eta_s)} · {last.images_per_sec:,.0f} images/s"
+                    + (f" (predicted {self._predicted_rate:,.0f})" if self._predicted_rate else "")
+                    + " · "
                     + (f"loss {m.smoothed.values[-1]:.4f}" if len(m.smoothed) else "")
                     + (" · paused" if self.controller.paused else "")
                 )

@@ -1,4 +1,4 @@
-"""The measurement scripts of issues 18, 19 and 20 still run (tiny sizes, in this process; their
+"""The measurement scripts of issues 18 to 21 still run (tiny sizes, in this process; their
 numbers are not checked: no timing assertion in a test)."""
 
 from __future__ import annotations
@@ -37,3 +37,9 @@ def test_the_gradcam_bench_runs(monkeypatch, capsys):
 def test_the_course_experiment_bench_runs(monkeypatch, capsys):
     out = run(monkeypatch, capsys, "bench/course_experiment.py", "--quick")
     assert "variant=no_bn" in out and "variant=bn" in out and "vs variant=no_bn:" in out
+
+
+def test_the_step_time_bench_runs(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # its calibration is cached there
+    out = run(monkeypatch, capsys, "bench/step_time.py", "--presets", "lenet5", "--steps", "1")
+    assert "lenet5" in out and "within ±35%" in out

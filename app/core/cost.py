@@ -128,6 +128,7 @@ class _Tape:
         self.grad: list[bool] = []
         self.saved: set[int] = set()
         self.owner: dict[int, str] = {}
+        self.full: set[int] = set()  # float32 tensors under autocast (the input images)
 
     def new(self, nbytes: int, grad: bool, const: bool = False) -> int:
         self.sizes.append(nbytes)
@@ -223,6 +224,7 @@ def profile(
         p = params.setdefault(nid, _Params())
         if node.type_id == "input":
             out[nid] = tape.new(math.prod(shape) * 4, False)
+            tape.full.add(out[nid])
             continue
         if can_expand(node.type_id):
             out[nid] = _composite(tape, nid, node.type_id, node.params, info.inputs[0],
@@ -279,7 +281,16 @@ def _primitive(
     if type_id in WEIGHTED:
         bias = bool(params.get("bias", True))
         _count(p, trains, n_params, 2 if bias else 1)
-        if trains and x is not None:
+        if act != 4 and x is not None and (trains or grad_in):
+            # autocast: the layer keeps a low-precision copy of a float32 input (the images),
+            # and one of its weights (a linear layer only when its input needs a gradient)
+            kept = tape.new(math.prod(inputs[0]) * act, False) if x in tape.full else x
+            if trains:
+                tape.save(kept, nid)
+            if type_id != "linear" or grad_in:
+                weight = n_params - (shape[0] if bias else 0)
+                tape.save(tape.new(weight * act, False, const=True), nid)
+        elif trains and x is not None:
             tape.save(x, nid)
         return tape.new(n_out * act, trains or grad_in)
     if type_id in NORMS:

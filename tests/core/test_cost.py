@@ -195,3 +195,17 @@ def test_check_calibrates_once_and_then_gives_the_time_per_step(tmp_path, monkey
     assert main(["check", "presets:lenet5"]) == 0  # from the cache now
     out = capsys.readouterr().out
     assert "time per step on cpu: ≈" in out and "per epoch of" in out
+
+
+@pytest.mark.parametrize("name", ON_CPU)
+def test_saved_for_backward_under_bf16_autocast_on_the_cpu(name):
+    """Autocast keeps low-precision copies: of the images at the first layer, of every
+    convolution's weights, of a linear layer's weights when its input needs a gradient."""
+    project = presets.get(name).project()
+    report = check(project.graph)
+    predicted = training_cost(project.graph, report, BATCH, amp="bf16").saved
+    model = compile_graph(project.graph, report).train()
+    x = torch.randn(BATCH, *report.nodes[report.input_id].shape)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        real = saved_for_backward(model, x, torch.randint(0, 2, (BATCH,)))
+    assert abs(predicted - real) <= 0.10 * real, (predicted, real)

@@ -181,11 +181,14 @@ class Preflight:
         self.step_s: float | None = None  # predicted seconds a step (with a calibration)
         self.steps: int | None = None  # steps an epoch
         self.calibrated = ""
+        self.inference: int | None = None  # bytes of a forward pass without gradients
 
     def lines(self) -> list[str]:
         from app.core.cost import bytes_text, cost_text
 
         out = [cost_text(self.cost)]
+        if self.inference is not None:
+            out.append(f"inference at batch {self.cost.batch}: ≈ {bytes_text(self.inference)}")
         if self.available is not None and self.largest is not None:
             verdict = (
                 "fits" if self.largest >= self.cost.batch
@@ -214,6 +217,7 @@ class Preflight:
             "optimizer_bytes": c.optimizer_state, "saved_for_backward_bytes": c.saved,
             "data_bytes": c.data, "peak_bytes": c.peak, "available_bytes": self.available,
             "largest_batch": self.largest, "step_seconds": self.step_s,
+            "inference_bytes": self.inference,
             "steps_per_epoch": self.steps,
         }  # fmt: skip
 
@@ -258,6 +262,7 @@ def _preflight(project: Project, report: ShapeReport, args: argparse.Namespace):
         return None
     largest = found.largest_batch(available) if available is not None else None
     flight = Preflight(found.at(config.batch_size), device, available, largest)
+    flight.inference = found.inference(config.batch_size)
     from app.core.cost import cached_calibration, step_seconds
     from app.core.training.config import planned_steps_per_epoch
 

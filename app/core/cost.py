@@ -186,6 +186,11 @@ class Profile:
         per_sample = self._saved[0] + self.data_per_sample + 2 * self.largest_per_sample
         return sum(self._fixed) + self._saved[1] + per_sample * batch
 
+    def inference(self, batch: int) -> int:
+        """Bytes of a forward pass without gradients: the weights, the batch, and the
+        largest layer's input and output alive together (about twice the largest output)."""
+        return self._fixed[0] + (self.data_per_sample + 2 * self.largest_per_sample) * batch
+
     def largest_batch(self, available: int) -> int:
         """The largest batch whose step's peak fits in ``available`` bytes (0: none)."""
         fixed = self.peak(0)
@@ -404,11 +409,13 @@ def available_memory() -> int | None:
 def memory_of(device: str) -> tuple[str, int | None]:
     """(the device a run of this setting uses, as far as the window can tell without torch;
     its free memory, or None when unknown). ``auto`` on a machine with an NVIDIA driver is a
-    GPU, whose free memory only the training process can ask."""
+    GPU, whose free memory only torch can ask: the last calibration of it says."""
     import os
 
     if device in ("cuda", "mps") or (device == "auto" and os.path.exists("/dev/nvidia0")):
-        return ("cuda" if device != "mps" else "mps"), None
+        kind = "cuda" if device != "mps" else "mps"
+        known = cached_calibration(kind)  # the GPU's free memory when it was measured
+        return kind, (known or {}).get("memory_free")
     return "cpu", available_memory()
 
 

@@ -209,3 +209,32 @@ def test_saved_for_backward_under_bf16_autocast_on_the_cpu(name):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         real = saved_for_backward(model, x, torch.randint(0, 2, (BATCH,)))
     assert abs(predicted - real) <= 0.10 * real, (predicted, real)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("name", ON_CPU)
+def test_predicted_peak_within_15_percent_of_cuda_max_memory_allocated(name):
+    project = presets.get(name).project()
+    report = check(project.graph)
+    device = torch.device("cuda")
+    predicted = training_cost(project.graph, report, BATCH, optimizer="sgd", device="cuda").peak
+    torch.manual_seed(0)
+    model = compile_graph(project.graph, report).to(device).train()
+    optimizer = build_optimizer(model, TrainConfig.from_dict({"optimizer": "sgd"}))
+    x = torch.randn(BATCH, *report.nodes[report.input_id].shape, device=device)
+    y = torch.randint(0, 2, (BATCH,), device=device)
+    for _ in range(2):  # the second step has the momentum buffers
+        torch.cuda.reset_peak_memory_stats(device)
+        optimizer.zero_grad(set_to_none=False)
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    real = torch.cuda.max_memory_allocated(device)
+    assert abs(predicted - real) <= 0.15 * real, (predicted, real)
+
+
+def test_inference_needs_less_than_training_and_more_than_the_weights():
+    from app.core.cost import profile
+
+    graph = presets.get("resnet18_cifar").build()
+    p = profile(graph, check(graph))
+    assert p.at(64).weights < p.inference(64) < p.at(64).peak

@@ -76,7 +76,12 @@ def measure(device: torch.device) -> dict:
     tiny = torch.randn(2, 2, device=device, requires_grad=True)
     chain = nn.Sequential(*[nn.ReLU() for _ in range(50)]).to(device)
     overhead = _time(_train_step(chain, tiny), device, 9) / 50
+    memory = {}
+    if device.type == "cuda":  # the window reads the GPU's memory from here (it has no torch)
+        free, total = torch.cuda.mem_get_info(device)
+        memory = {"memory_free": free, "memory_total": total}
     return {
+        **memory,
         "device": str(device),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,

@@ -219,14 +219,14 @@ def profile(
     params: dict[str, _Params] = {}
     largest = 0
     slots, scalar = optimizer_slots(optimizer, momentum, amsgrad)
+    nodes, infos, ports = graph.nodes, report.nodes, graph.port_table()
     for nid in report.order:  # sizes per sample (batch 1); constants are flagged
-        node = graph.node(nid)
-        info = report.nodes[nid]
+        node = nodes[nid]
+        info = infos[nid]
         trains = node.learning.trainable
-        sources = [out[s] for s in graph.inputs_of(nid) if s is not None]
+        sources = [out[s] for s in ports[nid] if s is not None]
         shape = info.shape
-        assert shape is not None
-        p = params.setdefault(nid, _Params())
+        p = params[nid] = _Params()
         if node.type_id == "input":
             out[nid] = tape.new(math.prod(shape) * 4, False)
             tape.full.add(out[nid])

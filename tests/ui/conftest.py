@@ -5,9 +5,10 @@ from PySide6.QtCore import QSettings
 
 
 @pytest.fixture(autouse=True)
-def isolated_user_state(tmp_path, monkeypatch):
+def isolated_user_state(tmp_path, tmp_path_factory, monkeypatch):
     monkeypatch.setenv("NETBUILDER_AUTOSAVE_DIR", str(tmp_path / "autosave"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no device calibration
+    # no device calibration (outside tmp_path: tests list what they write there)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     QSettings.setPath(
         QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "settings")
     )

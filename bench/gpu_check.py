@@ -313,6 +313,8 @@ def main() -> None:
     }  # fmt: skip
     say(f"gpu_check on {device} ({REPORT['environment']['gpu'] or 'CPU'}), torch "
         f"{torch.__version__}, {REPORT['environment']['date']}")  # fmt: skip
+    if args.quick:
+        say("quick: every section at tiny sizes, so that it runs; its ratios mean nothing")
     start = time.perf_counter()
     for run in (cuda_tests, engine_vs_hand, process_path, resnet50, peaks):
         run(device, args.quick)

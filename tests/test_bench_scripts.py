@@ -1,4 +1,4 @@
-"""The measurement scripts of issues 18 to 21 still run (tiny sizes, in this process; their
+"""The measurement scripts of issues 18 to 22 still run (tiny sizes, in this process; their
 numbers are not checked: no timing assertion in a test)."""
 
 from __future__ import annotations
@@ -43,3 +43,24 @@ def test_the_step_time_bench_runs(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # its calibration is cached there
     out = run(monkeypatch, capsys, "bench/step_time.py", "--presets", "lenet5", "--steps", "1")
     assert "lenet5" in out and "within ±35%" in out
+
+
+def test_the_gpu_check_runs_in_its_cpu_mode(tmp_path):
+    """CI's run of the GPU proof (issue 22): every section, tiny, on the CPU, in a process
+    of its own (it starts the window's training process), its report written."""
+    import json
+    import subprocess
+
+    command = [sys.executable, "bench/gpu_check.py", "--device", "cpu", "--quick"]
+    proc = subprocess.run(
+        [*command, "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=240
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert report["environment"]["device"] == "cpu"
+    sections = report["sections"]
+    assert len(sections) == 5 and not any("error" in v for v in sections.values())
+    assert sections["the window's training process vs the hand loop"]["records"] > 0
+    peaks = sections["peak memory per preset vs the pre-flight prediction"]
+    assert all(v["predicted_saved"] == v["saved"] for v in peaks.values())
+    assert "all sections:" in (tmp_path / "gpu_check.txt").read_text()

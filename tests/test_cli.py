@@ -140,13 +140,14 @@ def test_internal_errors_exit_3_with_one_line_and_a_log(monkeypatch, tmp_path, c
     import platformdirs
 
     import app.cli as cli
+    import app.cli_check
 
     monkeypatch.setattr(platformdirs, "user_log_dir", lambda *a, **k: str(tmp_path / "logs"))
 
     def broken(args):
         raise KeyError("surprise")
 
-    monkeypatch.setattr(cli, "cmd_check", broken)
+    monkeypatch.setattr(app.cli_check, "cmd_check", broken)
     assert main(["check", "presets:lenet5"]) == cli.EXIT_INTERNAL == 3
     err = capsys.readouterr().err
     assert err.startswith("internal error: KeyError: 'surprise'") and "Traceback" not in err

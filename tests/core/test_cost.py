@@ -187,6 +187,7 @@ def test_check_calibrates_once_and_then_gives_the_time_per_step(tmp_path, monkey
     from app.cli import main
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr("app.core.training.calibrate.BUDGET_S", 0.0)  # a quick calibration
     assert main(["check", "presets:lenet5"]) == 0
     assert "add --calibrate" in capsys.readouterr().out
     assert main(["check", "presets:lenet5", "--calibrate"]) == 0

@@ -286,7 +286,7 @@ def run_sweep(
             epochs: list[EpochReport] = []
             end: RunFinished | RunFailed | None = None
             for event in trainer.run():
-                if isinstance(event, RunStarted):
+                if isinstance(event, RunStarted) and event.run_dir:  # (no folder: a DDP rank)
                     RunDir(Path(event.run_dir), create=False).write_experiment(
                         {"sweep": name, "storage": url, "trial": trial.number, "point": point,
                          "seed": seed, "repeat": repeat, "metric": spec.metric}

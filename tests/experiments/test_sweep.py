@@ -163,3 +163,29 @@ def test_bad_sweeps_fail_before_any_run(lenet, tmp_path):
     with pytest.raises(SweepError, match="a number of points"):
         _run(lenet, SweepSpec(("lr=0.1..0.2",), "grid"), tmp_path)
     assert not any(p.is_dir() for p in tmp_path.iterdir())  # no run folder was made
+
+
+def test_a_worker_that_loses_the_race_to_create_the_database_tries_again(monkeypatch, tmp_path):
+    """Two workers starting on a new SQLite file: the second failed with 'UNIQUE constraint
+    failed: alembic_version.version_num' (seen in a full test run)."""
+    import optuna
+
+    from app.core.experiments.sweep import open_storage
+
+    real, calls = optuna.storages.RDBStorage, []
+
+    def racing(url, **kwargs):
+        calls.append(url)
+        if len(calls) == 1:
+            raise RuntimeError("(sqlite3.IntegrityError) UNIQUE constraint failed: alembic_version")
+        return real(url, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    assert open_storage(f"sqlite:///{tmp_path / 's.db'}") is not None and len(calls) == 2
+
+    def broken(url, **kwargs):
+        raise RuntimeError("unable to open database file")
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", broken)
+    with pytest.raises(SweepError, match="cannot open the sweep storage"):
+        open_storage("sqlite:////nonexistent/dir/s.db")

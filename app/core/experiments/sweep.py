@@ -168,11 +168,15 @@ def open_storage(url: str):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
-    for attempt in range(5):  # two workers creating the same new database race on its tables
+    # two workers creating the same new database race on its tables and its schema version
+    # ("table … already exists", "UNIQUE constraint failed: alembic_version…", "database is
+    # locked"): the loser tries again and finds the database made
+    racing = ("already exists", "locked", "UNIQUE constraint", "IntegrityError")
+    for attempt in range(6):
         try:
             return optuna.storages.RDBStorage(url, heartbeat_interval=None)
-        except Exception as exc:  # sqlalchemy's OperationalError, or a table created twice
-            if attempt == 4 or ("already exists" not in str(exc) and "locked" not in str(exc)):
+        except Exception as exc:  # sqlalchemy's OperationalError or IntegrityError
+            if attempt == 5 or not any(text in f"{type(exc).__name__}: {exc}" for text in racing):
                 raise SweepError(f"cannot open the sweep storage {url}: {exc}") from None
             time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")

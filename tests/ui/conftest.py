@@ -4,11 +4,17 @@ import pytest
 from PySide6.QtCore import QSettings
 
 
+@pytest.fixture(scope="session")
+def user_cache(tmp_path_factory):
+    """One cache folder for the GUI tests: no device calibration of the user's, and the
+    font caches (fontconfig, matplotlib) built once, not once a test."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(autouse=True)
-def isolated_user_state(tmp_path, tmp_path_factory, monkeypatch):
+def isolated_user_state(tmp_path, user_cache, monkeypatch):
     monkeypatch.setenv("NETBUILDER_AUTOSAVE_DIR", str(tmp_path / "autosave"))
-    # no device calibration (outside tmp_path: tests list what they write there)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(user_cache))
     QSettings.setPath(
         QSettings.Format.NativeFormat, QSettings.Scope.UserScope, str(tmp_path / "settings")
     )

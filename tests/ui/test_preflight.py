@@ -66,11 +66,14 @@ def test_start_warns_when_the_batch_will_not_fit_and_names_the_batch_that_does(q
     wait_for(qtbot, lambda: not panel.controller.running)
 
 
-def test_a_calibrated_device_gives_the_time_before_start_and_beside_the_real_speed(qtbot, tmp_path):
+def test_a_calibrated_device_gives_the_time_before_start_and_beside_the_real_speed(
+    qtbot, tmp_path, monkeypatch
+):
     import json
 
     from app.core.cost import calibration_file
 
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # this test's calibration
     calibration_file().parent.mkdir(parents=True, exist_ok=True)
     speed = {"device": "cpu", "conv": [[1, 1e9], [5000, 1e9]], "narrow": [],
              "linear_flops": 1e9, "bandwidth": 1e10, "overhead_s": 1e-5,

@@ -365,27 +365,33 @@ def _primitive(
     return y
 
 
-def _composite(
-    tape: _Tape, nid: str, type_id: str, params: dict, shape: Shape, x: int, batch: int,
-    act: int, trains: bool, p: _Params, device: str,
-) -> int:  # fmt: skip
-    """A composite block through its primitive parts (their costs are the block's)."""
+def _inferred_parts(type_id: str, params: dict, shape: Shape):
+    """A composite block's primitive parts, each with its validated params, input shapes and
+    inference (what both the memory rules and the step time walk)."""
     from blocks import REGISTRY
 
-    parts = expand(type_id, params, shape)
-    entities = {INPUT: x}
     shapes = {INPUT: shape}
-    for part in parts:
+    for part in expand(type_id, params, shape):
         block = REGISTRY.get(part.type_id)
         values = block.validate(part.params)
         ins = [shapes[i] for i in part.inputs]
         inference = block.infer(values, ins)
         shapes[part.name] = inference.shape
+        yield part, values, ins, inference
+
+
+def _composite(
+    tape: _Tape, nid: str, type_id: str, params: dict, shape: Shape, x: int, batch: int,
+    act: int, trains: bool, p: _Params, device: str,
+) -> int:  # fmt: skip
+    """A composite block through its primitive parts (their costs are the block's)."""
+    entities = {INPUT: x}
+    for part, values, ins, inference in _inferred_parts(type_id, params, shape):
         entities[part.name] = _primitive(
             tape, nid, part.type_id, values, ins, inference.shape,
             [entities[i] for i in part.inputs], batch, act, trains, p, inference.params, device,
         )  # fmt: skip
-    return entities[parts[-1].name]
+    return entities[part.name]
 
 
 def available_memory() -> int | None:
@@ -499,22 +505,14 @@ def _narrow(points, channels: int) -> float:
 def _primitive_parts(graph: Graph, report: ShapeReport):
     """(type_id, params, input shapes, output shape, parameters, MACs) of every primitive
     layer, composites through their parts."""
-    from blocks import REGISTRY
-
     for nid in report.order:
         node = graph.nodes[nid]
         info = report.nodes[nid]
         if not can_expand(node.type_id):
             yield node.type_id, node.params, info.inputs, info.shape, info.params, info.macs
             continue
-        shapes = {INPUT: info.inputs[0]}
-        for part in expand(node.type_id, node.params, info.inputs[0]):
-            block = REGISTRY.get(part.type_id)
-            values = block.validate(part.params)
-            ins = tuple(shapes[i] for i in part.inputs)
-            inference = block.infer(values, list(ins))
-            shapes[part.name] = inference.shape
-            yield part.type_id, values, ins, inference.shape, inference.params, inference.macs
+        for part, values, ins, inf in _inferred_parts(node.type_id, node.params, info.inputs[0]):
+            yield part.type_id, values, tuple(ins), inf.shape, inf.params, inf.macs
 
 
 def step_seconds(

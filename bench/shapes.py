@@ -2,7 +2,12 @@
 
 Prints medians and ratios measured side by side in one run (the machines are noisy):
 - the full shape pass (topological sort included) vs a bare formula walk with a sort, goal
-  ≤ 2 ms median so every edit re-checks the whole graph synchronously;
+  ≤ 2 ms median so every edit re-checks the whole graph synchronously: cold (nothing kept,
+  every inference recomputed) and after an edit (the pass walks every node again, but the
+  graph keeps each node's result, its lints and the topological order from the last pass, so
+  only what the edit changed is recomputed);
+- the same after an edit with the pre-flight cost figures (issue 21): the profile for Adam,
+  the step at batch 128 and the largest batch, goal the same ≤ 2 ms;
 - building the compiled module vs torchvision's resnet152(), goal ≤ 1 s on CPU.
 """
 
@@ -80,23 +85,34 @@ def main() -> None:
         p.at(128)
         p.largest_batch(8 * 2**30)
 
-    cold_t, warm_t, cost_t, walk_t = [], [], [], []
+    def cold_cost() -> None:  # nothing kept: every inference and every cost rule runs
+        clear_cache()
+        report = check(graph)
+        p = profile(graph, report, optimizer="adam")
+        p.at(128)
+        p.largest_batch(8 * 2**30)
+
+    cold_t, warm_t, cost_t, cold_cost_t, walk_t = [], [], [], [], []
     for _ in range(30):  # interleave so all see the same machine state
         cold_t += timed(cold, 5)
+        cold_cost_t += timed(cold_cost, 5)
+        edit_check_cost()  # the first pass after a cold one recomputes everything
         warm_t += timed(edit_then_check, 5)
         cost_t += timed(edit_check_cost, 5)
         walk_t += timed(lambda: bare_walk(graph), 5)
     mw = statistics.median(walk_t)
-    for name, ts in (
-        ("full pass, cold cache ", cold_t),
-        ("edit + full re-check", warm_t),
-        ("edit + re-check + cost", cost_t),
+    once = "(once, as a file opens)"
+    for name, ts, goal in (
+        ("full pass, cold cache ", cold_t, once),
+        ("full pass + cost, cold", cold_cost_t, once),
+        ("edit + full re-check  ", warm_t, "(goal ≤ 2 ms)"),
+        ("edit + re-check + cost", cost_t, "(goal ≤ 2 ms)"),
     ):
         m = statistics.median(ts)
         p95 = sorted(ts)[int(0.95 * len(ts))]
         print(
             f"{name}:  median {m * 1e3:.2f} ms   p95 {p95 * 1e3:.2f} ms   "
-            f"{m / mw:.1f}× bare walk   (goal ≤ 2 ms)"
+            f"{m / mw:.1f}× bare walk   {goal}"
         )
     print(f"bare formula walk (sort + conv formula only): median {mw * 1e3:.2f} ms")
 

@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from app.core.graph import Graph
-from app.core.shapes import ShapeReport
+from app.core.shapes import NodeInfo, ShapeReport, kept_on
 from blocks.base import Shape
 from blocks.expansion import INPUT, can_expand, expand
 
@@ -62,8 +63,7 @@ WEIGHTED = frozenset({"conv1d", "conv2d", "conv3d", "linear"})
 NORMS = frozenset({"batchnorm1d", "batchnorm2d"})
 
 
-@dataclass(frozen=True)
-class NodeCost:
+class NodeCost(NamedTuple):
     """Bytes one node adds: its weights (and buffers), gradients, optimizer state, and the
     tensors first kept for backward at it."""
 
@@ -120,14 +120,13 @@ def optimizer_slots(
 
 
 class _Tape:
-    """Entities are tensors (storages); ``save`` marks one as kept for backward, once."""
+    """Entities are tensors (storages); ``save`` marks one as kept for backward."""
 
     def __init__(self) -> None:
         self.sizes: list[int] = []  # bytes per sample (or in all, for a constant)
         self.const: list[bool] = []  # the size does not grow with the batch
         self.grad: list[bool] = []
         self.saved: set[int] = set()
-        self.owner: dict[int, str] = {}
         self.full: set[int] = set()  # float32 tensors under autocast (the input images)
 
     def new(self, nbytes: int, grad: bool, const: bool = False) -> int:
@@ -136,10 +135,8 @@ class _Tape:
         self.grad.append(grad)
         return len(self.sizes) - 1
 
-    def save(self, entity: int, node: str) -> None:
-        if entity not in self.saved:
-            self.saved.add(entity)
-            self.owner[entity] = node
+    def save(self, entity: int) -> None:
+        self.saved.add(entity)
 
 
 @dataclass
@@ -162,13 +159,16 @@ class Profile:
     saved: dict[str, tuple[int, int]]  # node → (bytes per sample, constant bytes)
     data_per_sample: int
     largest_per_sample: int
+    #: (weights, gradients, optimizer state, saved per sample, saved constant) over all nodes
+    totals: tuple[int, int, int, int, int] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        totals = [sum(v[i] for v in self.fixed.values()) for i in range(3)]
-        object.__setattr__(self, "_fixed", totals)
-        per_sample = sum(v[0] for v in self.saved.values())
-        constant = sum(v[1] for v in self.saved.values())
-        object.__setattr__(self, "_saved", (per_sample, constant))
+        if self.totals is None:
+            fixed = tuple(sum(v[i] for v in self.fixed.values()) for i in range(3))
+            saved = tuple(sum(v[i] for v in self.saved.values()) for i in range(2))
+            object.__setattr__(self, "totals", fixed + saved)
+        object.__setattr__(self, "_fixed", self.totals[:3])
+        object.__setattr__(self, "_saved", self.totals[3:])
 
     def at(self, batch: int) -> TrainingCost:
         nodes = {
@@ -210,52 +210,136 @@ def profile(
     amp: str = "none",
     device: str = "cpu",
 ) -> Profile | None:
-    """The graph's cost :class:`Profile`, or None while it has shape errors."""
+    """The graph's cost :class:`Profile`, or None while it has shape errors.
+
+    Each node's rule runs once for what it depends on (its shape-pass result, params, whether
+    it trains, whether its inputs need gradients or are the float32 images, the precision
+    and the device) and leaves a :class:`_Recipe`; the pass then only adds the recipes up in
+    topological order, counting a tensor kept by two nodes at the first. The recipes are kept
+    on the graph, so after an edit only the nodes it changed run their rules again."""
     if not report.ok or report.input_id is None:
         return None
     act = DTYPE_BYTES.get(amp, 4)
-    tape = _Tape()
-    out: dict[str, int] = {}
-    params: dict[str, _Params] = {}
-    largest = 0
+    cuda = device.startswith("cuda")
     slots, scalar = optimizer_slots(optimizer, momentum, amsgrad)
+    recipes = kept_on(graph, "cost").setdefault((act, cuda), {})
     nodes, infos, ports = graph.nodes, report.nodes, graph.port_table()
-    for nid in report.order:  # sizes per sample (batch 1); constants are flagged
-        node = nodes[nid]
-        info = infos[nid]
-        trains = node.learning.trainable
-        sources = [out[s] for s in ports[nid] if s is not None]
-        shape = info.shape
-        p = params[nid] = _Params()
+    # per node: its output tensor as (key of the tensor, bytes per sample, needs a gradient,
+    # is the float32 images); a view (flatten) passes its input's on
+    outputs: dict[str, tuple[str, int, bool, bool]] = {}
+    kept: set[str] = set()  # keys of the tensors kept for backward so far
+    fixed: dict[str, tuple[int, int, int]] = {}
+    saved: dict[str, tuple[int, int]] = {}
+    largest = weights = gradients = state = per_sample_total = constant_total = 0
+    for nid in report.order:
+        node, info = nodes[nid], infos[nid]
         if node.type_id == "input":
-            out[nid] = tape.new(math.prod(shape) * 4, False)
-            tape.full.add(out[nid])
+            outputs[nid] = (nid, math.prod(info.shape) * 4, False, True)
+            fixed[nid], saved[nid] = (0, 0, 0), (0, 0)
             continue
-        if can_expand(node.type_id):
-            out[nid] = _composite(tape, nid, node.type_id, node.params, info.inputs[0],
-                                  sources[0], 1, act, trains, p, device)  # fmt: skip
+        inputs = ports[nid]
+        if len(inputs) == 1:  # the common case, without building tuples
+            source = outputs[inputs[0]]
+            sources = [source]
+            flags: tuple[int, ...] | int = 2 * source[3] + source[2]
         else:
-            out[nid] = _primitive(tape, nid, node.type_id, node.params, list(info.inputs), shape,
-                                  sources, 1, act, trains, p, info.params, device)  # fmt: skip
-        largest = max(largest, math.prod(shape) * act)
-    saved: dict[str, list[int]] = {nid: [0, 0] for nid in params}
-    for entity, nid in tape.owner.items():
-        saved[nid][1 if tape.const[entity] else 0] += tape.sizes[entity]
+            sources = [outputs[s] for s in inputs if s is not None]
+            flags = tuple(2 * s[3] + s[2] for s in sources)
+        hit = recipes.get(nid)
+        if (
+            hit is not None
+            and hit[0] is info
+            and hit[1] is node.params
+            and hit[2] is node.learning
+            and hit[3] == flags
+        ):
+            recipe = hit[4]
+        else:
+            recipe = _recipe(node.type_id, node.params, info, flags, act,
+                             node.learning.trainable, device)  # fmt: skip
+            recipes[nid] = (info, node.params, node.learning, flags, recipe)
+        per_sample = recipe.per_sample
+        for i in recipe.saves:  # its inputs it keeps: counted where first kept
+            key = sources[i][0]
+            if key not in kept:
+                kept.add(key)
+                per_sample += sources[i][1]
+        if recipe.alias >= 0:
+            outputs[nid] = sources[recipe.alias]
+        else:
+            outputs[nid] = (nid, recipe.size, recipe.grad, False)
+            if recipe.keeps_output:
+                kept.add(nid)
+        saved[nid] = (per_sample, recipe.constant)
+        e = recipe.elements
+        w, g, o = 4 * (e + recipe.frozen) + recipe.buffers, 4 * e, 4 * e * slots
+        o += scalar * recipe.tensors
+        fixed[nid] = (w, g, o)
+        weights, gradients, state = weights + w, gradients + g, state + o
+        per_sample_total += per_sample
+        constant_total += recipe.constant
+        largest = max(largest, recipe.largest)
     # cross-entropy keeps its log-softmax (batch × classes), the int64 targets and a scalar
     last = report.order[-1]
-    classes = report.nodes[last].shape or (1,)
-    saved[last][0] += math.prod(classes) * 4 + 8
-    saved[last][1] += 4
-    fixed = {
-        nid: (4 * (p.elements + p.frozen) + p.buffers, 4 * p.elements,
-              4 * p.elements * slots + scalar * p.tensors)
-        for nid, p in params.items()
-    }  # fmt: skip
-    image = out[report.input_id]
-    data = 8 + (0 if image in tape.saved else tape.sizes[image])
-    return Profile(
-        optimizer, amp, fixed, {k: (v[0], v[1]) for k, v in saved.items()}, data, largest
-    )
+    classes = math.prod(infos[last].shape or (1,)) * 4 + 8
+    saved[last] = (saved[last][0] + classes, saved[last][1] + 4)
+    image = outputs[report.input_id]
+    data = 8 + (0 if image[0] in kept else image[1])
+    totals = (weights, gradients, state, per_sample_total + classes, constant_total + 4)
+    return Profile(optimizer, amp, fixed, saved, data, largest, totals)
+
+
+@dataclass(frozen=True)
+class _Recipe:
+    """What one node's rule leaves: the bytes it keeps itself (per sample and constant),
+    which of its inputs it keeps, its output (a view of input ``alias``, or a new tensor of
+    ``size`` bytes per sample that needs a gradient or not, and that it keeps itself or not),
+    and its parameter counts."""
+
+    per_sample: int
+    constant: int
+    saves: tuple[int, ...]
+    alias: int
+    size: int
+    grad: bool
+    keeps_output: bool
+    largest: int  # bytes of its output (or of its largest part's, for a composite)
+    elements: int
+    tensors: int
+    frozen: int
+    buffers: int
+
+
+def _recipe(
+    type_id: str, params: dict, info: NodeInfo, flags: tuple[int, ...] | int,
+    act: int, trains: bool, device: str,
+) -> _Recipe:  # fmt: skip
+    """Run a node's rule on stand-ins for its inputs (``flags``, one per input, or an int for
+    one input: 1 needs a gradient, 2 is the float32 images) and read off its :class:`_Recipe`."""
+    tape = _Tape()
+    flags = (flags,) if isinstance(flags, int) else flags
+    sources = [tape.new(0, bool(f & 1)) for f in flags]
+    tape.full.update(s for s, f in zip(sources, flags, strict=True) if f & 2)
+    p = _Params()
+    if can_expand(type_id):
+        out = _composite(tape, type_id, params, info.inputs[0], sources[0], 1, act,
+                         trains, p, device)  # fmt: skip
+    else:
+        out = _primitive(tape, type_id, params, list(info.inputs), info.shape, sources, 1,
+                         act, trains, p, info.params, device)  # fmt: skip
+    k = len(sources)
+    own = [e for e in tape.saved if e >= k]
+    return _Recipe(
+        sum(tape.sizes[e] for e in own if not tape.const[e]),
+        sum(tape.sizes[e] for e in own if tape.const[e]),
+        tuple(i for i in range(k) if i in tape.saved),
+        out if out < k else -1,
+        tape.sizes[out] if out >= k else 0,
+        tape.grad[out],
+        out >= k and out in tape.saved,
+        math.prod(info.shape) * act,
+        p.elements, p.tensors, p.frozen, p.buffers,
+    )  # fmt: skip
 
 
 def training_cost(graph: Graph, report: ShapeReport, batch: int, **options) -> TrainingCost | None:
@@ -275,7 +359,7 @@ def _count(p: _Params, trains: bool, elements: int, tensors: int, buffers: int =
 
 
 def _primitive(
-    tape: _Tape, nid: str, type_id: str, params: dict, inputs: list[Shape], shape: Shape,
+    tape: _Tape, type_id: str, params: dict, inputs: list[Shape], shape: Shape,
     sources: list[int], batch: int, act: int, trains: bool, p: _Params, n_params: int,
     device: str,
 ) -> int:  # fmt: skip
@@ -291,38 +375,38 @@ def _primitive(
             # and one of its weights (a linear layer only when its input needs a gradient)
             kept = tape.new(math.prod(inputs[0]) * act, False) if x in tape.full else x
             if trains:
-                tape.save(kept, nid)
+                tape.save(kept)
             if type_id != "linear" or grad_in:
                 weight = n_params - (shape[0] if bias else 0)
-                tape.save(tape.new(weight * act, False, const=True), nid)
+                tape.save(tape.new(weight * act, False, const=True))
         elif trains and x is not None:
-            tape.save(x, nid)
+            tape.save(x)
         return tape.new(n_out * act, trains or grad_in)
     if type_id in NORMS:
         c = shape[0]
         _count(p, trains, 2 * c, 2, buffers=2 * 4 * c + 8)
         if (trains or grad_in) and x is not None:
-            tape.save(x, nid)
-            tape.save(tape.new(2 * 4 * c, False, const=True), nid)
+            tape.save(x)
+            tape.save(tape.new(2 * 4 * c, False, const=True))
         return tape.new(n_out * 4, trains or grad_in)
     if type_id in ACTIVATIONS:
         y = tape.new(n_out * act, grad_in)
         if grad_in:
-            tape.save(y if type_id in KEEP_OUTPUT else x, nid)
+            tape.save(y if type_id in KEEP_OUTPUT else x)
         return y
     if type_id == "maxpool2d":
         if grad_in:
-            tape.save(x, nid)
-            tape.save(tape.new(n_out * 8, False), nid)  # the int64 indices
+            tape.save(x)
+            tape.save(tape.new(n_out * 8, False))  # the int64 indices
         return tape.new(n_out * act, grad_in)
     if type_id == "avgpool2d":
         if grad_in:
-            tape.save(x, nid)
+            tape.save(x)
         return tape.new(n_out * act, grad_in)
     if type_id == "adaptive_avgpool2d":
         one = math.prod(shape[1:]) == 1  # to 1×1 it is a mean, which keeps nothing
         if grad_in and not one:
-            tape.save(x, nid)
+            tape.save(x)
         return tape.new(n_out * act, grad_in)
     if type_id == "global_avgpool":
         return tape.new(n_out * act, grad_in)
@@ -332,28 +416,28 @@ def _primitive(
         y = tape.new(n_out * act, grad_in)
         if grad_in and params.get("p", 0.5) > 0:
             # the CPU keeps the scaled mask in the activations' dtype, CUDA a bool mask
-            tape.save(tape.new(n_out * (1 if device.startswith("cuda") else act), False), nid)
+            tape.save(tape.new(n_out * (1 if device.startswith("cuda") else act), False))
         return y
     if type_id == "dropout2d":
         y = tape.new(n_out * act, grad_in)
         if grad_in and params.get("p", 0.5) > 0:
-            tape.save(tape.new(batch * shape[0] * act, False), nid)  # one noise per channel
+            tape.save(tape.new(batch * shape[0] * act, False))  # one noise per channel
         return y
     if type_id == "local_response_norm":
         if grad_in:
             size = params.get("size", 5)
             c, rest = shape[0], math.prod(shape[1:])
-            tape.save(x, nid)
-            tape.save(tape.new(batch * (c + size - 1) * rest * act, False), nid)
-            tape.save(tape.new(n_out * act, False), nid)
+            tape.save(x)
+            tape.save(tape.new(batch * (c + size - 1) * rest * act, False))
+            tape.save(tape.new(n_out * act, False))
             y = tape.new(n_out * act, grad_in)
-            tape.save(y, nid)
+            tape.save(y)
             return y
         return tape.new(n_out * act, grad_in)
     if type_id == "multiply":
         if grad_in:
             for s in sources:
-                tape.save(s, nid)
+                tape.save(s)
         return tape.new(n_out * act, grad_in)
     if type_id in ("add", "concat"):
         return tape.new(n_out * act, grad_in)
@@ -361,7 +445,7 @@ def _primitive(
     _count(p, trains, n_params, 1 if n_params else 0)
     y = tape.new(n_out * act, grad_in or trains)
     if grad_in or (trains and n_params):
-        tape.save(y, nid)
+        tape.save(y)
     return y
 
 
@@ -381,14 +465,14 @@ def _inferred_parts(type_id: str, params: dict, shape: Shape):
 
 
 def _composite(
-    tape: _Tape, nid: str, type_id: str, params: dict, shape: Shape, x: int, batch: int,
+    tape: _Tape, type_id: str, params: dict, shape: Shape, x: int, batch: int,
     act: int, trains: bool, p: _Params, device: str,
 ) -> int:  # fmt: skip
     """A composite block through its primitive parts (their costs are the block's)."""
     entities = {INPUT: x}
     for part, values, ins, inference in _inferred_parts(type_id, params, shape):
         entities[part.name] = _primitive(
-            tape, nid, part.type_id, values, ins, inference.shape,
+            tape, part.type_id, values, ins, inference.shape,
             [entities[i] for i in part.inputs], batch, act, trains, p, inference.params, device,
         )  # fmt: skip
     return entities[part.name]

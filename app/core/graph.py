@@ -111,10 +111,13 @@ STRUCTURAL = frozenset({"node_added", "node_removed", "edge_added", "edge_remove
 class Graph:
     """A directed acyclic graph of blocks. ``version`` increases with every change,
     ``topology_version`` with every added/removed/renamed node or edge, ``layout_version``
-    with every move (views use them to skip work that nothing changed)."""
+    with every move (views use them to skip work that nothing changed). ``derived`` holds what
+    passes over the graph keep for their next run (the shape pass's per-node results), each
+    checked against what it was computed from; a copy starts without it."""
 
     def __init__(self, registry: Registry = REGISTRY) -> None:
         self.registry = registry
+        self.derived: dict[str, Any] = {}
         self._succ: dict[str, dict[str, int]] = {}  # successor → number of edges
         self._nodes: dict[str, Node] = {}
         self._inputs: dict[str, list[str | None]] = {}

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple
 
-from app.core.graph import Graph, topological_sort
+from app.core.graph import Graph, Node, topological_sort
 from blocks import BlockType, Formula, Inference, Shape, ShapeError, shape_text
 
 Severity = Literal["error", "warning"]
@@ -118,8 +118,61 @@ def _infer(block: BlockType, params: Mapping, shapes: tuple[Shape, ...]) -> Infe
 
 
 def clear_cache() -> None:
-    """Forget memoised inferences (for benchmarks of a cold pass)."""
+    """Forget memoised inferences and every graph's kept pass (for benchmarks of a cold pass,
+    and for tests that change what a block infers)."""
+    global _GENERATION
     _MEMO.clear()
+    _GENERATION += 1
+
+
+_GENERATION = 0  # bumped by clear_cache: a graph's kept pass from before is not used
+
+
+def kept_on(graph: Graph, name: str) -> dict:
+    """A dict in which a pass over ``graph`` keeps per-node results for its next run (its
+    entries must check what they were computed from); emptied by :func:`clear_cache`."""
+    slot = graph.derived.get(name)
+    if slot is None or slot[0] != _GENERATION:
+        slot = graph.derived[name] = (_GENERATION, {})
+    return slot[1]
+
+
+class _Kept:
+    """What a graph's last shape pass keeps for the next one, so that an edit re-checks the
+    whole graph but recomputes only what the edit changed:
+
+    - the topological order, while ``graph.topology_version`` is unchanged;
+    - per node, its result with the params dict, block and upstream results it came from.
+      ``Graph.set_params`` replaces a node's params dict, so the same dict means the same
+      values; a recomputed result equal to the kept one keeps the kept object, so the nodes
+      downstream of an edit that changed no shape are found unchanged too;
+    - per node, its design lints, and the output node with its problems, while the topology
+      is unchanged (they read only the node, its result and its neighbours' types).
+    """
+
+    __slots__ = ("generation", "lints", "nodes", "order", "output", "registry", "succ",
+                 "topology")  # fmt: skip
+
+    def __init__(self, graph: Graph) -> None:
+        self.generation, self.registry = _GENERATION, graph.registry
+        self.topology = -1
+        self.order: list[str] = []
+        self.succ: dict[str, list[str]] = {}
+        self.nodes: dict[str, tuple] = {}  # id → (params, block, upstream infos, NodeInfo)
+        self.lints: dict[str, tuple] = {}  # id → (NodeInfo, params, problems)
+        self.output: tuple | None = None  # (output id, problems)
+
+    @classmethod
+    def of(cls, graph: Graph) -> _Kept:
+        kept = graph.derived.get("shapes")
+        if kept is None or kept.generation != _GENERATION or kept.registry is not graph.registry:
+            kept = graph.derived["shapes"] = cls(graph)
+        if kept.topology != graph.topology_version:
+            kept.order, kept.succ = topological_sort(graph.port_table())
+            kept.topology = graph.topology_version
+            kept.nodes = {k: v for k, v in kept.nodes.items() if k in kept.succ}
+            kept.lints, kept.output = {}, None
+        return kept
 
 
 def check(graph: Graph) -> ShapeReport:
@@ -128,7 +181,8 @@ def check(graph: Graph) -> ShapeReport:
     registry = graph.registry
     nodes = graph.nodes
     ports = graph.port_table()
-    order, succ = topological_sort(ports)
+    kept = _Kept.of(graph)
+    order, succ, memo = kept.order, kept.succ, kept.nodes
     if len(order) < len(nodes):
         import networkx as nx  # only for a corrupt graph; keeps networkx off start-up
 
@@ -170,6 +224,11 @@ def check(graph: Graph) -> ShapeReport:
             if up.shape is None:
                 infos[nid] = NodeInfo(nid, type_id)
                 continue
+            hit = memo.get(nid)
+            if hit is not None and hit[0] is node.params and hit[2][0] is up and hit[1] is block:
+                infos[nid] = hit[3]  # nothing it depends on changed
+                continue
+            ups = (up,)
             in_shapes: tuple[Shape, ...] = (up.shape,)
             rf_in, jump_in, depth_in = up.receptive_field or 1, up.jump, up.depth
         else:
@@ -190,9 +249,19 @@ def check(graph: Graph) -> ShapeReport:
                 )
                 infos[nid] = NodeInfo(nid, type_id)
                 continue
-            ups = [infos[s] for s in connected]
+            ups = tuple(infos[s] for s in connected)
             if any(u.shape is None for u in ups):
                 infos[nid] = NodeInfo(nid, type_id)
+                continue
+            hit = memo.get(nid)
+            if (
+                hit is not None
+                and hit[0] is node.params
+                and hit[1] is block
+                and len(hit[2]) == len(ups)
+                and all(a is b for a, b in zip(hit[2], ups, strict=True))
+            ):
+                infos[nid] = hit[3]
                 continue
             in_shapes = tuple(u.shape for u in ups)  # type: ignore[misc]
             rf_in = max((u.receptive_field or 1 for u in ups), default=1)
@@ -203,7 +272,7 @@ def check(graph: Graph) -> ShapeReport:
             problems.append(Problem("error", "shape", f"{nid} ({block.title}): {inf}", nid))
             infos[nid] = NodeInfo(nid, type_id, in_shapes)
             continue
-        infos[nid] = NodeInfo(
+        info = NodeInfo(
             nid,
             type_id,
             in_shapes,
@@ -216,9 +285,18 @@ def check(graph: Graph) -> ShapeReport:
             inf.layers,
             inf.layers + depth_in,
         )
+        hit = memo.get(nid)
+        if hit is not None and hit[3] == info:
+            info = hit[3]  # the same result: downstream nodes find their input unchanged
+        memo[nid] = (node.params, block, ups, info)
+        infos[nid] = info
 
-    output_id = _find_output(graph, order, succ, reachable, problems)
-    problems.extend(_lints(graph, infos, succ, types))
+    if kept.output is None:
+        found: list[Problem] = []
+        kept.output = (_find_output(graph, order, succ, reachable, found), found)
+    output_id = kept.output[0]
+    problems.extend(kept.output[1])
+    problems.extend(_lints(graph, infos, succ, types, kept.lints))
     return ShapeReport(tuple(order), infos, tuple(problems), input_id, output_id)
 
 
@@ -281,65 +359,28 @@ def counted(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
-#: block types that the per-node lints below look at
 def _lints(
     graph: Graph,
     infos: dict[str, NodeInfo],
     successors: dict[str, list[str]],
     types: dict[str, BlockType],
+    kept: dict[str, tuple] | None = None,
 ) -> list[Problem]:
+    """The design lints. ``kept``: each node's lints from a pass over the same topology, used
+    again while its result and params are the same objects."""
     out: list[Problem] = []
     nodes = graph.nodes
     ports = graph.port_table()
+    kept = {} if kept is None else kept
     for nid, info in infos.items():
         node = nodes[nid]
-        formulas = info.formulas
-        if (
-            formulas
-            and not all(f.exact for f in formulas)
-            and types[node.type_id].category != "Composite"
-        ):
-            out.extend(_dropped_pixels(nid, formulas))
-        succ = successors[nid]
-        block = types[node.type_id]
-        if (
-            node.params.get("bias")
-            and succ
-            and all(types[nodes[s].type_id].normalizes_batch for s in succ)
-        ):
-            out.append(
-                Problem(
-                    "warning",
-                    "bias_before_bn",
-                    f"{nid}: bias=True right before BatchNorm is redundant (BN's β subsumes it): "
-                    "set bias=False",
-                    nid,
-                )
-            )
-        if block.drops_out:
-            src = ports[nid][0]
-            if src and types[nodes[src].type_id].normalizes_batch:
-                out.append(
-                    Problem(
-                        "warning",
-                        "dropout_after_bn",
-                        f"{nid}: dropout right after BatchNorm tends to hurt (BN already "
-                        "regularises; the two interact badly): drop one of them",
-                        nid,
-                    )
-                )
-        if block.inline == "+" and info.shape is not None:
-            out.extend(_expanded_inputs(nid, info))
-        if block.outputs_probabilities and all(nodes[s].type_id == "output" for s in succ):
-            out.append(
-                Problem(
-                    "warning",
-                    "softmax_output",
-                    f"{nid}: Softmax at the output: cross-entropy training expects raw scores "
-                    "(logits) and applies log-softmax itself; remove it for training",
-                    nid,
-                )
-            )
+        hit = kept.get(nid)
+        if hit is not None and hit[0] is info and hit[1] is node.params:
+            out.extend(hit[2])
+            continue
+        start = len(out)
+        _node_lints(nid, node, info, successors[nid], types, nodes, ports, out)
+        kept[nid] = (info, node.params, out[start:])
     total = sum(i.params for i in infos.values())
     linear = {n: i.params for n, i in infos.items() if types[nodes[n].type_id].fully_connected}
     convolutional = any(
@@ -359,6 +400,65 @@ def _lints(
             )
         )
     return out
+
+
+def _node_lints(
+    nid: str,
+    node: Node,
+    info: NodeInfo,
+    succ: list[str],
+    types: dict[str, BlockType],
+    nodes: Mapping[str, Node],
+    ports: Mapping[str, list[str | None]],
+    out: list[Problem],
+) -> None:
+    """One node's design lints, appended to ``out``."""
+    formulas = info.formulas
+    if (
+        formulas
+        and not all(f.exact for f in formulas)
+        and types[node.type_id].category != "Composite"
+    ):
+        out.extend(_dropped_pixels(nid, formulas))
+    block = types[node.type_id]
+    if (
+        node.params.get("bias")
+        and succ
+        and all(types[nodes[s].type_id].normalizes_batch for s in succ)
+    ):
+        out.append(
+            Problem(
+                "warning",
+                "bias_before_bn",
+                f"{nid}: bias=True right before BatchNorm is redundant (BN's β subsumes it): "
+                "set bias=False",
+                nid,
+            )
+        )
+    if block.drops_out:
+        src = ports[nid][0]
+        if src and types[nodes[src].type_id].normalizes_batch:
+            out.append(
+                Problem(
+                    "warning",
+                    "dropout_after_bn",
+                    f"{nid}: dropout right after BatchNorm tends to hurt (BN already "
+                    "regularises; the two interact badly): drop one of them",
+                    nid,
+                )
+            )
+    if block.inline == "+" and info.shape is not None:
+        out.extend(_expanded_inputs(nid, info))
+    if block.outputs_probabilities and all(nodes[s].type_id == "output" for s in succ):
+        out.append(
+            Problem(
+                "warning",
+                "softmax_output",
+                f"{nid}: Softmax at the output: cross-entropy training expects raw scores "
+                "(logits) and applies log-softmax itself; remove it for training",
+                nid,
+            )
+        )
 
 
 def _expanded_inputs(nid: str, info: NodeInfo) -> list[Problem]:

@@ -224,6 +224,9 @@ def profile(
     slots, scalar = optimizer_slots(optimizer, momentum, amsgrad)
     recipes = kept_on(graph, "cost").setdefault((act, cuda), {})
     nodes, infos, ports = graph.nodes, report.nodes, graph.port_table()
+    if len(recipes) > 2 * len(nodes) + 64:  # forget the nodes deleted since
+        for gone in [nid for nid in recipes if nid not in nodes]:
+            del recipes[gone]
     # per node: its output tensor as (key of the tensor, bytes per sample, needs a gradient,
     # is the float32 images); a view (flatten) passes its input's on
     outputs: dict[str, tuple[str, int, bool, bool]] = {}

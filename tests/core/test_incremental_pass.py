@@ -129,3 +129,24 @@ def test_an_edit_recomputes_only_what_it_changed(monkeypatch):
     report = check(graph)
     assert report.ok
     assert 1 <= len(calls) <= 1 + len(graph.successors(conv.id))
+
+
+def test_deleted_nodes_are_forgotten():
+    """A long session of adding and deleting blocks does not grow what the graph keeps."""
+    graph = presets.get("lenet5").build()
+    out = next(n for n in graph.nodes.values() if n.type_id == "output")
+    last = graph.inputs_of(out.id)[0]
+    for _ in range(200):
+        graph.disconnect(next(e for e in graph.edges() if e.dst == out.id))
+        relu = graph.add_node("relu")
+        graph.connect(last, relu.id)
+        graph.connect(relu.id, out.id)
+        profile(graph, check(graph))
+        graph.remove_node(relu.id)
+        graph.connect(last, out.id)
+    report = check(graph)
+    assert report.ok
+    profile(graph, report)
+    assert len(graph.derived["shapes"].nodes) <= len(graph)
+    (recipes,) = graph.derived["cost"][1].values()
+    assert len(recipes) <= 2 * len(graph) + 64

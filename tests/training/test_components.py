@@ -363,3 +363,22 @@ def test_adapt_to_dataset_resizes_input_and_classifier(preset, layer, param):
     assert report.nodes[report.input_id].shape == (3, 40, 40) and report.output_shape == (7,)
     assert any("input set to 3×40×40" in c for c in changes)
     assert adapt_to_dataset(graph, (3, 40, 40), 7) == []  # already fits
+
+
+@pytest.mark.parametrize("preset", ["lenet5", "squeezenet_cifar", "nin_cifar", "mlp"])
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10", "shapes"])
+def test_what_adapting_would_change_is_said_without_changing_the_graph(preset, dataset):
+    """The dataset-fit bar asks on every edit; it must not touch (or copy) the document's
+    graph, and must list what adapting really does."""
+    import presets
+    from app.core.shapes import check
+    from app.core.training.adapt import adapt_to_dataset
+    from app.core.training.fit import adapt_changes, adapt_target
+
+    graph = presets.get(preset).build()
+    report = check(graph)
+    version = graph.version
+    said = adapt_changes(dataset, graph, report)
+    assert graph.version == version
+    assert said == adapt_to_dataset(graph, *adapt_target(dataset, report))
+    assert adapt_changes(dataset, graph, check(graph)) == []

@@ -89,11 +89,11 @@ def adapt_target(dataset: str, report: ShapeReport) -> tuple[tuple[int, int, int
 
 
 def adapt_changes(dataset: str, graph: Graph, report: ShapeReport) -> list[str]:
-    """What adapting ``graph`` to ``dataset`` would change (tried on a copy); empty when it
-    cannot help (a network with no classifier: nothing sets the number of scores)."""
-    from app.core.training.adapt import adapt_to_dataset
+    """What adapting ``graph`` to ``dataset`` would change (the graph is left as it is); empty
+    when it cannot help (a network with no classifier: nothing sets the number of scores)."""
+    from app.core.training.adapt import adapt_plan
 
-    return adapt_to_dataset(graph.copy(), *adapt_target(dataset, report))
+    return [text for _, _, text in adapt_plan(graph, *adapt_target(dataset, report), report)]
 
 
 def dataset_fixes(dataset: str, report: ShapeReport, graph: Graph | None = None) -> str:

@@ -60,8 +60,9 @@ def main() -> None:
     print(f"calibration ({time.perf_counter() - start:.1f} s): conv "
           + ", ".join(f"{d:.0f}→{f / 1e9:.1f}" for d, f in calib["conv"])
           + f" GFLOP/s by depth; linear {calib['linear_flops'] / 1e9:.1f} GFLOP/s; "
-          f"bandwidth {calib['bandwidth'] / 1e9:.1f} GB/s; {calib['overhead_s'] * 1e6:.0f} µs "
-          "a layer call")  # fmt: skip
+          f"bandwidth {calib['bandwidth'] / 1e9:.1f} GB/s; pooling "
+          + ", ".join(f"{k} {v * 1e9:.1f} ns" for k, v in calib.get("pool_s_per_out", {}).items())
+          + f" an output; {calib['overhead_s'] * 1e6:.0f} µs a layer call")  # fmt: skip
     names = args.presets.split(",") if args.presets else CIFAR
     ratios = []
     print(f"{'preset':<24}{'predicted':>11}{'measured':>11}{'ratio':>8}   (batch {args.batch})")

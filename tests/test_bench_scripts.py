@@ -42,6 +42,7 @@ def test_the_course_experiment_bench_runs(monkeypatch, capsys):
 def test_the_step_time_bench_runs(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # its calibration is cached there
     monkeypatch.setattr("app.core.training.calibrate.BUDGET_S", 0.0)
+    monkeypatch.setattr("app.core.training.calibrate.WARM_S", 0.0)
     out = run(monkeypatch, capsys, "bench/step_time.py", "--presets", "lenet5", "--steps", "1")
     assert "lenet5" in out and "within ±35%" in out
 

@@ -609,11 +609,12 @@ def step_seconds(
     MACs and memory traffic with the device's calibration; None while the graph has errors.
     A convolution runs at the throughput measured for its reduction depth C_in/groups·k²
     (but no faster than its memory traffic allows), a linear layer at the matrix-multiply
-    throughput, the rest at the bandwidth measured for a ReLU, scaled by kind; each layer
-    also pays the measured cost of a call."""
+    throughput, pooling at its measured time per output value, the rest at the bandwidth
+    measured for a ReLU, scaled by kind; each layer also pays the measured cost of a call."""
     if not report.ok:
         return None
     bandwidth, overhead = calibration["bandwidth"], calibration["overhead_s"]
+    pool_rates = calibration.get("pool_s_per_out", {})  # absent from older calibrations
     seconds, params = 0.0, 0
     for type_id, values, ins, shape, n_params, macs in _primitive_parts(graph, report):
         params += n_params
@@ -628,6 +629,8 @@ def step_seconds(
             seconds += max(6 * macs * batch / flops, traffic) + 2 * overhead
         elif type_id == "linear":
             seconds += 6 * macs * batch / calibration["linear_flops"] + 2 * overhead
+        elif type_id in pool_rates:  # measured per output value
+            seconds += pool_rates[type_id] * batch * math.prod(shape) + overhead
         else:
             reads = 1.0
             if type_id in ("maxpool2d", "avgpool2d"):  # each output reads its window

@@ -183,11 +183,29 @@ def test_step_time_by_hand_with_a_flat_calibration():
     assert step_seconds(graph, report, 16, slow) == pytest.approx(expected + 5e-3)  # 2+1+2 calls
 
 
+def test_pooling_takes_its_measured_time_per_output_value():
+    """A CPU max-pool runs at about 18 ns a value, 7× what its traffic would take: the
+    calibration's rate, when it has one, prices each pooled value."""
+    from app.core.cost import step_seconds
+    from tests.helpers import chain, image
+
+    graph = chain(image(3, 8, 8), ("maxpool2d", {"kernel_size": 2, "stride": 2}),
+                  ("avgpool2d", {"kernel_size": 2, "stride": 2}))  # fmt: skip
+    report = check(graph)
+    flat = {"conv": [[1, 1e9]], "narrow": [], "linear_flops": 1e9, "bandwidth": 1e15,
+            "overhead_s": 0.0}  # fmt: skip
+    rated = {**flat, "pool_s_per_out": {"maxpool2d": 2e-8, "avgpool2d": 1e-8}}
+    expected = 2e-8 * 16 * 3 * 4 * 4 + 1e-8 * 16 * 3 * 2 * 2
+    assert step_seconds(graph, report, 16, rated) == pytest.approx(expected, rel=1e-3)
+    assert step_seconds(graph, report, 16, flat) < expected / 100  # an older calibration
+
+
 def test_check_calibrates_once_and_then_gives_the_time_per_step(tmp_path, monkeypatch, capsys):
     from app.cli import main
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr("app.core.training.calibrate.BUDGET_S", 0.0)  # a quick calibration
+    monkeypatch.setattr("app.core.training.calibrate.WARM_S", 0.0)
     assert main(["check", "presets:lenet5"]) == 0
     assert "add --calibrate" in capsys.readouterr().out
     assert main(["check", "presets:lenet5", "--calibrate"]) == 0
@@ -239,3 +257,25 @@ def test_inference_needs_less_than_training_and_more_than_the_weights():
     graph = presets.get("resnet18_cifar").build()
     p = profile(graph, check(graph))
     assert p.at(64).weights < p.inference(64) < p.at(64).peak
+
+
+def test_a_calibration_keeps_each_figure_s_best_round(monkeypatch):
+    """A round slowed by another program is not the device's speed: each throughput is the
+    best of the rounds, the call cost the least, and the narrow-conv shares are of the best."""
+    from app.core.training import calibrate
+
+    rounds = iter([
+        {"conv": [[16, 10.0], [64, 50.0]], "narrow": [[64, 100.0], [8, 20.0]],
+         "linear_flops": 300.0, "bandwidth": 20.0, "overhead_s": 9e-6,
+         "pool_s_per_out": {"maxpool2d": 2e-8, "avgpool2d": 1e-8}},
+        {"conv": [[16, 30.0], [64, 40.0]], "narrow": [[64, 80.0], [8, 40.0]],
+         "linear_flops": 200.0, "bandwidth": 30.0, "overhead_s": 7e-6,
+         "pool_s_per_out": {"maxpool2d": 3e-8, "avgpool2d": 5e-9}},
+    ])  # fmt: skip
+    monkeypatch.setattr(calibrate, "_rates", lambda device: next(rounds))
+    monkeypatch.setattr(calibrate, "WARM_S", 0.0)
+    found = calibrate.measure(torch.device("cpu"), rounds=2)
+    assert found["conv"] == [[16, 30.0], [64, 50.0]]
+    assert found["narrow"] == [[64, 1.0], [8, 0.4]]
+    assert (found["linear_flops"], found["bandwidth"], found["overhead_s"]) == (300.0, 30.0, 7e-6)
+    assert found["pool_s_per_out"] == {"maxpool2d": 2e-8, "avgpool2d": 5e-9}

@@ -444,21 +444,11 @@ def _load_source_weights(model, state, path: str) -> None:  # type: ignore[no-un
     state = state.get("model", state) if isinstance(state, dict) else state
     if not isinstance(state, dict):
         raise ImportFailure(f"{path} holds a {type(state).__name__}, not a state dict")
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    extra = [k for k in state if k not in own]
-    shapes = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
-    if missing or extra or shapes:
-        parts = [
-            f"{len(items)} {label}: {', '.join(items[:5])}{' …' if len(items) > 5 else ''}"
-            for label, items in (
-                ("missing", missing),
-                ("unexpected", extra),
-                ("wrong shape", shapes),
-            )
-            if items
-        ]
-        raise ImportFailure(f"{path} does not fit the model by name: " + "; ".join(parts))
+    from app.core.compiler import weights_mismatch
+
+    mismatch = weights_mismatch(model, state)
+    if mismatch:
+        raise ImportFailure(f"{path} does not fit the model by name: {mismatch}")
     model.load_state_dict(state, strict=True)
 
 

@@ -5,6 +5,7 @@ wrong. The experiment joins the queue of the Experiments tab."""
 
 from __future__ import annotations
 
+import secrets
 import time
 
 from PySide6.QtCore import Qt, QTimer
@@ -171,7 +172,9 @@ class ExperimentDialog(QDialog):
             base = TrainConfig.from_dict(self.project.training).seed
             lines = [f"seed={','.join(str(base + i) for i in range(seeds))}"]
             seeds = 1  # a repeat: the seeds are the points, one configuration
-        stamp = time.strftime("%Y%m%d-%H%M%S")
+        # the second and a random tag: two experiments queued within one second are two
+        # sweeps (the same name would join the first sweep's study, or be refused)
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
         spec = SweepSpec(
             tuple(lines),
             self.sampler.currentData(),

@@ -142,6 +142,30 @@ def test_stop_ends_the_sweep_after_the_current_run(lenet, tmp_path):
     assert [e.state for e in events if isinstance(e, TrialFinished)] == ["stopped"]
     assert sum(isinstance(e, RunFinished) for e in events) == 1
     assert events[-1].stopped
+    # going on runs every point, the stopped one included, and counts it once
+    again = _run(lenet, spec, tmp_path)
+    assert isinstance(again[0], SweepStarted) and again[0].done == 0
+    finished = [e for e in again if isinstance(e, TrialFinished)]
+    assert sorted(e.point["lr"] for e in finished if e.state == "complete") == [0.01, 0.02, 0.03]
+    assert again[-1].completed == 3 and not again[-1].stopped
+    table = sweep_table("stop", again[0].storage)
+    assert sorted((r["state"], r["point"]["lr"]) for r in table) == [
+        ("complete", 0.01), ("complete", 0.02), ("complete", 0.03)
+    ]  # fmt: skip
+
+
+def test_a_tpe_trial_stopped_mid_run_does_not_count_against_the_trials(lenet, tmp_path):
+    control = RunControl()
+    spec = SweepSpec(("lr=log:0.01..0.1",), "tpe", trials=2, name="tpe-stop")
+    for event in run_sweep(
+        lenet, TrainConfig.from_dict(TINY), spec, runs_root=tmp_path, control=control
+    ):
+        if isinstance(event, RunStarted):
+            control.stop()
+    again = _run(lenet, spec, tmp_path)
+    finished = [e for e in again if isinstance(e, TrialFinished)]
+    assert [e.state for e in finished] == ["complete", "complete"]
+    assert again[-1].completed == 2
 
 
 def test_a_second_go_of_a_sweep_runs_only_what_is_left_and_refuses_another_definition(

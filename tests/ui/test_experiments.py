@@ -163,3 +163,38 @@ def test_the_dialog_says_what_is_missing_and_repeats_the_settings_over_seeds(qtb
     dialog.update_preview()
     assert dialog.params.toPlainText() == "conv2d_1.out_channels=3,6,12"
     assert "3 point(s)" in dialog.preview.text()
+
+
+def test_the_queue_comes_back_after_the_window_closes_mid_run(qtbot):
+    """Closing the window mid-sweep loses no plan: a new window (a new session) shows the
+    queue with the trials so far, the interrupted sweep stopped, and Continue Queue runs
+    the point it had left and the experiment behind it."""
+    from app.core.experiments.queue import queue_path
+
+    win = make_window(qtbot, TINY)
+    panel, tab = win.training, win.training.experiments
+    _define(qtbot, win, lambda d: QTest.keyClicks(d.params, "lr=0.01,0.05"))
+    _define(qtbot, win, lambda d: QTest.keyClicks(d.params, "batch_size=16"))
+    assert queue_path().exists()
+    # queued within the same second, they are still two sweeps (one name refused the second)
+    assert tab.items[0].spec.name != tab.items[1].spec.name
+    wait_for(qtbot, lambda: len(tab.items[0].trials) >= 1)
+    win.close()
+    wait_for(qtbot, lambda: not panel.controller.running)
+    assert [i.state for i in tab.items] == ["stopped", "queued"]
+
+    again = make_window(qtbot, TINY)
+    tab = again.training.experiments
+    wait_for(qtbot, lambda: len(tab.items) == 2, 5000)
+    first, second = tab.items
+    assert (first.state, second.state) == ("stopped", "queued"), [first.message, second.message]
+    assert first.trials[0].point == {"lr": 0.01} and first.trials[0].state == "complete"
+    assert "back in the Experiments tab" in again.statusBar().currentMessage()
+    assert tab.run_button.text() == "Continue Queue" and tab.run_button.isEnabled()
+    tab.queue.setCurrentRow(0)
+    assert tab.table.rowCount() == len(first.trials)  # the trials so far are shown
+    QTest.mouseClick(tab.run_button, Qt.MouseButton.LeftButton)
+    wait_for(qtbot, lambda: second.state == "done", 120_000)
+    complete = [t.point["lr"] for t in first.trials.values() if t.state == "complete"]
+    assert first.state == "done" and sorted(complete) == [0.01, 0.05]
+    wait_for(qtbot, lambda: not again.training.controller.running)

@@ -13,6 +13,9 @@ settings, the seeds of each point, and the run folders.
   same points.
 - ``tpe`` asks Optuna's TPE sampler for each trial, until ``trials`` have been started.
 
+Stop ends a sweep after the current run; a trial stopped mid-way does not count: its point
+is queued again (grid, random; TPE asks another), so running the sweep again finishes it.
+
 Each trial trains ``seeds`` runs (the config's seed, +1, …); its value is the mean of the
 metric over them. Every run is an ordinary run folder, with ``experiment.json`` naming the
 sweep, the trial, the point and the seed.
@@ -256,9 +259,10 @@ def run_sweep(
     study = _open_study(spec, dims, url, name)
     total = len(design(spec, dims)) if spec.sampler != "tpe" else spec.trials
     finished = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+    done = [t for t in study.get_trials(deepcopy=False, states=finished) if _counts(t)]
     yield SweepStarted(
         name, url, spec.sampler, total, tuple(d.text() for d in dims), spec.metric, spec.seeds,
-        len(study.get_trials(deepcopy=False, states=finished)),
+        len(done),
     )  # fmt: skip
     metric = METRICS[spec.metric]
     stopped = False
@@ -309,8 +313,11 @@ def run_sweep(
             value = metric(epochs)
             if value is not None and value == value:  # a NaN loss leaves NaN metrics
                 values.append(value)
-        if stopped:
+        if stopped:  # its point runs again when the sweep goes on
+            trial.set_user_attr("stopped", True)
             study.tell(trial, state=TrialState.FAIL)
+            if spec.sampler != "tpe":
+                study.enqueue_trial(trial.params, user_attrs={"design": trial.user_attrs["design"]})
             trial_state = "stopped"
         elif values:
             study.tell(trial, sum(values) / len(values))
@@ -341,7 +348,7 @@ def _next_trial(study, spec: SweepSpec):
     from optuna.trial import TrialState
 
     if spec.sampler == "tpe":
-        if len(study.get_trials(deepcopy=False)) >= spec.trials:
+        if sum(map(_counts, study.get_trials(deepcopy=False))) >= spec.trials:
             return None
         return study.ask()
     if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
@@ -353,6 +360,12 @@ def _next_trial(study, spec: SweepSpec):
             study.tell(trial, state=TrialState.FAIL)
         return None
     return trial
+
+
+def _counts(trial) -> bool:
+    """Whether a stored trial is one of the sweep's points: not a worker's surplus ask, and
+    not a run stopped mid-way (its point was queued again, or TPE asks another)."""
+    return not (trial.user_attrs.get("surplus") or trial.user_attrs.get("stopped"))
 
 
 def _best(study):
@@ -372,7 +385,7 @@ def sweep_table(name: str, storage: str) -> list[dict[str, Any]]:
     study = optuna.load_study(study_name=name, storage=open_storage(storage))
     rows = []
     for t in study.get_trials(deepcopy=False):
-        if t.user_attrs.get("surplus"):
+        if not _counts(t):
             continue
         rows.append({
             "trial": t.number,

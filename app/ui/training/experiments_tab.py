@@ -5,7 +5,7 @@ run; Run Queue goes on (a stopped sweep continues with the points it has left)."
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
@@ -25,44 +25,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.experiments.queue import QueueItem, load_queue, save_queue
 from app.core.experiments.runs import METRICS
 from app.core.experiments.stats import Interval
 from app.core.experiments.sweep import (
     SweepFinished,
-    SweepSpec,
     SweepStarted,
     TrialFinished,
     TrialStarted,
 )
-from app.core.training.config import TrainConfig
 from app.core.training.events import RunFailed
 
 _MARK = {"queued": "◦", "running": "▶", "stopped": "❚❚", "done": "✓", "failed": "✗"}
 COLUMNS = ("trial", "point", "seeds", "metric", "state")
 
 
-@dataclass
-class QueueItem:
-    """One experiment in the queue: a snapshot of the document and settings when queued."""
-
-    title: str
-    project_json: str
-    config: TrainConfig
-    spec: SweepSpec
-    state: str = "queued"  # queued, running, stopped, done, failed
-    message: str = ""
-    total: int = 0
-    trials: dict[int, TrialFinished] = field(default_factory=dict)
-
-    @property
-    def runs(self) -> list[str]:
-        return [d for t in self.trials.values() for d in t.run_dirs]
-
-    def text(self) -> str:
-        count = f"{len(self.trials)}/{self.total} trials" if self.total else "not started"
-        seeds = f" × {self.spec.seeds} seeds" if self.spec.seeds > 1 else ""
-        tail = f" — {self.message}" if self.message else ""
-        return f"{_MARK[self.state]}  {self.title}{seeds} · {count}{tail}"
+def item_text(item: QueueItem) -> str:
+    """The queue's line for an experiment: its state, title, seeds and progress."""
+    count = f"{len(item.trials)}/{item.total} trials" if item.total else "not started"
+    seeds = f" × {item.spec.seeds} seeds" if item.spec.seeds > 1 else ""
+    tail = f" — {item.message}" if item.message else ""
+    return f"{_MARK[item.state]}  {item.title}{seeds} · {count}{tail}"
 
 
 class _QueueList(QListWidget):
@@ -78,11 +61,13 @@ class ExperimentsTab(QWidget):
     new_requested = Signal()
     compare_requested = Signal(list)  # run folders
 
-    def __init__(self, start_job, is_busy) -> None:
+    def __init__(self, start_job, is_busy, path: Path | None = None) -> None:
         """``start_job(item) -> bool`` starts an item in the training process;
-        ``is_busy()`` says whether a run is training now."""
+        ``is_busy()`` says whether a run is training now; ``path``: where the queue is kept
+        between sessions (:mod:`app.core.experiments.queue`; None: not kept)."""
         super().__init__()
-        self._start_job, self._is_busy = start_job, is_busy
+        self._start_job, self._is_busy, self.path = start_job, is_busy, path
+        self._restored = False  # nothing is saved before the last session's queue is read
         self.items: list[QueueItem] = []
         self.current: QueueItem | None = None
         self.active = False  # the queue goes on to the next item when one finishes
@@ -148,6 +133,23 @@ class ExperimentsTab(QWidget):
         self._refresh()
 
     # ------------------------------------------------------------------ queue
+    def restore(self) -> None:
+        """Bring back the queue of the last session (it does not start by itself)."""
+        if self.path is None or self._restored:
+            return
+        restored, problems = load_queue(self.path)
+        self._restored = True
+        for problem in problems:
+            self.message.emit(problem)
+        self.items = restored + self.items  # after them, what was queued before this turn
+        self._refresh(select=self.items[0] if self.items else None)
+        if restored:
+            waiting = sum(i.state in ("queued", "stopped") for i in restored)
+            self.message.emit(
+                f"{len(restored)} experiment(s) queued in an earlier session are back in the "
+                f"Experiments tab; {waiting} still to run (Run Queue goes on)"
+            )
+
     def add(self, item: QueueItem, run: bool = False) -> None:
         self.items.append(item)
         self._refresh(select=item)
@@ -254,11 +256,12 @@ class ExperimentsTab(QWidget):
 
     # ------------------------------------------------------------------ views
     def _refresh(self, select: QueueItem | None = None) -> None:
+        self._save()
         keep = select or self._selected()
         self.queue.blockSignals(True)
         self.queue.clear()
         for item in self.items:
-            entry = QListWidgetItem(item.text())
+            entry = QListWidgetItem(item_text(item))
             entry.setToolTip("\n".join(item.spec.params))
             self.queue.addItem(entry)
         if keep in self.items:
@@ -270,6 +273,14 @@ class ExperimentsTab(QWidget):
         self.run_button.setText(
             "Continue Queue" if any(i.state == "stopped" for i in self.items) else "Run Queue"
         )
+
+    def _save(self) -> None:
+        if self.path is None or not self._restored:
+            return
+        try:
+            save_queue(self.items, self.path)
+        except OSError as exc:
+            self.message.emit(f"the experiment queue could not be saved to {self.path}: {exc}")
 
     def _show_item(self, row: int) -> None:
         item = self.items[row] if 0 <= row < len(self.items) else None

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.experiments.queue import QueueItem, queue_path
 from app.core.experiments.space import point_text
 from app.core.experiments.sweep import SweepFinished, TrialStarted
 from app.core.serialization import Project, to_json
@@ -53,7 +54,7 @@ from app.core.training.schedules import preview
 from app.ui.document import Document
 from app.ui.param_form import make_editor, set_editor_value
 from app.ui.training.controller import TrainingController
-from app.ui.training.experiments_tab import ExperimentsTab, QueueItem
+from app.ui.training.experiments_tab import ExperimentsTab
 from app.ui.training.fit_bar import DatasetFitBar
 from app.ui.training.history_list import RunHistoryList
 from app.ui.training.layer_table import LayerTable
@@ -229,10 +230,14 @@ class TrainingPanel(QWidget):
         history_layout.addWidget(self.compare_button)
         self.tabs.addTab(self.history_page, "History")
         self.tabs.addTab(self.results_tab, "Results")
-        self.experiments = ExperimentsTab(self._start_item, lambda: self.controller.running)
+        self.experiments = ExperimentsTab(
+            self._start_item, lambda: self.controller.running, queue_path()
+        )
         self.experiments.message.connect(self.message)
         self.experiments.new_requested.connect(self.new_experiment)
         self.experiments.compare_requested.connect(self.open_comparison)
+        # the last session's queue, once the window has connected the panel's messages
+        QTimer.singleShot(0, self, self.experiments.restore)
         self.tabs.addTab(self.experiments, "Experiments")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

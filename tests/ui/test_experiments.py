@@ -189,7 +189,9 @@ def test_the_queue_comes_back_after_the_window_closes_mid_run(qtbot):
     first, second = tab.items
     assert (first.state, second.state) == ("stopped", "queued"), [first.message, second.message]
     assert first.trials[0].point == {"lr": 0.01} and first.trials[0].state == "complete"
-    assert "back in the Experiments tab" in again.statusBar().currentMessage()
+    assert "experiments are back (2, 2 to run)" in again.statusBar().currentMessage()
+    done = sum(t.state == "complete" for t in first.trials.values())  # a stopped one runs again
+    assert f"{done}/2 trials" in tab.queue.item(0).text()
     assert tab.run_button.text() == "Continue Queue" and tab.run_button.isEnabled()
     tab.queue.setCurrentRow(0)
     assert tab.table.rowCount() == len(first.trials)  # the trials so far are shown

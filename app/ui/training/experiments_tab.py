@@ -42,7 +42,8 @@ COLUMNS = ("trial", "point", "seeds", "metric", "state")
 
 def item_text(item: QueueItem) -> str:
     """The queue's line for an experiment: its state, title, seeds and progress."""
-    count = f"{len(item.trials)}/{item.total} trials" if item.total else "not started"
+    done = sum(t.state != "stopped" for t in item.trials.values())  # a stopped one runs again
+    count = f"{done}/{item.total} trials" if item.total else "not started"
     seeds = f" × {item.spec.seeds} seeds" if item.spec.seeds > 1 else ""
     tail = f" — {item.message}" if item.message else ""
     return f"{_MARK[item.state]}  {item.title}{seeds} · {count}{tail}"
@@ -146,8 +147,8 @@ class ExperimentsTab(QWidget):
         if restored:
             waiting = sum(i.state in ("queued", "stopped") for i in restored)
             self.message.emit(
-                f"{len(restored)} experiment(s) queued in an earlier session are back in the "
-                f"Experiments tab; {waiting} still to run (Run Queue goes on)"
+                f"the last session's experiments are back ({len(restored)}, {waiting} to run): "
+                f"see the Experiments tab"
             )
 
     def add(self, item: QueueItem, run: bool = False) -> None:

@@ -69,6 +69,8 @@ def test_adapt_sets_the_classifier_for_a_torchvision_dataset(qtbot):
     assert panel.fit_bar.switch_button.text() == "Use shapes"  # the network fits the built-in
     qtbot.mouseClick(panel.fit_bar.adapt_button, Qt.MouseButton.LeftButton)
     assert doc.report.output_shape == (100,) and not panel.fit_bar.isVisible()
+    said = win.statusBar().currentMessage()  # what changed, in the status line
+    assert said.startswith("adapted to cifar100: ") and "set to 100" in said and "Undo" in said
 
 
 def test_a_new_document_says_what_to_add_instead_of_an_adapt_that_does_nothing(qtbot):

@@ -341,8 +341,8 @@ class ExperimentsTab(QWidget):
         )
         for column, cell in enumerate((str(trial), text, seeds, value, state)):
             entry = QTableWidgetItem(cell)
-            if tip:
-                entry.setToolTip(tip)
+            if tip or column == 1:  # the point in full: the column is narrow in a small window
+                entry.setToolTip(tip or text)
             if state == "failed":
                 entry.setForeground(QColor("#b00020"))
             self.table.setItem(row, column, entry)

@@ -3,6 +3,7 @@ click each: switch to the built-in dataset that fits, or adapt the Input and the
 
 from __future__ import annotations
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 from app.core.training.config import TrainConfig
@@ -18,6 +19,8 @@ from app.ui.document import Document
 
 class DatasetFitBar(QFrame):
     """Hidden while the dataset fits. ``refresh`` after graph or settings changes."""
+
+    message = Signal(str)  # what a fix changed, for the status line
 
     def __init__(self) -> None:
         super().__init__()
@@ -73,4 +76,7 @@ class DatasetFitBar(QFrame):
         """Set the Input to the dataset's images and the classifier to its classes."""
         assert self.document is not None
         shape, classes = adapt_target(self.config.dataset, self.document.report)
-        self.document.adapt_to(shape, classes, self.config.dataset)
+        changes = self.document.adapt_to(shape, classes, self.config.dataset)
+        self.message.emit(
+            f"adapted to {self.config.dataset}: {'; '.join(changes)} (Edit → Undo takes it back)"
+        )

@@ -245,6 +245,7 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
         self.fit_bar = DatasetFitBar()
+        self.fit_bar.message.connect(self.message)
         layout.addWidget(self.fit_bar)
         layout.addWidget(self.tabs, 1)
         self._update_buttons()

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.experiments.compare import Comparison, compare
-from app.core.experiments.runs import METRICS, RunRecord, read_run
+from app.core.experiments.runs import METRICS, RunRecord, read_run, smoothed
 from app.core.experiments.space import value_text
 from app.core.graph_diff import diff_graphs, overlay
 from app.core.layout import layered_layout
@@ -57,6 +57,7 @@ CURVES = {
     "val_loss": "validation loss",
     "train_loss": "training loss",
     "train_acc": "training accuracy",
+    "step_loss": "training loss per step (smoothed)",
 }
 
 
@@ -281,14 +282,20 @@ class CompareDialog(QDialog):
             else:
                 legend.anchor((1, 0), (1, 0), offset=(-10, 10))
         self.curves.setLabel("left", CURVES[key])
+        per_step = key == "step_loss"
+        self.curves.setLabel("bottom", "step" if per_step else "epoch")
         named: set[int] = set()
         for run in self.comparison.runs:
-            if not run.epochs:
+            if not (run.steps if per_step else run.epochs):
                 continue
             g = self._group_of(run)
             pen = pg.mkPen(GROUP_COLOURS[g % len(GROUP_COLOURS)], width=2)
             name = None if g in named else self.comparison.groups[g].label
             named.add(g)
+            if per_step:  # every step's loss, smoothed as TensorBoard does (weight 0.9)
+                steps, losses = zip(*run.steps, strict=True)
+                self.curves.plot(list(steps), smoothed(losses), pen=pen, name=name)
+                continue
             self.curves.plot(
                 [e.epoch for e in run.epochs],
                 [getattr(e, key) for e in run.epochs],

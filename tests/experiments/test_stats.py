@@ -60,3 +60,15 @@ def test_overlapping_groups_are_within_the_spread():
     assert not d.clear
     assert "within the seed spread" in d.text(percent=True)
     assert welch([0.7], [0.8]).half is None
+
+
+def test_the_per_step_loss_is_smoothed_as_tensorboard_does_and_debiased():
+    import math
+
+    from app.core.experiments.runs import smoothed
+
+    assert smoothed([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])  # no pull towards 0
+    # weight ½ by hand: 0 → 0; (½·0 + ½·10) / (1 − ¼) = 6.667; (½·5 + ½·4) / (1 − ⅛) = 5.143
+    assert smoothed([0.0, 10.0, 4.0], 0.5) == pytest.approx([0.0, 20 / 3, 36 / 7])
+    out = smoothed([1.0, math.nan, 3.0], 0.5)  # a NaN step is shown as it is, not averaged in
+    assert math.isnan(out[1]) and out[2] == pytest.approx((0.5 * 0.5 + 0.5 * 3) / 0.75)

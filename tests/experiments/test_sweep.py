@@ -73,6 +73,18 @@ def test_a_grid_of_two_values_of_two_parameters_makes_four_runs(lenet, tmp_path)
         assert (tags["sweep"], tags["point"], tags["seed"]) == ("grid", point, 0)
         record = read_run(folder)
         assert record.outcome == "completed" and len(record.epochs) == 1
+        # every step's training loss, as the run's log has it (64 images / 32: two steps)
+        logged = [
+            json.loads(line)
+            for line in (tmp_path / folder / "metrics.jsonl").read_text().splitlines()
+        ]
+        by_hand = [
+            (s, loss)
+            for e in logged
+            if e["event"] == "StepReport"
+            for s, loss in zip(e["steps"], e["losses"], strict=True)
+        ]
+        assert record.steps == tuple(by_hand) and [s for s, _ in record.steps] == [0, 1]
     end = events[-1]
     assert isinstance(end, SweepFinished) and end.completed == 4 and not end.stopped
     values = {f.trial: f.value for f in finished}

@@ -4,10 +4,12 @@ open the comparison with its graph diff drawn on a canvas."""
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QDialogButtonBox
 
+from app.core.experiments.runs import smoothed
 from tests.ui.test_training import make_window, wait_for
 
 TINY = {
@@ -129,6 +131,16 @@ def test_compare_ticked_runs_from_history_and_export_csv(qtbot, tmp_path):
     # the older run is the reference
     assert [dialog.groups.item(r, 0).text() for r in range(2)] == ["lr=0.01", "lr=0.05"]
     assert dialog.groups.item(0, 4).text() == "reference"
+    # the training loss of every step, one line a run, against the step
+    dialog.curve.setCurrentIndex(dialog.curve.findData("step_loss"))
+    lines = dialog.curves.plotItem.listDataItems()
+    assert len(lines) == 2 and dialog.curves.plotItem.getAxis("bottom").labelText == "step"
+    xs, ys = lines[0].getData()
+    steps = dialog.comparison.runs[0].steps
+    assert list(xs) == [s for s, _ in steps] and len(xs) == 4
+    assert list(ys) == pytest.approx(smoothed([loss for _, loss in steps]))
+    dialog.curve.setCurrentIndex(dialog.curve.findData("val_acc"))
+    assert dialog.curves.plotItem.getAxis("bottom").labelText == "epoch"
     path = dialog.export_csv(str(tmp_path / "c.csv"))
     assert path.read_text().startswith("run,group,outcome,lr")
     assert (tmp_path / "c_configurations.csv").exists()

@@ -11,10 +11,10 @@ from typing import Any
 
 from app.core.experiments.space import point_text
 from app.core.serialization import Project, ProjectFileError, load
-from app.core.training.events import EpochReport, RunFailed, RunFinished
+from app.core.training.events import EpochReport, RunFailed, RunFinished, StepReport
 from app.core.training.rundir import RunDir
 
-__all__ = ["METRICS", "Metric", "RunRecord", "epochs_to", "read_run"]
+__all__ = ["METRICS", "Metric", "RunRecord", "epochs_to", "read_run", "smoothed"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,20 @@ def epochs_to(epochs: Sequence[EpochReport], threshold: float) -> int | None:
     return None
 
 
+def smoothed(values: Sequence[float], weight: float = 0.9) -> list[float]:
+    """An exponential moving average with TensorBoard's weight (0.9), debiased so the first
+    steps are not pulled towards 0; NaN and inf are passed over (they stay as they were)."""
+    out, average, norm = [], 0.0, 0.0
+    for v in values:
+        if v != v or v in (float("inf"), float("-inf")):
+            out.append(v)
+            continue
+        average = weight * average + (1 - weight) * v
+        norm = weight * norm + (1 - weight)
+        out.append(average / norm)
+    return out
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """One run folder, read. ``outcome``: ``completed``/``stopped``/``early_stopped`` (the
@@ -75,6 +89,8 @@ class RunRecord:
     epochs: tuple[EpochReport, ...]
     outcome: str
     experiment: dict[str, Any]
+    #: (step, training loss) of every step, in order (a resumed run's repeated steps: the last)
+    steps: tuple[tuple[int, float], ...] = ()
 
     @property
     def name(self) -> str:
@@ -103,9 +119,12 @@ def read_run(path: str | Path) -> RunRecord:
     except ProjectFileError:
         project = None
     epochs: list[EpochReport] = []
+    losses: dict[int, float] = {}
     outcome = "incomplete"
     for event in run.events():
-        if isinstance(event, EpochReport):
+        if isinstance(event, StepReport):
+            losses.update(zip(event.steps, event.losses, strict=False))
+        elif isinstance(event, EpochReport):
             # a resumed run repeats no epoch, but a run continued after a crash may: keep the last
             epochs = [e for e in epochs if e.epoch < event.epoch]
             epochs.append(event)
@@ -113,4 +132,5 @@ def read_run(path: str | Path) -> RunRecord:
             outcome = event.reason
         elif isinstance(event, RunFailed):
             outcome = "failed"
-    return RunRecord(Path(path), config, project, tuple(epochs), outcome, run.experiment())
+    steps = tuple(sorted(losses.items()))
+    return RunRecord(Path(path), config, project, tuple(epochs), outcome, run.experiment(), steps)

@@ -246,13 +246,17 @@ class SummaryTable(LivePanel):
         self.table.setSortingEnabled(False)
         new_rows = self.table.rowCount() != len(report.order)
         self.table.setRowCount(len(report.order))
+        names = graph.module_names()  # the module path where a node has one, as on the canvas
         for row, node_id in enumerate(report.order):
             info = report.nodes[node_id]
             block = graph.registry.get(graph.nodes[node_id].type_id)
             shape = shape_text(info.shape) if info.shape is not None else "—"
+            name = QTableWidgetItem(names.get(node_id, node_id))
+            if name.text() != node_id:
+                name.setToolTip(f"block {node_id}, module {name.text()} in the exported model")
             cells = [
                 NumberItem(row + 1),
-                QTableWidgetItem(node_id),
+                name,
                 QTableWidgetItem(block.title),
                 QTableWidgetItem(shape),
                 NumberItem(info.params),

@@ -229,6 +229,20 @@ def test_summary_table_and_code_panel_follow_edits(window, qtbot):
     qtbot.waitUntil(lambda: "Fix the errors" in window.code.status.text(), timeout=2000)
 
 
+def test_summary_names_the_modules_as_the_canvas_and_the_export_do(window, qtbot):
+    """A preset with module paths (ResNet-18: conv1, layer1.0…) lists them by those names,
+    as its blocks are labelled and its exported model's attributes are named; the block id
+    is in the tooltip."""
+    window.open_preset("resnet18")
+    window.docks["Summary"].raise_()
+    table = window.summary.table
+    qtbot.waitUntil(lambda: table.rowCount() == len(window.document.graph), timeout=2000)
+    names = [table.item(r, 1).text() for r in range(table.rowCount())]
+    assert names[:3] == ["input_1", "conv1", "bn1"] and "layer1.0" in names
+    row = names.index("conv1")
+    assert table.item(row, 1).toolTip().startswith("block conv2d_1, module conv1")
+
+
 def test_auto_layout_is_one_undoable_step(window):
     before = snapshot(window)
     window.document.move({"input_1": (500.0, 500.0)})

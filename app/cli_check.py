@@ -251,8 +251,9 @@ def _preflight(project: Project, report: ShapeReport, args: argparse.Namespace):
         speed = calibration(torch.device(device), refresh=True)
     if speed is not None:
         flight.step_s = step_seconds(
-            project.graph, report, config.batch_size, speed, config.optimizer
-        )
+            project.graph, report, config.batch_size, speed, config.optimizer, config.momentum,
+            config.amsgrad,
+        )  # fmt: skip
         flight.steps = planned_steps_per_epoch(config)
         flight.calibrated = speed.get("measured", "")
     return flight

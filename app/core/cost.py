@@ -325,11 +325,11 @@ def _recipe(
     tape.full.update(s for s, f in zip(sources, flags, strict=True) if f & 2)
     p = _Params()
     if can_expand(type_id):
-        out = _composite(tape, type_id, params, info.inputs[0], sources[0], 1, act,
-                         trains, p, device)  # fmt: skip
+        out = _composite(tape, type_id, params, info.inputs[0], sources[0], act, trains, p,
+                         device)  # fmt: skip
     else:
-        out = _primitive(tape, type_id, params, list(info.inputs), info.shape, sources, 1,
-                         act, trains, p, info.params, device)  # fmt: skip
+        out = _primitive(tape, type_id, params, list(info.inputs), info.shape, sources, act,
+                         trains, p, info.params, device)  # fmt: skip
     k = len(sources)
     own = [e for e in tape.saved if e >= k]
     return _Recipe(
@@ -363,11 +363,10 @@ def _count(p: _Params, trains: bool, elements: int, tensors: int, buffers: int =
 
 def _primitive(
     tape: _Tape, type_id: str, params: dict, inputs: list[Shape], shape: Shape,
-    sources: list[int], batch: int, act: int, trains: bool, p: _Params, n_params: int,
-    device: str,
+    sources: list[int], act: int, trains: bool, p: _Params, n_params: int, device: str,
 ) -> int:  # fmt: skip
-    """Apply one primitive block's rule; returns its output entity."""
-    n_out = batch * math.prod(shape)
+    """Apply one primitive block's rule (sizes per sample); returns its output entity."""
+    n_out = math.prod(shape)
     grad_in = any(tape.grad[s] for s in sources)
     x = sources[0] if sources else None
     if type_id in WEIGHTED:
@@ -424,14 +423,14 @@ def _primitive(
     if type_id == "dropout2d":
         y = tape.new(n_out * act, grad_in)
         if grad_in and params.get("p", 0.5) > 0:
-            tape.save(tape.new(batch * shape[0] * act, False))  # one noise per channel
+            tape.save(tape.new(shape[0] * act, False))  # one noise per channel
         return y
     if type_id == "local_response_norm":
         if grad_in:
             size = params.get("size", 5)
             c, rest = shape[0], math.prod(shape[1:])
             tape.save(x)
-            tape.save(tape.new(batch * (c + size - 1) * rest * act, False))
+            tape.save(tape.new((c + size - 1) * rest * act, False))
             tape.save(tape.new(n_out * act, False))
             y = tape.new(n_out * act, grad_in)
             tape.save(y)
@@ -468,15 +467,15 @@ def _inferred_parts(type_id: str, params: dict, shape: Shape):
 
 
 def _composite(
-    tape: _Tape, type_id: str, params: dict, shape: Shape, x: int, batch: int,
-    act: int, trains: bool, p: _Params, device: str,
+    tape: _Tape, type_id: str, params: dict, shape: Shape, x: int, act: int, trains: bool,
+    p: _Params, device: str,
 ) -> int:  # fmt: skip
     """A composite block through its primitive parts (their costs are the block's)."""
     entities = {INPUT: x}
     for part, values, ins, inference in _inferred_parts(type_id, params, shape):
         entities[part.name] = _primitive(
             tape, part.type_id, values, ins, inference.shape,
-            [entities[i] for i in part.inputs], batch, act, trains, p, inference.params, device,
+            [entities[i] for i in part.inputs], act, trains, p, inference.params, device,
         )  # fmt: skip
     return entities[part.name]
 
@@ -603,8 +602,9 @@ def _primitive_parts(graph: Graph, report: ShapeReport):
 
 
 def step_seconds(
-    graph: Graph, report: ShapeReport, batch: int, calibration: dict, optimizer: str = "sgd"
-) -> float | None:
+    graph: Graph, report: ShapeReport, batch: int, calibration: dict, optimizer: str = "sgd",
+    momentum: float = 0.9, amsgrad: bool = False,
+) -> float | None:  # fmt: skip
     """Seconds of one training step (forward, backward, update) predicted from per-layer
     MACs and memory traffic with the device's calibration; None while the graph has errors.
     A convolution runs at the throughput measured for its reduction depth C_in/groups·k²
@@ -636,7 +636,7 @@ def step_seconds(
             if type_id in ("maxpool2d", "avgpool2d"):  # each output reads its window
                 reads = max(1.0, values.get("kernel_size", 2) ** 2 / 4)
             seconds += _ELEMENTWISE.get(type_id, 1.0) * reads * 5 * out / bandwidth + overhead
-    slots = {"sgd": 1, "adam": 2, "adamw": 2, "rmsprop": 1, "adagrad": 1}.get(optimizer, 2)
+    slots = optimizer_slots(optimizer, momentum, amsgrad)[0]
     # the update reads the weights, gradients and state and writes the weights and state
     seconds += (3 + 2 * slots) * 4 * params / bandwidth
     return seconds

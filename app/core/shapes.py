@@ -150,11 +150,10 @@ class _Kept:
       is unchanged (they read only the node, its result and its neighbours' types).
     """
 
-    __slots__ = ("generation", "lints", "nodes", "order", "output", "registry", "succ",
-                 "topology")  # fmt: skip
+    __slots__ = ("lints", "nodes", "order", "output", "registry", "succ", "topology")
 
     def __init__(self, graph: Graph) -> None:
-        self.generation, self.registry = _GENERATION, graph.registry
+        self.registry = graph.registry
         self.topology = -1
         self.order: list[str] = []
         self.succ: dict[str, list[str]] = {}
@@ -164,9 +163,10 @@ class _Kept:
 
     @classmethod
     def of(cls, graph: Graph) -> _Kept:
-        kept = graph.derived.get("shapes")
-        if kept is None or kept.generation != _GENERATION or kept.registry is not graph.registry:
-            kept = graph.derived["shapes"] = cls(graph)
+        store = kept_on(graph, "shapes")
+        kept = store.get("pass")
+        if kept is None or kept.registry is not graph.registry:
+            kept = store["pass"] = cls(graph)
         if kept.topology != graph.topology_version:
             kept.order, kept.succ = topological_sort(graph.port_table())
             kept.topology = graph.topology_version
@@ -364,14 +364,13 @@ def _lints(
     infos: dict[str, NodeInfo],
     successors: dict[str, list[str]],
     types: dict[str, BlockType],
-    kept: dict[str, tuple] | None = None,
+    kept: dict[str, tuple],
 ) -> list[Problem]:
     """The design lints. ``kept``: each node's lints from a pass over the same topology, used
     again while its result and params are the same objects."""
     out: list[Problem] = []
     nodes = graph.nodes
     ports = graph.port_table()
-    kept = {} if kept is None else kept
     for nid, info in infos.items():
         node = nodes[nid]
         hit = kept.get(nid)

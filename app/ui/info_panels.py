@@ -108,42 +108,30 @@ def predicted_step(document: Document, device: str = "") -> float | None:
     if speed is None:
         return None
     return step_seconds(document.graph, document.report, config.batch_size, speed,
-                        config.optimizer)  # fmt: skip
-
-
-COST_MEMO_S = 5.0  # seconds a document's cost figures are reused while nothing changed
+                        config.optimizer, config.momentum, config.amsgrad)  # fmt: skip
 
 
 def document_cost(document: Document):
     """(the training step's cost at the project's batch, the largest batch that fits the
-    device, the device, its free memory), or None while the graph has errors."""
-    import json
-    import time
-
+    device, the device, its free memory), or None while the graph has errors. The Summary
+    and the status bar both ask after each edit: the graph keeps each node's cost rule
+    (:func:`app.core.cost.profile`), so the second asking adds up the kept figures only."""
     from app.core.cost import memory_of, profile
     from app.core.training.config import ConfigError, TrainConfig
 
-    # the Summary and the status bar both ask after each edit: one pass serves both (and the
-    # free memory is read again after a few seconds)
-    key = (document.graph.version, id(document.report), json.dumps(document.project.training))
-    memo = getattr(document, "_cost_memo", None)
-    if memo is not None and memo[0] == key and time.monotonic() - memo[1] < COST_MEMO_S:
-        return memo[2]
     try:
         config = TrainConfig.from_dict(document.project.training)
     except ConfigError:
         config = TrainConfig()
+    device, free = memory_of(config.device)
     found = profile(
         document.graph, document.report, optimizer=config.optimizer, momentum=config.momentum,
-        amsgrad=config.amsgrad, amp=config.amp,
+        amsgrad=config.amsgrad, amp=config.amp, device=device,
     )  # fmt: skip
-    result = None
-    if found is not None:
-        device, free = memory_of(config.device)
-        largest = found.largest_batch(free) if free is not None else None
-        result = found.at(config.batch_size), largest, device, free
-    document._cost_memo = (key, time.monotonic(), result)
-    return result
+    if found is None:
+        return None
+    largest = found.largest_batch(free) if free is not None else None
+    return found.at(config.batch_size), largest, device, free
 
 
 class BytesItem(NumberItem):

@@ -13,7 +13,7 @@ import presets
 from app.core.cost import profile
 from app.core.errors import GraphError
 from app.core.graph import Graph, Learning
-from app.core.shapes import check, clear_cache
+from app.core.shapes import check, clear_cache, kept_on
 from blocks import REGISTRY, InvalidParamError
 from presets.drawn import drawn_resnet
 from tests.reliability.oracle import CATALOGUE, graphs, param_value
@@ -101,12 +101,12 @@ def test_preset_edits_change_exactly_what_a_fresh_pass_says(name):
 def test_clear_cache_drops_what_every_graph_kept():
     graph = presets.get("lenet5").build()
     check(graph)
-    kept = graph.derived["shapes"]
+    kept = kept_on(graph, "shapes")["pass"]
     check(graph)
-    assert graph.derived["shapes"] is kept
+    assert kept_on(graph, "shapes")["pass"] is kept
     clear_cache()
     check(graph)
-    assert graph.derived["shapes"] is not kept
+    assert kept_on(graph, "shapes")["pass"] is not kept
 
 
 def test_an_edit_recomputes_only_what_it_changed(monkeypatch):
@@ -147,6 +147,6 @@ def test_deleted_nodes_are_forgotten():
     report = check(graph)
     assert report.ok
     profile(graph, report)
-    assert len(graph.derived["shapes"].nodes) <= len(graph)
-    (recipes,) = graph.derived["cost"][1].values()
+    assert len(kept_on(graph, "shapes")["pass"].nodes) <= len(graph)
+    (recipes,) = kept_on(graph, "cost").values()
     assert len(recipes) <= 2 * len(graph) + 64

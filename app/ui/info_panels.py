@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import weakref
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import (
@@ -111,19 +112,36 @@ def predicted_step(document: Document, device: str = "") -> float | None:
                         config.optimizer, config.momentum, config.amsgrad)  # fmt: skip
 
 
+FREE_MEMORY_S = 5.0  # seconds a document's reading of the device's free memory is used again
+_free_memory: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _device_memory(document: Document, setting: str) -> tuple[str, int | None]:
+    """:func:`app.core.cost.memory_of`, read again after a few seconds: the Summary and the
+    status bar ask at different moments and must give the same largest batch."""
+    import time
+
+    from app.core.cost import memory_of
+
+    hit = _free_memory.get(document)
+    if hit is None or hit[1] != setting or time.monotonic() - hit[0] > FREE_MEMORY_S:
+        hit = _free_memory[document] = (time.monotonic(), setting, memory_of(setting))
+    return hit[2]
+
+
 def document_cost(document: Document):
     """(the training step's cost at the project's batch, the largest batch that fits the
     device, the device, its free memory), or None while the graph has errors. The Summary
     and the status bar both ask after each edit: the graph keeps each node's cost rule
     (:func:`app.core.cost.profile`), so the second asking adds up the kept figures only."""
-    from app.core.cost import memory_of, profile
+    from app.core.cost import profile
     from app.core.training.config import ConfigError, TrainConfig
 
     try:
         config = TrainConfig.from_dict(document.project.training)
     except ConfigError:
         config = TrainConfig()
-    device, free = memory_of(config.device)
+    device, free = _device_memory(document, config.device)
     found = profile(
         document.graph, document.report, optimizer=config.optimizer, momentum=config.momentum,
         amsgrad=config.amsgrad, amp=config.amp, device=device,

@@ -87,3 +87,16 @@ def test_a_calibrated_device_gives_the_time_before_start_and_beside_the_real_spe
     wait_for(qtbot, lambda: "(predicted " in panel.status.text())
     panel.stop()
     wait_for(qtbot, lambda: not panel.controller.running)
+
+
+def test_the_summary_and_the_status_bar_give_the_same_largest_batch(qtbot, monkeypatch):
+    """They ask at different moments, and the free memory moves between: one reading of it
+    serves both for a few seconds (they showed 332,310 and 332,210 side by side)."""
+    readings = iter(range(2**33, 2**34, 2**20))  # a different figure at every asking
+    monkeypatch.setattr("app.core.cost.available_memory", lambda: next(readings))
+    win = make_window(qtbot, FAST)
+    win.docks["Summary"].raise_()
+    wait_for(qtbot, lambda: "fits ≤" in win.cost_label.text(), 5000)
+    wait_for(qtbot, lambda: "fits ≤" in win.summary.totals.text(), 5000)
+    status = win.cost_label.text().split("fits ≤ ")[1]
+    assert win.summary.totals.text().split("fits ≤ ")[1] == status
